@@ -1,0 +1,70 @@
+# CreditGate — the two commands are `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+FLASK := $(VENV)/bin/flask --app wsgi
+HOST ?= 127.0.0.1
+PORT ?= 8080
+DEMO_SUBJECTS ?= 2000
+WORKERS ?= 2
+SYSTEM_PACKAGES := softhsm2 opensc sqlite3
+
+.PHONY: run serve setup test lint typecheck importlint pytest bench system-deps install install-dev clean
+
+run: setup serve
+
+setup: system-deps install
+	@$(FLASK) hsm init
+	@$(FLASK) db upgrade
+	@$(FLASK) demo seed --subjects $(DEMO_SUBJECTS) --if-empty
+	@$(FLASK) hsm selftest >/dev/null && echo "HSM self-test passed"
+
+serve:
+	@echo
+	@echo "CreditGate is starting on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
+	@echo "  try:  curl -s http://$(HOST):$(PORT)/readyz"
+	@echo "        curl -s http://$(HOST):$(PORT)/api/v1/catalog | head -c 600"
+	@echo "        $(FLASK) hsm selftest"
+	@echo "        $(FLASK) demo seed --subjects 100000 --seed 7   # city scale"
+	@echo
+	@$(VENV)/bin/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile - wsgi:app
+
+system-deps:
+	@scripts/system-deps.sh $(SYSTEM_PACKAGES)
+
+$(VENV)/bin/python:
+	@python3 -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(VENV)/bin/python
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt requirements.txt | $(VENV)/bin/python
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+test: system-deps install-dev
+	@scripts/ensure-postgres.sh
+	@$(MAKE) --no-print-directory lint typecheck importlint pytest
+
+lint:
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+
+typecheck:
+	@$(VENV)/bin/mypy
+
+importlint:
+	@$(VENV)/bin/lint-imports
+
+pytest:
+	@$(VENV)/bin/pytest
+
+bench: system-deps install-dev
+	@$(PY) -m bench
+
+clean:
+	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache

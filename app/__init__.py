@@ -1,0 +1,1 @@
+"""CreditGate: the Flask application. The factory is `app.factory.create_app`."""

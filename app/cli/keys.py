@@ -1,0 +1,51 @@
+"""`flask keys rotate|rewrap|shred`: the data-key lifecycle (key custodians)."""
+
+from __future__ import annotations
+
+import re
+
+import click
+from flask.cli import with_appcontext
+
+from app.container import container
+from crypto.keys import WrappingKey, is_wrapping_label
+
+group = click.Group("keys", help="Data-key rotation, re-wrap and crypto-shredding.")
+
+
+@group.command("rotate")
+@click.option("--label", default=WrappingKey.MASTER.value, show_default=True)
+@with_appcontext
+def rotate(label: str) -> None:
+    """Retire the active data key under LABEL and create a new one."""
+    if not is_wrapping_label(label):
+        raise click.BadParameter("not a wrapping key label", param_hint="--label")
+    parts = container()
+    with parts.transaction() as session:
+        old, new = parts.keys.rotate(session, label)
+    click.echo(f"rotated {label}: retired {old}, active {new}")
+
+
+@group.command("rewrap")
+@with_appcontext
+def rewrap() -> None:
+    """Move every value under a retired data key to its active key, then destroy the old key."""
+    parts = container()
+    with parts.transaction() as session:
+        moved = parts.keys.rewrap_retired(session)
+    click.echo(f"re-wrapped {moved} sealed values; payload ciphertexts unchanged")
+
+
+@group.command("shred")
+@click.option("--month", required=True, help="YYYY-MM: the retention epoch to destroy")
+@click.confirmation_option(prompt="Destroy the epoch key? Records under it become unreadable.")
+@with_appcontext
+def shred(month: str) -> None:
+    """Crypto-shred every record whose retention ended in MONTH."""
+    match = re.fullmatch(r"(\d{4})-(\d{2})", month)
+    if match is None:
+        raise click.BadParameter("expected YYYY-MM", param_hint="--month")
+    parts = container()
+    with parts.transaction() as session:
+        count = parts.keys.shred_epoch(session, int(match[1]), int(match[2]))
+    click.echo(f"shredded epoch {month}: {count} records destroyed")

@@ -1,0 +1,47 @@
+"""The wired parts of one application instance, built by the factory and nowhere else."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.services.ingest import IngestService
+from app.services.keys import KeyService
+from app.settings import Settings
+from crypto.fields import FieldCipher
+from crypto.keys import KeyProvider
+from policies.catalog import Catalog
+
+
+@dataclass(frozen=True)
+class Container:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    key_provider: KeyProvider
+    cipher: FieldCipher
+    catalog: Catalog
+
+    @property
+    def keys(self) -> KeyService:
+        return KeyService(self.key_provider, self.cipher)
+
+    def ingest(self) -> IngestService:
+        return IngestService(self.keys, self.catalog)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: commits if the block succeeds, rolls back on any exception."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+
+def container(app: Flask | None = None) -> Container:
+    target = app if app is not None else current_app
+    found: Container = target.extensions["creditgate"]
+    return found

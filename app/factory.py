@@ -1,0 +1,95 @@
+"""The application factory: the only place that wires the HSM, database and catalog together.
+
+`create_app(settings)` takes a frozen `Settings`; tests hand it their own settings and may inject
+a key provider (an in-memory one for unit tests above `hsm/`, SoftHSM2 everywhere else).
+No HSM session is opened here: the PKCS#11 provider logs in lazily on first use, so a gunicorn
+master that imports this module never holds a session its workers would inherit.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from sqlalchemy import Connection
+from sqlalchemy.orm import sessionmaker
+
+from app.container import Container
+from app.db import make_engine, make_session_factory
+from app.services.keys import data_key_loader
+from app.settings import Settings
+from crypto.fields import FieldCipher
+from crypto.keyring import DataKeyRing
+from crypto.keys import KeyProvider
+from policies.catalog import load_catalog
+
+MAX_REQUEST_BYTES = 64 * 1024
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    key_provider: KeyProvider | None = None,
+    bind: Connection | None = None,
+) -> Flask:
+    """Build the app. Tests may inject `key_provider` and `bind` (a connection inside an outer
+    transaction, so every unit of work becomes a savepoint that the test rolls back)."""
+    settings = settings if settings is not None else Settings.from_env()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        SESSION_COOKIE_SECURE=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        JSON_SORT_KEYS=False,
+        TESTING=settings.mode == "test",
+    )
+    catalog = load_catalog()
+    engine = make_engine(settings.database_url)
+    sessions = (
+        make_session_factory(engine)
+        if bind is None
+        else sessionmaker(
+            bind=bind,
+            join_transaction_mode="create_savepoint",
+            expire_on_commit=False,
+            autoflush=False,
+        )
+    )
+    provider = key_provider if key_provider is not None else _pkcs11_provider(settings)
+    cipher = FieldCipher(DataKeyRing(provider, data_key_loader(sessions)))
+    app.extensions["creditgate"] = Container(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        key_provider=provider,
+        cipher=cipher,
+        catalog=catalog,
+    )
+    _configure_logging(app)
+
+    from app import cli
+    from app.web import register_web
+
+    register_web(app)
+    cli.init_app(app)
+    return app
+
+
+def _pkcs11_provider(settings: Settings) -> KeyProvider:
+    from hsm import Pkcs11KeyProvider
+
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    return Pkcs11KeyProvider(
+        module_path=settings.pkcs11_module,
+        token_label=settings.token_label,
+        pin=settings.read_pin,
+        init_lock_path=settings.hsm_lock_path,
+        softhsm_conf=settings.softhsm_conf,
+    )
+
+
+def _configure_logging(app: Flask) -> None:
+    logging.getLogger("creditgate").setLevel(logging.INFO)
+    app.logger.setLevel(logging.INFO)

@@ -1,0 +1,58 @@
+"""The single encryption seam of the data layer: the `Sealed` column type.
+
+A sealed column stores an `Envelope` (AES-256-GCM, see `crypto.envelope`) and nothing else: it
+refuses to bind any other Python value, so plaintext can never be written to it by mistake, and
+it parses what it reads, so a malformed value fails on load. Sealing and opening go through
+`SealedColumns.seal` / `.unseal`, which derive the AAD from the row's own table, column and id;
+the cipher (with its HSM-backed key ring) is injected by the caller, never imported here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Dialect, LargeBinary
+from sqlalchemy.types import TypeDecorator
+
+from crypto.envelope import Envelope
+from crypto.fields import FieldCipher, FieldContext
+
+
+class Sealed(TypeDecorator[Envelope]):
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value: Envelope | None, dialect: Dialect) -> bytes | None:
+        if value is None:
+            return None
+        if not isinstance(value, Envelope):
+            raise TypeError(
+                f"sealed columns accept only Envelope values, not {type(value).__name__}"
+            )
+        return value.to_bytes()
+
+    def process_result_value(self, value: bytes | None, dialect: Dialect) -> Envelope | None:
+        if value is None:
+            return None
+        return Envelope.from_bytes(bytes(value))
+
+
+class SealedColumns:
+    """Mixin for models with sealed columns; the row id must be set before sealing."""
+
+    id: Any
+
+    def field_context(self, column: str) -> FieldContext:
+        if self.id is None:
+            raise ValueError("assign the row id before sealing")
+        table: str = type(self).__tablename__  # type: ignore[attr-defined]
+        return FieldContext(table, column, str(self.id))
+
+    def seal(self, column: str, value: Any, cipher: FieldCipher, data_key_id: int) -> None:
+        setattr(self, column, cipher.seal_json(self.field_context(column), value, data_key_id))
+
+    def unseal(self, column: str, cipher: FieldCipher) -> Any:
+        envelope = getattr(self, column)
+        if envelope is None:
+            return None
+        return cipher.open_json(self.field_context(column), envelope)

@@ -1,0 +1,1 @@
+"""Use cases: the one layer that combines policies, crypto, models (and later the query log)."""

@@ -1,0 +1,172 @@
+"""Settings: one frozen object built once from the environment and handed to `create_app`.
+
+Guarantees:
+- production refuses to start, naming every missing item, without a secret key, a PKCS#11 module
+  path, a token label and a PIN source (file or environment variable, never a CLI argument);
+- development never falls back to a built-in secret: it creates random ones under `var/` (mode
+  0600) on first run and reuses them;
+- `repr()` and `describe()` never show the secret key or the PIN.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+DEV_TOKEN_LABEL = "creditgate-dev"
+
+
+class Mode(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+    TEST = "test"
+
+
+class Side(StrEnum):
+    """Which side of the physical isolation this process serves (ARCHITECTURE §2)."""
+
+    REGISTRY = "registry"
+    PORTAL = "portal"
+
+
+class SettingsError(Exception):
+    """The environment does not describe a configuration this service may start with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: Mode
+    side: Side
+    database_url: str
+    var_dir: Path
+    pkcs11_module: str
+    token_label: str
+    pin_file: Path | None
+    secret_key: str = field(repr=False)
+    pin_env: str | None = field(default=None, repr=False)
+    softhsm_conf: Path | None = None
+    demo_subjects: int = 2000
+
+    @property
+    def hsm_lock_path(self) -> Path:
+        return self.var_dir / "hsm-init.lock"
+
+    def read_pin(self) -> str:
+        """The token PIN, read from its file or variable at the moment it is needed."""
+        if self.pin_env is not None:
+            return self.pin_env
+        if self.pin_file is None:
+            raise SettingsError("no PIN source configured (CREDITGATE_PIN_FILE or CREDITGATE_PIN)")
+        try:
+            pin = self.pin_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SettingsError(f"cannot read the PIN file {self.pin_file}: {exc.strerror}") from None
+        if not pin:
+            raise SettingsError(f"the PIN file {self.pin_file} is empty")
+        return pin
+
+    def describe(self) -> dict[str, str]:
+        """What is safe to print: never the secret key, never the PIN."""
+        return {
+            "mode": self.mode.value,
+            "side": self.side.value,
+            "database": _redact_url(self.database_url),
+            "pkcs11_module": self.pkcs11_module,
+            "token_label": self.token_label,
+            "pin_source": "environment" if self.pin_env is not None else f"file {self.pin_file}",
+        }
+
+    def with_overrides(self, **changes: object) -> Self:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        try:
+            mode = Mode(env.get("CREDITGATE_MODE", Mode.DEVELOPMENT.value))
+            side = Side(env.get("CREDITGATE_SIDE", Side.PORTAL.value))
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+        var_dir = Path(env.get("CREDITGATE_VAR_DIR", PROJECT_ROOT / "var")).resolve()
+        if mode is Mode.PRODUCTION:
+            return _production(env, side, var_dir)
+        return _development(env, mode, side, var_dir)
+
+
+def _production(env: dict[str, str], side: Side, var_dir: Path) -> Settings:
+    required = {
+        "CREDITGATE_SECRET_KEY": "a secret key",
+        "CREDITGATE_DATABASE_URL": "a database URL",
+        "CREDITGATE_PKCS11_MODULE": "the PKCS#11 module path",
+        "CREDITGATE_TOKEN_LABEL": "the HSM token label",
+    }
+    missing = [f"{name} ({what})" for name, what in required.items() if not env.get(name)]
+    if not env.get("CREDITGATE_PIN_FILE") and not env.get("CREDITGATE_PIN"):
+        missing.append("CREDITGATE_PIN_FILE or CREDITGATE_PIN (the token PIN source)")
+    if missing:
+        raise SettingsError("production mode refuses to start; missing: " + "; ".join(missing))
+    if len(env["CREDITGATE_SECRET_KEY"]) < 32:
+        raise SettingsError("CREDITGATE_SECRET_KEY must be at least 32 characters")
+    module = env["CREDITGATE_PKCS11_MODULE"]
+    if not Path(module).is_file():
+        raise SettingsError(f"CREDITGATE_PKCS11_MODULE: no such file {module}")
+    return Settings(
+        mode=Mode.PRODUCTION,
+        side=side,
+        database_url=env["CREDITGATE_DATABASE_URL"],
+        var_dir=var_dir,
+        pkcs11_module=module,
+        token_label=env["CREDITGATE_TOKEN_LABEL"],
+        pin_file=Path(env["CREDITGATE_PIN_FILE"]) if env.get("CREDITGATE_PIN_FILE") else None,
+        pin_env=env.get("CREDITGATE_PIN") or None,
+        secret_key=env["CREDITGATE_SECRET_KEY"],
+        softhsm_conf=Path(env["SOFTHSM2_CONF"]) if env.get("SOFTHSM2_CONF") else None,
+    )
+
+
+def _development(env: dict[str, str], mode: Mode, side: Side, var_dir: Path) -> Settings:
+    secret = env.get("CREDITGATE_SECRET_KEY") or _local_secret(var_dir / "secret-key", 48)
+    pin_env = env.get("CREDITGATE_PIN") or None
+    pin_file = Path(env["CREDITGATE_PIN_FILE"]) if env.get("CREDITGATE_PIN_FILE") else None
+    if pin_env is None and pin_file is None:
+        pin_file = var_dir / "softhsm" / "user-pin"
+    return Settings(
+        mode=mode,
+        side=side,
+        database_url=env.get("CREDITGATE_DATABASE_URL", f"sqlite:///{var_dir / 'creditgate.db'}"),
+        var_dir=var_dir,
+        pkcs11_module=env.get("CREDITGATE_PKCS11_MODULE", DEFAULT_SOFTHSM_MODULE),
+        token_label=env.get("CREDITGATE_TOKEN_LABEL", DEV_TOKEN_LABEL),
+        pin_file=pin_file,
+        pin_env=pin_env,
+        secret_key=secret,
+        softhsm_conf=Path(env.get("SOFTHSM2_CONF", var_dir / "softhsm" / "softhsm2.conf")),
+        demo_subjects=int(env.get("CREDITGATE_DEMO_SUBJECTS", "2000")),
+    )
+
+
+def _local_secret(path: Path, nbytes: int) -> str:
+    """Read a per-installation random secret, creating it (0600) on first use."""
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(nbytes)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def _redact_url(url: str) -> str:
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"

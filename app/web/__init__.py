@@ -1,0 +1,14 @@
+"""Thin blueprints per audience, behind a gate that denies every view not declared public."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from app.web import catalog, errors, gate, health, home
+
+
+def register_web(app: Flask) -> None:
+    gate.init_app(app)
+    errors.init_app(app)
+    for blueprint in (home.bp, health.bp, catalog.bp):
+        app.register_blueprint(blueprint)

@@ -1,0 +1,48 @@
+"""Errors answer with a short JSON body and never with internals, keys, PINs or payloads.
+
+Fail closed: when the HSM or the database cannot do its part the answer is 503 and nothing
+else; the exception is logged by type only (its message could name a label but never a secret,
+and we still keep it out of the response).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from crypto.keyring import DataKeyUnavailable
+from crypto.keys import HsmError
+
+log = logging.getLogger("creditgate.web")
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response, int]:
+        code = exc.code or 500
+        name = (exc.name or "error").lower().replace(" ", "_")
+        return jsonify(error=name, message=exc.description), code
+
+    @app.errorhandler(HsmError)
+    @app.errorhandler(DataKeyUnavailable)
+    def hsm_down(exc: Exception) -> tuple[Response, int]:
+        log.error("security module failure: %s", type(exc).__name__)
+        return _unavailable()
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(DBAPIError)
+    def database_down(exc: Exception) -> tuple[Response, int]:
+        log.error("database failure: %s", type(exc).__name__)
+        return _unavailable()
+
+
+def _unavailable() -> tuple[Response, int]:
+    body = jsonify(
+        error="service_unavailable",
+        message="The service cannot answer safely right now; nothing was disclosed.",
+    )
+    body.headers["Retry-After"] = "30"
+    return body, 503

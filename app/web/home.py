@@ -1,0 +1,21 @@
+"""The landing page: what this service is and what a visitor can do without logging in."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+
+from app.container import container
+from app.web.gate import public
+
+bp = Blueprint("home", __name__)
+
+
+@bp.get("/")
+@public
+def index() -> str:
+    parts = container()
+    return render_template(
+        "index.html",
+        side=parts.settings.side.value,
+        catalog=parts.catalog,
+    )

@@ -1,0 +1,1 @@
+"""Envelope encryption, field AAD, blind indexes. Knows keys only through `crypto.keys`."""

@@ -3,7 +3,7 @@
 SQLite runs in WAL mode with `synchronous=FULL` and foreign keys on (a query log that must not
 lose entries needs a durable commit); pysqlite's own implicit transaction handling is switched
 off so that BEGIN, SAVEPOINT and COMMIT mean what SQLAlchemy says. PostgreSQL is used through
-psycopg 3.
+psycopg 3. Bound parameters are hidden from every error message and log line.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ def normalise_url(url: str) -> str:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine whose errors and logs never carry bound parameters (payloads, hashes)."""
     url = normalise_url(url)
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_connect)

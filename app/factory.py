@@ -46,7 +46,7 @@ def create_app(
         TESTING=settings.mode == "test",
     )
     catalog = load_catalog()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url) if bind is None else bind.engine
     sessions = (
         make_session_factory(engine)
         if bind is None

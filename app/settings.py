@@ -43,7 +43,7 @@ class SettingsError(Exception):
 class Settings:
     mode: Mode
     side: Side
-    database_url: str
+    database_url: str = field(repr=False)
     var_dir: Path
     pkcs11_module: str
     token_label: str
@@ -81,6 +81,10 @@ class Settings:
             "token_label": self.token_label,
             "pin_source": "environment" if self.pin_env is not None else f"file {self.pin_file}",
         }
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{key}={value!r}" for key, value in self.describe().items())
+        return f"Settings({shown})"
 
     def with_overrides(self, **changes: object) -> Self:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -42,9 +42,13 @@ def data_key_aad(key_id: int, wrapping_label: str) -> bytes:
     return b"cg1-data-key\x00" + struct.pack(">I", key_id) + label
 
 
+#: Data key ids fit a signed 32-bit SQL INTEGER (PostgreSQL has no unsigned type).
+MAX_STORED_DATA_KEY_ID = min(MAX_DATA_KEY_ID, 2**31 - 1)
+
+
 def new_data_key_id() -> int:
-    """A random positive 32-bit id, so a key can be wrapped before its row exists."""
-    return secrets.randbelow(MAX_DATA_KEY_ID) + 1
+    """A random positive id below 2**31, so a key can be wrapped before its row exists."""
+    return secrets.randbelow(MAX_STORED_DATA_KEY_ID) + 1
 
 
 def create_data_key(provider: KeyProvider, wrapping_label: str) -> WrappedDataKey:

@@ -24,7 +24,7 @@ from app.settings import Mode, Settings, Side
 from crypto.keys import KeyProvider
 from tests.fakes import InMemoryKeyProvider
 
-pytest_plugins: list[str] = []  # SOFTHSM_PLUGIN
+pytest_plugins = ["tests.softhsm_fixtures"]
 
 PG_ADMIN_URL = os.environ.get(
     "CREDITGATE_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

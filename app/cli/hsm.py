@@ -16,14 +16,8 @@ from flask.cli import with_appcontext
 
 from app.container import container
 from app.settings import Mode, Settings
-from hsm import (
-    init_softhsm_token,
-    missing_service_keys,
-    provision_service_keys,
-    selftest,
-    token_exists,
-    write_softhsm_config,
-)
+from hsm import missing_service_keys, provision_service_keys, selftest
+from hsm.softhsm import init_softhsm_token, token_exists, write_softhsm_config
 
 group = click.Group("hsm", help="The service HSM token and its keys.")
 

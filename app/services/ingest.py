@@ -29,8 +29,9 @@ from app.services.keys import KeyService, wrapping_label_for
 from crypto.blind_index import BlindIndexKind, blind_index
 from crypto.fields import FieldContext, canonical_json
 from crypto.keys import WrappingKey
-from policies.catalog import Catalog, PayloadError, validate_payload
+from policies.catalog import Catalog
 from policies.identifiers import InvalidIdentifier, parse_citizen_id, parse_credit_code
+from policies.payload import PayloadError, validate_payload
 from policies.retention import retention_dates
 
 
@@ -52,6 +53,11 @@ class SubjectIntake(Protocol):
     def id_number(self) -> str: ...
     @property
     def name(self) -> str: ...
+    @property
+    def written_consent(self) -> bool:
+        """Recorded written consent to collect consent-bound fields (income, deposits...)."""
+        ...
+
     @property
     def records(self) -> Sequence[RecordIntake]: ...
 
@@ -109,9 +115,12 @@ class IngestService:
         existing = set(
             session.scalars(select(Subject.id_bidx).where(Subject.id_bidx.in_(indexes)))
         )
-        provider_ids = dict(
-            session.execute(select(DataProvider.credit_code, DataProvider.id)).tuples()
-        )
+        provider_ids: dict[str, uuid.UUID] = {
+            code: provider_id
+            for code, provider_id in session.execute(
+                select(DataProvider.credit_code, DataProvider.id)
+            )
+        }
         key_ids: dict[str, int] = {}
         cipher = self.keys.cipher
         result = IntakeResult()
@@ -172,7 +181,14 @@ class IngestService:
                     f"{record.record_type!r}"
                 )
             try:
-                payloads.append(validate_payload(record_type, record.payload))
+                payloads.append(
+                    validate_payload(
+                        record_type,
+                        record.payload,
+                        consent_recorded=subject.written_consent,
+                        today=self.today,
+                    )
+                )
             except PayloadError as exc:
                 raise IntakeError(f"subject #{position} record #{index}: {exc}") from None
         return normalised, subject, payloads

@@ -22,7 +22,7 @@ def healthz() -> Response:
 @public
 def readyz() -> Response:
     parts = container()
-    with parts.engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
+    with parts.sessions() as session:
+        session.execute(text("SELECT 1"))
     parts.key_provider.hmac_sha256(MacKey.BLIND_INDEX, b"cg1-readiness")
     return jsonify(status="ready", catalog_version=parts.catalog.version)

@@ -1,0 +1,103 @@
+"""Settings: production refuses to start without its secrets; secrets never show."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.settings import Mode, Settings, SettingsError
+
+MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+
+
+def _production(**extra: str) -> dict[str, str]:
+    env = {
+        "CREDITGATE_MODE": "production",
+        "CREDITGATE_SECRET_KEY": "s" * 40,
+        "CREDITGATE_DATABASE_URL": "postgresql://app:hunter2@db.internal/creditgate",
+        "CREDITGATE_PKCS11_MODULE": MODULE,
+        "CREDITGATE_TOKEN_LABEL": "prod-token",
+        "CREDITGATE_PIN_FILE": "/run/secrets/pin",
+    }
+    env.update(extra)
+    return env
+
+
+@pytest.mark.parametrize(
+    ("missing", "named"),
+    [
+        ("CREDITGATE_SECRET_KEY", "CREDITGATE_SECRET_KEY"),
+        ("CREDITGATE_PKCS11_MODULE", "PKCS#11 module path"),
+        ("CREDITGATE_TOKEN_LABEL", "token label"),
+        ("CREDITGATE_PIN_FILE", "PIN source"),
+        ("CREDITGATE_DATABASE_URL", "database URL"),
+    ],
+)
+def test_production_refuses_to_start_naming_what_is_missing(missing: str, named: str) -> None:
+    env = _production()
+    del env[missing]
+    with pytest.raises(SettingsError, match="refuses to start") as info:
+        Settings.from_env(env)
+    assert named in str(info.value)
+
+
+def test_production_names_every_missing_item_at_once() -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({"CREDITGATE_MODE": "production"})
+    message = str(info.value)
+    for name in ("SECRET_KEY", "PKCS11_MODULE", "TOKEN_LABEL", "PIN_FILE", "DATABASE_URL"):
+        assert name in message
+
+
+def test_production_refuses_a_module_path_that_does_not_exist() -> None:
+    with pytest.raises(SettingsError, match="no such file /nope/lib.so"):
+        Settings.from_env(_production(CREDITGATE_PKCS11_MODULE="/nope/lib.so"))
+
+
+def test_production_refuses_a_short_secret_key() -> None:
+    with pytest.raises(SettingsError, match="at least 32"):
+        Settings.from_env(_production(CREDITGATE_SECRET_KEY="short"))
+
+
+def test_production_accepts_a_pin_from_the_environment() -> None:
+    env = _production(CREDITGATE_PIN="4711-pin")
+    del env["CREDITGATE_PIN_FILE"]
+    settings = Settings.from_env(env)
+    assert settings.mode is Mode.PRODUCTION
+    assert settings.read_pin() == "4711-pin"
+
+
+def test_secrets_never_appear_in_repr_or_describe(tmp_path: Path) -> None:
+    pin_file = tmp_path / "pin"
+    pin_file.write_text("8642-secret-pin\n")
+    settings = Settings.from_env(_production(CREDITGATE_PIN_FILE=str(pin_file)))
+    shown = repr(settings) + repr(settings.describe())
+    assert "s" * 40 not in shown
+    assert "8642-secret-pin" not in shown
+    assert "hunter2" not in shown
+    assert settings.read_pin() == "8642-secret-pin"
+
+
+def test_an_unreadable_pin_file_is_a_clear_error_without_the_pin(tmp_path: Path) -> None:
+    settings = Settings.from_env(_production(CREDITGATE_PIN_FILE=str(tmp_path / "absent")))
+    with pytest.raises(SettingsError, match="cannot read the PIN file"):
+        settings.read_pin()
+
+
+def test_development_creates_a_random_secret_once_and_reuses_it(tmp_path: Path) -> None:
+    env = {"CREDITGATE_VAR_DIR": str(tmp_path)}
+    first = Settings.from_env(env)
+    second = Settings.from_env(env)
+    assert first.secret_key == second.secret_key
+    assert len(first.secret_key) >= 48
+    assert (tmp_path / "secret-key").stat().st_mode & 0o777 == 0o600
+    other = Settings.from_env({"CREDITGATE_VAR_DIR": str(tmp_path / "elsewhere")})
+    assert other.secret_key != first.secret_key
+
+
+def test_unknown_mode_or_side_is_refused() -> None:
+    with pytest.raises(SettingsError):
+        Settings.from_env({"CREDITGATE_MODE": "staging"})
+    with pytest.raises(SettingsError):
+        Settings.from_env({"CREDITGATE_SIDE": "dmz"})

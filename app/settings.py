@@ -19,7 +19,7 @@ from typing import Self
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
-DEV_TOKEN_LABEL = "creditgate-dev"
+DEV_TOKEN_LABEL = "creditgate-dev"  # noqa: S105 - a token label, not a secret
 
 
 class Mode(StrEnum):
@@ -66,7 +66,9 @@ class Settings:
         try:
             pin = self.pin_file.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise SettingsError(f"cannot read the PIN file {self.pin_file}: {exc.strerror}") from None
+            raise SettingsError(
+                f"cannot read the PIN file {self.pin_file}: {exc.strerror}"
+            ) from None
         if not pin:
             raise SettingsError(f"the PIN file {self.pin_file} is empty")
         return pin

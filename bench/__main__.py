@@ -32,14 +32,18 @@ def main() -> None:
             "machine": machine(),
             "catalog_version": catalog.version,
             "hsm": hsm_ops.run(token),
-            "ingest": ingest.run(base, token, catalog, subjects=args.ingest_subjects, rounds=args.rounds),
+            "ingest": ingest.run(
+                base, token, catalog, subjects=args.ingest_subjects, rounds=args.rounds
+            ),
             "lookup": lookup.run(base, token, catalog, subjects=args.subjects, lookups=5000),
         }
     results["lookup"].pop("small_db", None)
     path = save(results)
     print(json.dumps(results, indent=2))
-    print(f"\nsealed ingest vs plain insert: {results['ingest']['sealed_vs_plain']}x (goal >= 0.25x)")
-    print(f"results written to {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    print(
+        f"\nsealed ingest vs plain insert: {results['ingest']['sealed_vs_plain']}x (goal >= 0.25x)"
+    )
+    print(f"results written to {path}")
 
 
 if __name__ == "__main__":

@@ -47,7 +47,12 @@ def run(token: BenchToken) -> dict[str, Any]:
     one: list[int] = []
     _hmac_loop(token, SECONDS, one, provider=provider)
     two: list[int] = []
-    threads = [threading.Thread(target=_hmac_loop, args=(token, SECONDS, two), kwargs={"provider": provider}) for _ in range(2)]
+    threads = [
+        threading.Thread(
+            target=_hmac_loop, args=(token, SECONDS, two), kwargs={"provider": provider}
+        )
+        for _ in range(2)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -69,7 +74,11 @@ def run(token: BenchToken) -> dict[str, Any]:
         "unwrap_per_s": round(_rate(lambda: provider.unwrap(WrappingKey.MASTER, wrapped, b"aad"))),
         "sign_per_s": round(_rate(lambda: provider.sign(SigningKey.LOG_CHECKPOINT, b"checkpoint"))),
     }
-    result["2_threads_vs_1"] = round(result["hmac_per_s_2_threads"] / result["hmac_per_s_1_thread"], 3)
-    result["2_processes_vs_1"] = round(result["hmac_per_s_2_processes"] / result["hmac_per_s_1_thread"], 3)
+    result["2_threads_vs_1"] = round(
+        result["hmac_per_s_2_threads"] / result["hmac_per_s_1_thread"], 3
+    )
+    result["2_processes_vs_1"] = round(
+        result["hmac_per_s_2_processes"] / result["hmac_per_s_1_thread"], 3
+    )
     provider.close()
     return result

@@ -73,19 +73,28 @@ def _plain_rows(
     subjects: list[dict[str, Any]] = []
     records: list[dict[str, Any]] = []
     for subject in batch:
-        id_number = parse_citizen_id(subject.id_number, today=today).value if validate else subject.id_number
+        id_number = (
+            parse_citizen_id(subject.id_number, today=today).value
+            if validate
+            else subject.id_number
+        )
         subject_id = uuid7()
         subjects.append({"id": subject_id, "id_number": id_number, "name": subject.name})
         for record in subject.records:
             record_type = catalog.record_types[record.record_type]
             payload = (
                 validate_payload(
-                    record_type, record.payload, consent_recorded=subject.written_consent, today=today
+                    record_type,
+                    record.payload,
+                    consent_recorded=subject.written_consent,
+                    today=today,
                 )
                 if validate
                 else dict(record.payload)
             )
-            shown, destroy = retention_dates(record_type.retention, record.occurred_on, record.ended_on)
+            shown, destroy = retention_dates(
+                record_type.retention, record.occurred_on, record.ended_on
+            )
             records.append(
                 {
                     "id": uuid7(),
@@ -105,7 +114,14 @@ def _plain_rows(
     return subjects, records
 
 
-def _plain_ingest(engine: Engine, batches: list[list[SyntheticSubject]], catalog: Catalog, today: date, *, validate: bool) -> int:
+def _plain_ingest(
+    engine: Engine,
+    batches: list[list[SyntheticSubject]],
+    catalog: Catalog,
+    today: date,
+    *,
+    validate: bool,
+) -> int:
     count = 0
     for batch in batches:
         subjects, records = _plain_rows(batch, catalog, today, validate=validate)
@@ -116,7 +132,9 @@ def _plain_ingest(engine: Engine, batches: list[list[SyntheticSubject]], catalog
     return count
 
 
-def run(base: Path, token: BenchToken, catalog: Catalog, *, subjects: int, rounds: int) -> dict[str, Any]:
+def run(
+    base: Path, token: BenchToken, catalog: Catalog, *, subjects: int, rounds: int
+) -> dict[str, Any]:
     today = date(2026, 11, 21)
     providers = generate_providers(11)
     population = list(generate_subjects(subjects, 11, providers, catalog, today=today))
@@ -163,13 +181,15 @@ def run(base: Path, token: BenchToken, catalog: Catalog, *, subjects: int, round
 
 
 def _open_rates(sealed_url: str, plain_url: str, provider: Any) -> dict[str, Any]:
-    engine, sessions, cipher = cipher_for(sealed_url, provider)
+    engine, _sessions, cipher = cipher_for(sealed_url, provider)
     with engine.connect() as conn:
         sealed = conn.execute(select(Record.id, Record.payload)).all()
     plain_engine = make_engine(plain_url)
     with plain_engine.connect() as conn:
         plain_payloads = [row.payload for row in conn.execute(select(plain_records.c.payload))]
-    cipher.open_json(FieldContext("records", "payload", str(sealed[0].id)), sealed[0].payload)  # warm key cache
+    cipher.open_json(
+        FieldContext("records", "payload", str(sealed[0].id)), sealed[0].payload
+    )  # warm key cache
     started = time.perf_counter()
     for record_id, envelope in sealed:
         cipher.open_json(FieldContext("records", "payload", str(record_id)), envelope)
@@ -185,6 +205,3 @@ def _open_rates(sealed_url: str, plain_url: str, provider: Any) -> dict[str, Any
         "plain_parse_per_s": round(plain_rate),
         "open_vs_plain_parse": round(sealed_rate / plain_rate, 3),
     }
-
-
-

@@ -21,8 +21,8 @@ from sqlalchemy import Column, MetaData, String, Table, insert, select
 
 from app.db import make_engine
 from app.demo.generator import generate_providers, generate_subjects
-from app.models import Subject
 from app.migrate import upgrade
+from app.models import Subject
 from bench.harness import BenchToken, cipher_for
 from crypto.blind_index import BlindIndexKind, blind_index
 from crypto.fields import FieldContext
@@ -36,8 +36,15 @@ def _seed(base: Path, token: BenchToken, name: str, count: int) -> tuple[str, di
     url = f"sqlite:///{base / f'{name}.db'}"
     upgrade(url)
     argv = [
-        sys.executable, "-m", "bench.seed_child", url, str(count), token.module, token.label,
-        str(token.conf), str(base / "hsm.lock"),
+        sys.executable,
+        "-m",
+        "bench.seed_child",
+        url,
+        str(count),
+        token.module,
+        token.label,
+        str(token.conf),
+        str(base / "hsm.lock"),
     ]
     done = subprocess.run(argv, input=token.pin + "\n", capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -45,14 +52,19 @@ def _seed(base: Path, token: BenchToken, name: str, count: int) -> tuple[str, di
     return url, json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run(base: Path, token: BenchToken, catalog: Catalog, *, subjects: int, lookups: int) -> dict[str, Any]:
+def run(
+    base: Path, token: BenchToken, catalog: Catalog, *, subjects: int, lookups: int
+) -> dict[str, Any]:
     small_url, small = _seed(base, token, "city-small", max(1000, subjects // 10))
     url, full = _seed(base, token, "city", subjects)
     today = date(2026, 11, 21)
     providers = generate_providers(7)
     rng = random.Random(1)
     picks = sorted(rng.sample(range(subjects), min(lookups, subjects)))
-    ids = [next(generate_subjects(i + 1, 7, providers, catalog, today=today, start=i)).id_number for i in picks]
+    ids = [
+        next(generate_subjects(i + 1, 7, providers, catalog, today=today, start=i)).id_number
+        for i in picks
+    ]
     rng.shuffle(ids)
 
     plain_engine = make_engine(f"sqlite:///{base / 'city-plain.db'}")
@@ -68,20 +80,26 @@ def run(base: Path, token: BenchToken, catalog: Catalog, *, subjects: int, looku
             conn.execute(insert(plain_ids), batch)
 
     provider = token.provider()
-    engine, sessions, cipher = cipher_for(url, provider)
+    engine, _sessions, cipher = cipher_for(url, provider)
     found = 0
     with engine.connect() as conn:
         started = time.perf_counter()
         for id_number in ids:
             bidx = blind_index(provider, BlindIndexKind.CITIZEN_ID, id_number)
-            row = conn.execute(select(Subject.id, Subject.identity).where(Subject.id_bidx == bidx)).one()
-            identity = cipher.open_json(FieldContext("subjects", "identity", str(row.id)), row.identity)
+            row = conn.execute(
+                select(Subject.id, Subject.identity).where(Subject.id_bidx == bidx)
+            ).one()
+            identity = cipher.open_json(
+                FieldContext("subjects", "identity", str(row.id)), row.identity
+            )
             found += identity["id_number"] == id_number
         sealed_seconds = time.perf_counter() - started
     with plain_engine.connect() as conn:
         started = time.perf_counter()
         for id_number in ids:
-            conn.execute(select(plain_ids.c.id_number).where(plain_ids.c.id_number == id_number)).one()
+            conn.execute(
+                select(plain_ids.c.id_number).where(plain_ids.c.id_number == id_number)
+            ).one()
         plain_seconds = time.perf_counter() - started
     engine.dispose()
     plain_engine.dispose()

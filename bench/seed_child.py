@@ -6,13 +6,14 @@ Run in its own process so its peak RSS is its own (constant-memory check: 10k vs
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 from datetime import date
 from pathlib import Path
 
 from app.container import Container
-from app.settings import Mode, Settings, Side
 from app.demo.loader import seed_demo
+from app.settings import Mode, Settings, Side
 from bench.harness import cipher_for, peak_rss_mib
 from hsm import Pkcs11KeyProvider
 from policies.catalog import load_catalog
@@ -33,13 +34,11 @@ def main() -> None:
         pkcs11_module=module,
         token_label=label,
         pin_file=None,
-        secret_key="bench-only-not-a-service",
+        secret_key=secrets.token_urlsafe(32),
         pin_env=None,
     )
     parts = Container(settings, engine, sessions, provider, cipher, load_catalog())
-    result = seed_demo(
-        parts, count=int(count), seed=7, batch_size=1000, today=date(2026, 11, 21)
-    )
+    result = seed_demo(parts, count=int(count), seed=7, batch_size=1000, today=date(2026, 11, 21))
     assert result is not None
     print(
         json.dumps(

@@ -19,7 +19,6 @@ from sqlalchemy import Connection, Engine, text
 
 from app import migrate
 from app.db import make_engine
-
 from app.settings import Mode, Settings, Side
 from crypto.keys import KeyProvider
 from tests.fakes import InMemoryKeyProvider
@@ -148,7 +147,11 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when != "call" or not report.passed:
         return
     for backend in BACKENDS:
-        if f"[{backend}" in report.nodeid or f"-{backend}]" in report.nodeid or f"-{backend}-" in report.nodeid:
+        if (
+            f"[{backend}" in report.nodeid
+            or f"-{backend}]" in report.nodeid
+            or f"-{backend}-" in report.nodeid
+        ):
             _backend_passes[backend] += 1
 
 

@@ -91,8 +91,12 @@ class InMemoryKeyProvider:
 
     def public_key_der(self, key: SigningKey) -> bytes:
         self._enter()
-        return self._ec[key.value].public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        return (
+            self._ec[key.value]
+            .public_key()
+            .public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
         )
 
     def ensure_epoch_key(self, label: str) -> None:

@@ -10,12 +10,13 @@ from flask.cli import with_appcontext
 from app.container import container
 from app.demo.loader import seed_demo
 
-
 group = click.Group("demo", help="Synthetic demo data.")
 
 
 @group.command("seed")
-@click.option("--subjects", "count", type=click.IntRange(1, 10_000_000), default=2000, show_default=True)
+@click.option(
+    "--subjects", "count", type=click.IntRange(1, 10_000_000), default=2000, show_default=True
+)
 @click.option("--seed", type=int, default=2026, show_default=True)
 @click.option("--batch", type=click.IntRange(1, 20_000), default=1000, show_default=True)
 @click.option("--today", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Reference date")

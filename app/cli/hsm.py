@@ -51,7 +51,9 @@ def _ensure_dev_token(settings: Settings) -> None:
     _write_secret(settings, "so-pin", so_pin)
     _write_secret(settings, settings.pin_file.name, user_pin)
     init_softhsm_token(conf, settings.token_label, so_pin, user_pin)
-    click.echo(f"created SoftHSM2 token {settings.token_label!r} (PINs in {settings.pin_file.parent})")
+    click.echo(
+        f"created SoftHSM2 token {settings.token_label!r} (PINs in {settings.pin_file.parent})"
+    )
 
 
 @group.command("init")

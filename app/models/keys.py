@@ -19,9 +19,7 @@ class DataKeyState(StrEnum):
 
 class DataKey(CreatedAt, Base):
     __tablename__ = "data_keys"
-    __table_args__ = (
-        CheckConstraint("state IN ('active', 'retired', 'destroyed')", name="state"),
-    )
+    __table_args__ = (CheckConstraint("state IN ('active', 'retired', 'destroyed')", name="state"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     wrapping_label: Mapped[str] = mapped_column(String(32), index=True)

@@ -112,9 +112,7 @@ class IngestService:
             blind_index(self.keys.provider, BlindIndexKind.CITIZEN_ID, normalised)
             for normalised, _, _ in prepared
         ]
-        existing = set(
-            session.scalars(select(Subject.id_bidx).where(Subject.id_bidx.in_(indexes)))
-        )
+        existing = set(session.scalars(select(Subject.id_bidx).where(Subject.id_bidx.in_(indexes))))
         provider_ids: dict[str, uuid.UUID] = {
             code: provider_id
             for code, provider_id in session.execute(
@@ -152,7 +150,13 @@ class IngestService:
             for index, (record, payload) in enumerate(zip(subject.records, payloads, strict=True)):
                 record_rows.append(
                     self._record_row(
-                        session, key_ids, provider_ids, subject_id, (position, index), record, payload
+                        session,
+                        key_ids,
+                        provider_ids,
+                        subject_id,
+                        (position, index),
+                        record,
+                        payload,
                     )
                 )
         if subject_rows:

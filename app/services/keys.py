@@ -110,9 +110,7 @@ class KeyService:
     def shred_epoch(self, session: Session, year: int, month: int) -> int:
         """Crypto-shred every record whose retention ended in `year`-`month`; returns count."""
         label = epoch_key_label(year, month)
-        key_ids = list(
-            session.scalars(select(DataKey.id).where(DataKey.wrapping_label == label))
-        )
+        key_ids = list(session.scalars(select(DataKey.id).where(DataKey.wrapping_label == label)))
         self.provider.destroy_epoch_key(label)
         count = 0
         if key_ids:

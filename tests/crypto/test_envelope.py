@@ -51,7 +51,7 @@ def _envelope() -> Envelope:
 
 def test_envelope_wire_format_is_stable() -> None:
     raw = _envelope().to_bytes()
-    assert raw[:7] == bytes.fromhex("01" "01020304" "0007")
+    assert raw[:7] == bytes.fromhex("01010203040007")
     assert raw[7:67] == bytes(range(60))
     assert raw[67:79] == bytes(range(100, 112))
     assert raw[79:] == b"\xaa" * 20

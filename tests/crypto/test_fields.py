@@ -124,7 +124,9 @@ def test_rewrap_moves_the_dek_and_leaves_the_payload_ciphertext_untouched(  # ty
         cipher.open(HERE, before)
 
 
-def test_reseal_bumps_the_dek_generation_and_changes_the_ciphertext(cipher, provider, store) -> None:  # type: ignore[no-untyped-def]
+def test_reseal_bumps_the_dek_generation_and_changes_the_ciphertext(
+    cipher, provider, store
+) -> None:  # type: ignore[no-untyped-def]
     key_id = store.add(create_data_key(provider, WrappingKey.MASTER))
     before = cipher.seal_json(HERE, PAYLOAD, key_id)
     after = cipher.reseal(HERE, before, key_id)

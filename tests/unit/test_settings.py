@@ -51,7 +51,7 @@ def test_production_names_every_missing_item_at_once() -> None:
 
 
 def test_production_refuses_a_module_path_that_does_not_exist() -> None:
-    with pytest.raises(SettingsError, match="no such file /nope/lib.so"):
+    with pytest.raises(SettingsError, match=r"no such file /nope/lib\.so"):
         Settings.from_env(_production(CREDITGATE_PKCS11_MODULE="/nope/lib.so"))
 
 

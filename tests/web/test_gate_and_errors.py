@@ -85,7 +85,10 @@ def test_a_dead_hsm_makes_readiness_fail_closed(
 
 
 def test_a_wrong_pin_on_the_real_token_fails_closed_without_the_pin(
-    database_url: str, connection: Connection, tmp_path: Path, softhsm_env  # type: ignore[no-untyped-def]
+    database_url: str,
+    connection: Connection,
+    tmp_path: Path,
+    softhsm_env,  # type: ignore[no-untyped-def]
 ) -> None:
     provider = softhsm_env.provider(pin="wrong-pin-314159")
     app = create_app(make_settings(database_url, tmp_path), key_provider=provider, bind=connection)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from crypto.envelope import (
@@ -37,7 +38,7 @@ def _component(value: str) -> bytes:
     return struct.pack(">H", len(raw)) + raw
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class FieldContext:
     """Where a sealed value lives. Sealing and opening must name the same place."""
 
@@ -45,14 +46,15 @@ class FieldContext:
     column: str
     row_id: str
 
+    @cached_property
     def _place(self) -> bytes:
         return _component(self.table) + _component(self.column) + _component(self.row_id)
 
     def payload_aad(self, dek_generation: int) -> bytes:
-        return b"cg1-field\x00" + self._place() + struct.pack(">H", dek_generation)
+        return b"cg1-field\x00" + self._place + struct.pack(">H", dek_generation)
 
     def dek_aad(self, data_key_id: int) -> bytes:
-        return b"cg1-dek\x00" + self._place() + struct.pack(">I", data_key_id)
+        return b"cg1-dek\x00" + self._place + struct.pack(">I", data_key_id)
 
 
 class FieldCipher:

@@ -8,6 +8,7 @@ PORT ?= 8080
 DEMO_SUBJECTS ?= 2000
 WORKERS ?= 2
 SYSTEM_PACKAGES := softhsm2 opensc sqlite3
+TEST_PACKAGES := chromium postgresql-client
 
 .PHONY: run serve setup test lint typecheck importlint pytest bench system-deps install install-dev clean
 
@@ -47,6 +48,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 test: system-deps install-dev
+	@scripts/system-deps.sh $(TEST_PACKAGES)
 	@scripts/ensure-postgres.sh
 	@$(MAKE) --no-print-directory lint typecheck importlint pytest
 

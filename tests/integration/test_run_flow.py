@@ -1,0 +1,179 @@
+"""The `make run` path on a fresh var/ directory, end to end, in subprocesses.
+
+Real SoftHSM2 token created by `flask hsm init`, a migrated SQLite file, demo data, and
+gunicorn with two forked workers each logging in to the token lazily after the fork. The one
+HTML page is loaded in real headless Chromium.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def _env(var_dir: Path) -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
+    env = {key: os.environ[key] for key in keep if key in os.environ}
+    env["CREDITGATE_VAR_DIR"] = str(var_dir)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def _flask(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "flask"), "--app", "wsgi", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def installed(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[dict[str, str], list[str]]]:
+    var_dir = tmp_path_factory.mktemp("var")
+    env = _env(var_dir)
+    outputs: list[str] = []
+    steps = [
+        ("hsm", "init"),
+        ("hsm", "init"),
+        ("db", "upgrade"),
+        ("demo", "seed", "--subjects", "40", "--seed", "3", "--if-empty"),
+        ("demo", "seed", "--subjects", "40", "--seed", "3", "--if-empty"),
+        ("hsm", "selftest"),
+    ]
+    for step in steps:
+        done = _flask(env, *step)
+        outputs.append(done.stdout + done.stderr)
+        assert done.returncode == 0, f"flask {' '.join(step)} failed: {done.stderr[-1500:]}"
+    return env, outputs
+
+
+def test_setup_creates_once_and_then_reuses_everything(
+    installed: tuple[dict[str, str], list[str]],
+) -> None:
+    _, outputs = installed
+    assert "created SoftHSM2 token" in outputs[0]
+    assert "created keys: cg-master-wrap" in outputs[0]
+    assert "nothing changed" in outputs[1]
+    assert "created" not in outputs[1]
+    assert "loaded 40 subjects" in outputs[3]
+    assert "already present; nothing loaded" in outputs[4]
+    assert outputs[5].count("ok ") == 7
+
+
+def test_no_pin_or_secret_appears_in_any_output(
+    installed: tuple[dict[str, str], list[str]],
+) -> None:
+    env, outputs = installed
+    var_dir = Path(env["CREDITGATE_VAR_DIR"])
+    secrets = [
+        (var_dir / "softhsm" / "user-pin").read_text().strip(),
+        (var_dir / "softhsm" / "so-pin").read_text().strip(),
+        (var_dir / "secret-key").read_text().strip(),
+    ]
+    for secret in secrets:
+        assert all(secret not in output for output in outputs)
+    for name in ("user-pin", "so-pin"):
+        assert (var_dir / "softhsm" / name).stat().st_mode & 0o777 == 0o600
+
+
+def test_a_lost_pin_file_is_not_silently_replaced(
+    installed: tuple[dict[str, str], list[str]], tmp_path: Path
+) -> None:
+    env = _env(tmp_path)
+    (tmp_path / "softhsm").mkdir()
+    (tmp_path / "softhsm" / "user-pin").write_text("9731-old-pin\n")
+    done = _flask(env, "hsm", "init")
+    assert done.returncode != 0
+    assert "refusing to create a token" in done.stderr
+    assert "9731-old-pin" not in done.stderr
+
+
+@pytest.fixture(scope="module")
+def server(installed: tuple[dict[str, str], list[str]]) -> Iterator[str]:
+    env, _ = installed
+    port = _free_port()
+    process = subprocess.Popen(
+        [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=2).close()  # noqa: S310 - loopback
+            break
+        except OSError:
+            time.sleep(0.2)
+    yield base
+    process.terminate()
+    _, errors = process.communicate(timeout=30)
+    var_dir = Path(env["CREDITGATE_VAR_DIR"])
+    assert (var_dir / "softhsm" / "user-pin").read_text().strip() not in errors
+
+
+def test_forked_workers_all_reach_the_hsm(server: str) -> None:
+    statuses = []
+    for _ in range(30):
+        with urllib.request.urlopen(server + "/readyz", timeout=10) as response:  # noqa: S310
+            statuses.append(response.status)
+    assert statuses == [200] * 30
+
+
+def test_the_home_page_renders_in_chromium(server: str, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium")
+    assert chromium is not None, "make test installs Debian's chromium"
+    done = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+            server + "/",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-1000:]
+    dom = done.stdout
+    assert "信用信息目录" in dom
+    assert dom.count("<tr>") >= 21  # header + at least 20 record types
+    assert "D.dishonest_debtor" in dom

@@ -168,3 +168,27 @@ def test_canonical_json_is_deterministic_and_refuses_nan() -> None:
     assert json.loads(canonical_json({"z": [1, 2]})) == {"z": [1, 2]}
     with pytest.raises(ValueError, match="not JSON compliant"):
         canonical_json({"x": float("nan")})
+
+
+# A value sealed by format v1 with fixed keys and nonces. It must open, byte for byte, in every
+# later release: sealed records outlive the code that wrote them.
+KAT_DATA_KEY = bytes(range(32))
+KAT_CONTEXT = FieldContext("records", "payload", "01936b2e-1c4f-7a00-8000-00000000beef")
+KAT_ENVELOPE = bytes.fromhex(
+    "012a2a2a2a0001000102030405060708090a0b6723f438e1c0e43ca568bda09dc45642b3e7b507c44e694b005e"
+    "dfbe21543e8d22e98038030afbed69d7747a6e0885680c0d0e0f101112131415161799182f585b486ecb813381"
+    "9ad0efd2f59ea61b87e78efa2bd2aacb3e112c61c062ebbac55d6dfaaa94b8402a7f18620e1831bcf84739"
+)
+
+
+class _FixedUnwrap(InMemoryKeyProvider):
+    def unwrap(self, wrapping_label: str, wrapped: bytes, aad: bytes) -> bytes:
+        return KAT_DATA_KEY
+
+
+def test_a_v1_envelope_written_with_known_keys_opens_to_its_known_plaintext() -> None:
+    stored = WrappedDataKey(0x2A2A2A2A, "cg-master-wrap", b"unused by the fixed provider")
+    cipher = FieldCipher(DataKeyRing(_FixedUnwrap(), lambda _key_id: stored))
+    envelope = Envelope.from_bytes(KAT_ENVELOPE)
+    assert (envelope.data_key_id, envelope.dek_generation) == (0x2A2A2A2A, 1)
+    assert cipher.open_json(KAT_CONTEXT, envelope) == {"amount_fen": 120000, "court": "重庆"}

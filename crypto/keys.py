@@ -71,7 +71,7 @@ class KeyPurposeError(HsmError):
     """A key was asked to do something outside its purpose."""
 
 
-class IntegrityError(HsmError):
+class KeyIntegrityError(HsmError):
     """A wrapped key or signature did not authenticate (tampered, wrong AAD, wrong key)."""
 
 
@@ -88,7 +88,7 @@ class KeyProvider(Protocol):
         ...
 
     def unwrap(self, wrapping_label: str, wrapped: bytes, aad: bytes) -> bytes:
-        """Inverse of `wrap`. A wrong key, AAD or a flipped bit raises `IntegrityError`."""
+        """Inverse of `wrap`. A wrong key, AAD or a flipped bit raises `KeyIntegrityError`."""
         ...
 
     def hmac_sha256(self, key: MacKey, message: bytes) -> bytes:

@@ -2,7 +2,7 @@
 
 Guarantees: key material stays in the token; every PKCS#11 call in a process is serialised by
 one lock; login is lazy, once per process and per fork; failures are closed (`HsmUnavailable`,
-`KeyNotFound`, `IntegrityError`, `KeyPurposeError` from `crypto.keys`); PINs are never logged.
+`KeyNotFound`, `KeyIntegrityError`, `KeyPurposeError` from `crypto.keys`); PINs are never logged.
 """
 
 from hsm.keyspec import SERVICE_KEY_LABELS

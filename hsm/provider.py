@@ -20,7 +20,7 @@ Guarantees (on top of those of `crypto.keys`):
   private objects and would otherwise report every key as missing.
 - Fails closed: unloadable module (`HsmUnavailable` naming the path), unknown token
   (`HsmUnavailable` naming the label), rejected PIN (`HsmUnavailable`, "PIN rejected", no PIN),
-  absent key (`KeyNotFound` naming the label), GCM authentication failure (`IntegrityError`).
+  absent key (`KeyNotFound` naming the label), GCM authentication failure (`KeyIntegrityError`).
   No method returns partial or default bytes.
 - The PIN lives only in this instance, wrapped so that ``repr``, ``vars`` dumps and pickling
   never show it; it is never logged and never part of an exception message. `close` drops it.
@@ -44,7 +44,7 @@ from pkcs11.util.ec import encode_ec_public_key
 from crypto.keys import (
     HsmError,
     HsmUnavailable,
-    IntegrityError,
+    KeyIntegrityError,
     KeyPurposeError,
     MacKey,
     SigningKey,
@@ -301,11 +301,11 @@ class Pkcs11KeyProvider:
         return self._call(op)
 
     def unwrap(self, wrapping_label: str, wrapped: bytes, aad: bytes) -> bytes:
-        """Inverse of `wrap`; `IntegrityError` for a wrong key, wrong AAD or any altered bit."""
+        """Inverse of `wrap`; `KeyIntegrityError` for a wrong key, wrong AAD or any altered bit."""
         label = self._wrapping_label(wrapping_label)
         blob, aad_ = bytes(wrapped), bytes(aad)
         if len(blob) < NONCE_BYTES + TAG_BYTES:
-            raise IntegrityError(f"wrapped key for {label!r} is too short to authenticate")
+            raise KeyIntegrityError(f"wrapped key for {label!r} is too short to authenticate")
         params = GCMParams(blob[:NONCE_BYTES], aad_, TAG_BYTES * 8)
         body = blob[NONCE_BYTES:]
 
@@ -319,7 +319,7 @@ class Pkcs11KeyProvider:
                 )
             except GCM_REJECTIONS:
                 if call.gcm_key_works(key):
-                    raise IntegrityError(
+                    raise KeyIntegrityError(
                         f"wrapped key did not authenticate under {label!r} "
                         "(wrong key or AAD, or altered)"
                     ) from None

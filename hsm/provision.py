@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from crypto.keys import (
     HsmError,
-    IntegrityError,
+    KeyIntegrityError,
     KeyProvider,
     KeyPurposeError,
     MacKey,
@@ -88,7 +88,7 @@ def _check_tamper(provider: KeyProvider) -> str:
     ):
         try:
             provider.unwrap(label, blob, aad)
-        except IntegrityError:
+        except KeyIntegrityError:
             continue
         raise AssertionError(f"{what} was accepted")
     return "altered ciphertext, tag, nonce and AAD rejected"

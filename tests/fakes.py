@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from crypto.keys import (
     HsmUnavailable,
-    IntegrityError,
+    KeyIntegrityError,
     KeyNotFound,
     KeyPurposeError,
     MacKey,
@@ -62,7 +62,7 @@ class InMemoryKeyProvider:
         try:
             return AESGCM(key).decrypt(wrapped[:12], wrapped[12:], aad)
         except InvalidTag:
-            raise IntegrityError("wrapped key failed authentication") from None
+            raise KeyIntegrityError("wrapped key failed authentication") from None
 
     def hmac_sha256(self, key: MacKey, message: bytes) -> bytes:
         self._enter()

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from crypto.keys import (
-    IntegrityError,
+    KeyIntegrityError,
     KeyProvider,
     KeyPurposeError,
     MacKey,
@@ -56,25 +56,25 @@ def test_wrap_uses_a_fresh_nonce_each_time(hsm_provider: Pkcs11KeyProvider) -> N
 def test_unwrap_rejects_other_aad(hsm_provider: Pkcs11KeyProvider) -> None:
     secret = os.urandom(32)
     wrapped = hsm_provider.wrap(MASTER, secret, b"users|id_number|7|v1")
-    with pytest.raises(IntegrityError) as excinfo:
+    with pytest.raises(KeyIntegrityError) as excinfo:
         hsm_provider.unwrap(MASTER, wrapped, b"users|id_number|8|v1")
     assert secret.hex() not in str(excinfo.value)
     assert "users" not in str(excinfo.value)
-    with pytest.raises(IntegrityError):
+    with pytest.raises(KeyIntegrityError):
         hsm_provider.unwrap(MASTER, wrapped, b"")
 
 
 def test_unwrap_rejects_every_flipped_bit(hsm_provider: Pkcs11KeyProvider) -> None:
     wrapped = hsm_provider.wrap(MASTER, os.urandom(32), b"aad")
     for bit in range(len(wrapped) * 8):
-        with pytest.raises(IntegrityError):
+        with pytest.raises(KeyIntegrityError):
             hsm_provider.unwrap(MASTER, _flip_bit(wrapped, bit), b"aad")
 
 
 def test_unwrap_rejects_truncated_and_extended_blobs(hsm_provider: Pkcs11KeyProvider) -> None:
     wrapped = hsm_provider.wrap(MASTER, os.urandom(32), b"aad")
     for blob in (b"", wrapped[:27], wrapped[:-1], wrapped + b"\x00", wrapped[:12] + wrapped[13:]):
-        with pytest.raises(IntegrityError):
+        with pytest.raises(KeyIntegrityError):
             hsm_provider.unwrap(MASTER, blob, b"aad")
 
 
@@ -83,11 +83,11 @@ def test_unwrap_under_another_wrapping_key_fails(hsm_provider: Pkcs11KeyProvider
     hsm_provider.ensure_epoch_key(epoch)
     try:
         wrapped = hsm_provider.wrap(MASTER, os.urandom(32), b"aad")
-        with pytest.raises(IntegrityError):
+        with pytest.raises(KeyIntegrityError):
             hsm_provider.unwrap(epoch, wrapped, b"aad")
         under_epoch = hsm_provider.wrap(epoch, b"k" * 32, b"aad")
         assert hsm_provider.unwrap(epoch, under_epoch, b"aad") == b"k" * 32
-        with pytest.raises(IntegrityError):
+        with pytest.raises(KeyIntegrityError):
             hsm_provider.unwrap(MASTER, under_epoch, b"aad")
     finally:
         hsm_provider.destroy_epoch_key(epoch)

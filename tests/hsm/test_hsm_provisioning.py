@@ -7,7 +7,7 @@ import os
 import pytest
 
 from crypto.keys import (
-    IntegrityError,
+    KeyIntegrityError,
     KeyNotFound,
     MacKey,
     SigningKey,
@@ -103,7 +103,7 @@ def test_epoch_key_lifecycle(hsm_provider: Pkcs11KeyProvider) -> None:
 
     # a new key under the same label cannot bring the shredded data back
     hsm_provider.ensure_epoch_key(label)
-    with pytest.raises(IntegrityError):
+    with pytest.raises(KeyIntegrityError):
         hsm_provider.unwrap(label, wrapped, b"records|dek|1|v1")
     assert hsm_provider.destroy_epoch_key(label) is True
     # the service keys are untouched

@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 DEMO_SUBJECTS ?= 2000
 WORKERS ?= 2
-SYSTEM_PACKAGES := softhsm2 opensc sqlite3
+SYSTEM_PACKAGES := python3-venv softhsm2 opensc sqlite3
 TEST_PACKAGES := chromium postgresql-client
 
 .PHONY: run serve setup test lint typecheck importlint pytest bench system-deps install install-dev clean
@@ -17,7 +17,7 @@ run: setup serve
 setup: system-deps install
 	@$(FLASK) hsm init
 	@$(FLASK) db upgrade
-	@$(FLASK) demo seed --subjects $(DEMO_SUBJECTS) --if-empty
+	@$(FLASK) demo seed --subjects $(DEMO_SUBJECTS) --if-missing
 	@$(FLASK) hsm selftest >/dev/null && echo "HSM self-test passed"
 
 serve:
@@ -33,14 +33,15 @@ serve:
 system-deps:
 	@scripts/system-deps.sh $(SYSTEM_PACKAGES)
 
-$(VENV)/bin/python:
-	@python3 -m venv $(VENV)
+# Built on pip, not python: a venv whose creation failed half-way has a python but no pip.
+$(VENV)/bin/pip:
+	@rm -rf $(VENV) && python3 -m venv $(VENV)
 
-$(VENV)/.installed: requirements.txt | $(VENV)/bin/python
+$(VENV)/.installed: requirements.txt | $(VENV)/bin/pip
 	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
 	@touch $@
 
-$(VENV)/.installed-dev: requirements-dev.txt requirements.txt | $(VENV)/bin/python
+$(VENV)/.installed-dev: requirements-dev.txt requirements.txt | $(VENV)/bin/pip
 	@$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	@touch $@ $(VENV)/.installed
 

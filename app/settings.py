@@ -122,7 +122,7 @@ def _production(env: dict[str, str], side: Side, var_dir: Path) -> Settings:
     module = env["CREDITGATE_PKCS11_MODULE"]
     if not Path(module).is_file():
         raise SettingsError(f"CREDITGATE_PKCS11_MODULE: no such file {module}")
-    return Settings(
+    settings = Settings(
         mode=Mode.PRODUCTION,
         side=side,
         database_url=env["CREDITGATE_DATABASE_URL"],
@@ -134,6 +134,8 @@ def _production(env: dict[str, str], side: Side, var_dir: Path) -> Settings:
         secret_key=env["CREDITGATE_SECRET_KEY"],
         softhsm_conf=Path(env["SOFTHSM2_CONF"]) if env.get("SOFTHSM2_CONF") else None,
     )
+    settings.read_pin()  # fail at start, not on the first request; the value is discarded
+    return settings
 
 
 def _development(env: dict[str, str], mode: Mode, side: Side, var_dir: Path) -> Settings:

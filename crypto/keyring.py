@@ -6,9 +6,11 @@ wraps per-record DEKs in software, so the hot path needs the HSM only once per d
 process.
 
 Guarantees: unwrapped data keys live only in this process's memory (never logged, never written
-anywhere); a data key that cannot be loaded or unwrapped raises (`DataKeyUnavailable`, or the
-provider's `HsmUnavailable`) so callers fail closed; a destroyed or retired-and-forgotten key is
-evicted with `forget`.
+anywhere) and for at most `ttl_seconds` (default 5 minutes) after they were unwrapped, so a key
+destroyed by another process (rotation, crypto-shredding) stops working in every worker within
+that time even if nobody tells it; a data key that cannot be loaded or unwrapped raises
+(`DataKeyUnavailable`, or the provider's `HsmUnavailable`) so callers fail closed; `forget`
+evicts at once in this process.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import secrets
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -68,13 +71,25 @@ def _create(provider: KeyProvider, wrapping_label: str) -> tuple[WrappedDataKey,
 Loader = Callable[[int], WrappedDataKey | None]
 
 
+DEFAULT_TTL_SECONDS = 300.0
+
+
 class DataKeyRing:
     """Process-local cache of unwrapped data keys, filled through the HSM on first use."""
 
-    def __init__(self, provider: KeyProvider, loader: Loader) -> None:
+    def __init__(
+        self,
+        provider: KeyProvider,
+        loader: Loader,
+        *,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._provider = provider
         self._loader = loader
-        self._keys: dict[int, bytes] = {}
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._keys: dict[int, tuple[bytes, float]] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -82,13 +97,15 @@ class DataKeyRing:
 
     def key(self, key_id: int) -> bytes:
         """The unwrapped data key `key_id`; at most one HSM call per key per process."""
+        now = self._clock()
         cached = self._keys.get(key_id)
-        if cached is not None:
-            return cached
+        if cached is not None and cached[1] > now:
+            return cached[0]
         with self._lock:
             cached = self._keys.get(key_id)
-            if cached is not None:
-                return cached
+            if cached is not None and cached[1] > now:
+                return cached[0]
+            self._keys.pop(key_id, None)
             stored = self._loader(key_id)
             if stored is None:
                 raise DataKeyUnavailable(f"data key {key_id} is unknown or destroyed")
@@ -99,7 +116,7 @@ class DataKeyRing:
             )
             if len(raw) != KEY_BYTES:
                 raise DataKeyUnavailable(f"data key {key_id} unwrapped to the wrong length")
-            self._keys[key_id] = raw
+            self._keys[key_id] = (raw, now + self._ttl)
             return raw
 
     def create(self, wrapping_label: str) -> WrappedDataKey:
@@ -108,10 +125,13 @@ class DataKeyRing:
         Caching at creation lets the creating transaction seal under the key before its row
         is committed (other connections cannot load it yet).
         """
-        wrapped, raw = _create(self._provider, wrapping_label)
-        with self._lock:
-            self._keys[wrapped.key_id] = raw
-        return wrapped
+        while True:
+            wrapped, raw = _create(self._provider, wrapping_label)
+            with self._lock:
+                if wrapped.key_id in self._keys:
+                    continue  # a random id collided with a cached one: never overwrite it
+                self._keys[wrapped.key_id] = (raw, self._clock() + self._ttl)
+            return wrapped
 
     def forget(self, key_id: int | None = None) -> None:
         """Evict one key (or all) from this process, e.g. after it is destroyed."""

@@ -6,6 +6,9 @@ Guarantees:
   `init_softhsm_token` answers softhsm2-util's PIN prompts through a pseudo-terminal, so they do
   not appear in ``/proc/<pid>/cmdline`` or ``ps`` output (softhsm2-util reads PINs only from a
   terminal; it echoes ``*``).
+- softhsm2-util does not inherit PINs or the secret key from this process's environment: every
+  variable whose name contains ``PIN`` (in any case; e.g. CREDITGATE_PIN, CREDITGATE_PIN_FILE) and
+  CREDITGATE_SECRET_KEY are left out of its environment.
 - These helpers never load the PKCS#11 module into the calling process (they run softhsm2-util
   in a child process), so they can be used before `Pkcs11KeyProvider` sets SOFTHSM2_CONF.
 - Token directories are created 0700 and token files with umask 077.
@@ -49,8 +52,20 @@ def _softhsm_util() -> str:
     return path
 
 
+#: Never passed on to softhsm2-util, besides every variable whose name contains "PIN".
+_WITHHELD_VARIABLES = frozenset({"CREDITGATE_SECRET_KEY"})
+
+
+def _withheld(name: str) -> bool:
+    upper = name.upper()
+    return "PIN" in upper or upper in _WITHHELD_VARIABLES
+
+
 def _env(conf_path: Path) -> dict[str, str]:
-    return {**os.environ, "SOFTHSM2_CONF": str(Path(conf_path).resolve())}
+    """softhsm2-util's environment: this process's, minus PINs and secrets, with SOFTHSM2_CONF."""
+    env = {name: value for name, value in os.environ.items() if not _withheld(name)}
+    env["SOFTHSM2_CONF"] = str(Path(conf_path).resolve())
+    return env
 
 
 def write_softhsm_config(token_dir: Path, conf_path: Path, *, reset_on_fork: bool = True) -> Path:

@@ -11,24 +11,22 @@ Guarantees:
   sensitive; a sensitive field is never shown unmasked to the public tier; a negative record type
   has a retention rule that ends, and requires prior notice unless it is public by law.
 - `Catalog.version` is the SHA-256 (hex) of the canonical JSON of the parsed, defaults-applied
-  catalog (keys sorted, record types keyed by code). Reformatting the file, editing comments or
-  reordering record types does not change it; any change of meaning (a field, a mask, a rule, a
-  title) does. Every decision names the version it was made under.
+  catalog (keys sorted, record types keyed by code; see `policies.catalog_version`). Reformatting
+  the file, editing comments or reordering record types does not change it; any change of meaning
+  (a field, a mask, a rule, a title) does. Every decision names the version it was made under.
 - The model (`Catalog`, `RecordType`, `FieldSpec`) is immutable and re-exported here.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import re
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, cast
+from typing import cast
 
 from policies.catalog_model import (
     CATEGORIES,
@@ -46,7 +44,8 @@ from policies.catalog_model import (
     RecordType,
     Tier,
 )
-from policies.collection import (
+from policies.catalog_version import catalog_version
+from policies.collection_rules import (
     CONSENT_RULE,
     PROHIBITED_RULE,
     consent_concept,
@@ -312,47 +311,6 @@ def _parse_rules(raw: object, source: str) -> dict[str, RetentionRule]:
     return rules
 
 
-def _canonical(
-    schema: int,
-    title: str,
-    title_zh: str,
-    rules: Mapping[str, RetentionRule],
-    types: Mapping[str, RecordType],
-) -> bytes:
-    def rule_json(r: RetentionRule) -> dict[str, Any]:
-        return {
-            k: getattr(r, k)
-            for k in ("kind", "years", "min_months", "max_months", "destroy_years_after_end")
-        }
-
-    def field_json(f: FieldSpec) -> dict[str, Any]:
-        body = {k: getattr(f, k) for k in FieldSpec.__dataclass_fields__ if k != "mask_by_tier"}
-        body["values"] = list(f.values)
-        body["masks"] = dict(f.mask_by_tier)
-        return body
-
-    doc = {
-        "schema": schema,
-        "title": title,
-        "title_zh": title_zh,
-        "retention": {name: rule_json(r) for name, r in rules.items()},
-        "record_types": {
-            code: {
-                "category": t.category,
-                "title": t.title,
-                "title_zh": t.title_zh,
-                "disclosure": t.disclosure,
-                "negative": t.negative,
-                "retention": t.retention.name,
-                "requires_notice": t.requires_notice,
-                "fields": [field_json(f) for f in t.fields],
-            }
-            for code, t in types.items()
-        },
-    }
-    return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
-
-
 def parse_catalog(text: str, *, source: str) -> Catalog:
     """A validated catalog from TOML text; `source` is the name errors cite."""
     error = _error_at(source)
@@ -376,7 +334,7 @@ def parse_catalog(text: str, *, source: str) -> Catalog:
         types[rt.code] = rt
     if not types:
         raise error("the catalog declares no [[record_type]]")
-    version = hashlib.sha256(_canonical(schema, title, title_zh, rules, types)).hexdigest()
+    version = catalog_version(schema, title, title_zh, rules, types)
     return Catalog(
         version=version,
         schema=schema,

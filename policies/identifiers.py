@@ -1,10 +1,12 @@
 """The two identifiers every input carries: citizen ID numbers and unified social credit codes.
 
 Guarantees:
-- `parse_citizen_id` accepts a value only if it is a GB 11643-1999 number whose region prefix is a
-  province-level code, whose birth date is a real date between 1900-01-01 and `today`, whose
-  sequence is not 000 and whose ISO 7064 MOD 11-2 check character matches. Surrounding whitespace
-  is stripped and a lowercase `x` check character becomes `X`; nothing else is altered.
+- `parse_citizen_id` accepts a value only if it is a GB 11643-1999 number whose region code is
+  plausible (`policies.regions.citizen_region_problem`: a province-level prefix and a prefecture
+  part GB/T 2260 assigns; no county table), whose birth date is a real date between 1900-01-01
+  and `today`, whose sequence is not 000 and whose ISO 7064 MOD 11-2 check character matches.
+  Surrounding whitespace is stripped and a lowercase `x` check character becomes `X`; nothing
+  else is altered.
 - `parse_credit_code` accepts a value only if it is a GB 32100-2015 code whose registration
   authority and organisation type are a pair the standard defines, whose region is a valid
   province prefix (or the central-level `100000`), whose organisation code carries a valid
@@ -15,10 +17,8 @@ Guarantees:
 - An `InvalidIdentifier` names the part that is wrong in `.part`; its message explains the rule in
   plain words and contains no character of the input: identifiers are personal data.
 
-Decisions: region prefix 83 is accepted for citizen IDs because residence permits for Hong Kong,
-Macao and Taiwan residents (港澳台居民居住证, 810000/820000/830000) use the same 18-character
-structure and their holders can be credit subjects here; 71 (Taiwan) is accepted as GB/T 2260
-lists it. Sequence 000 is never assigned and is refused.
+Decisions: the region rules (including 83 for Taiwan residents' residence permits) and their
+sources are in `policies.regions`. Sequence 000 is never assigned and is refused.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
+
+from policies.regions import CENTRAL_REGION as CENTRAL_REGION
+from policies.regions import PROVINCE_PREFIXES as PROVINCE_PREFIXES
+from policies.regions import citizen_region_problem
 
 IdentifierKind = Literal["citizen_id", "credit_code"]
 Part = Literal[
@@ -55,22 +59,6 @@ class InvalidIdentifier(ValueError):
         self.kind: IdentifierKind = kind
         self.part: Part = part
 
-
-#: Province-level prefixes of GB/T 2260 region codes (plus 83, see the module docstring).
-PROVINCE_PREFIXES: frozenset[str] = frozenset(
-    (
-        *("11", "12", "13", "14", "15"),
-        *("21", "22", "23"),
-        *("31", "32", "33", "34", "35", "36", "37"),
-        *("41", "42", "43", "44", "45", "46"),
-        *("50", "51", "52", "53", "54"),
-        *("61", "62", "63", "64", "65"),
-        *("71", "81", "82", "83"),
-    )
-)
-
-#: Central-level organisations are registered under this region in their credit code.
-CENTRAL_REGION = "100000"
 
 _EARLIEST_BIRTH = date(1900, 1, 1)
 
@@ -135,10 +123,9 @@ def parse_citizen_id(raw: str, *, today: date | None = None) -> CitizenId:
         raise _citizen_error(
             "charset", "a citizen ID number is 17 digits followed by a digit or the letter X"
         )
-    if text[:2] not in PROVINCE_PREFIXES:
-        raise _citizen_error(
-            "region", "the region code (first 2 digits) is not a province-level code"
-        )
+    region_problem = citizen_region_problem(text[:6])
+    if region_problem is not None:
+        raise _citizen_error("region", region_problem)
     born = _birth_date(text[6:14], today if today is not None else date.today())
     sequence = int(text[14:17])
     if sequence == 0:
@@ -160,8 +147,11 @@ def parse_citizen_id(raw: str, *, today: date | None = None) -> CitizenId:
 
 def make_citizen_id(region: str, birth: date, sequence: int) -> str:
     """A valid citizen ID number for these parts; refuses parts that could never validate."""
-    if not _REGION6.fullmatch(region) or region[:2] not in PROVINCE_PREFIXES:
-        raise _citizen_error("region", "the region must be 6 digits with a province-level prefix")
+    if not _REGION6.fullmatch(region):
+        raise _citizen_error("region", "the region must be 6 digits")
+    region_problem = citizen_region_problem(region)
+    if region_problem is not None:
+        raise _citizen_error("region", region_problem)
     if birth < _EARLIEST_BIRTH or birth.year > 9999:
         raise _citizen_error("birth_date", "the birth date must not be before 1900")
     if not 1 <= sequence <= 999:

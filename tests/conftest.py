@@ -48,8 +48,8 @@ class ScratchDatabase:
                 conn.execute(text(f'CREATE DATABASE "{self._name}"'))
         except Exception as exc:
             raise RuntimeError(
-                f"PostgreSQL did not answer at {PG_ADMIN_URL}; run `make test` (it starts the "
-                f"server) or set CREDITGATE_TEST_PG_ADMIN_URL: {type(exc).__name__}"
+                f"cannot create a test database through {PG_ADMIN_URL} ({exc}); run `make test` "
+                "(it starts the server) or set CREDITGATE_TEST_PG_ADMIN_URL"
             ) from exc
         finally:
             admin.dispose()
@@ -156,12 +156,15 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if os.environ.get("CI") != "true" or exitstatus != 0:
+    """Fail a green run in which one backend passed tests and the other none (always), or in
+    which either passed none (under CI=true, where the whole suite runs)."""
+    if exitstatus != 0:
         return
     silent = [backend for backend, count in _backend_passes.items() if count == 0]
-    if silent:
+    ran_any = any(_backend_passes.values())
+    if silent and (ran_any or os.environ.get("CI") == "true"):
         session.exitstatus = 1
-        print(f"\nCI: no test passed on backend(s) {', '.join(silent)}; refusing a green run")
+        print(f"\nno database test passed on {', '.join(silent)}; refusing a green run")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -20,9 +20,13 @@ group = click.Group("demo", help="Synthetic demo data.")
 @click.option("--seed", type=int, default=2026, show_default=True)
 @click.option("--batch", type=click.IntRange(1, 20_000), default=1000, show_default=True)
 @click.option("--today", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Reference date")
-@click.option("--if-empty", is_flag=True, help="Do nothing if subjects already exist.")
+@click.option(
+    "--if-missing",
+    is_flag=True,
+    help="Do nothing if COUNT subjects already exist; otherwise load the missing ones.",
+)
 @with_appcontext
-def seed(count: int, seed: int, batch: int, today: object, if_empty: bool) -> None:
+def seed(count: int, seed: int, batch: int, today: object, if_missing: bool) -> None:
     """Load COUNT synthetic subjects (deterministic for --seed) in constant memory."""
     reference = today.date() if hasattr(today, "date") else date.today()  # type: ignore[union-attr]
     result = seed_demo(
@@ -31,7 +35,7 @@ def seed(count: int, seed: int, batch: int, today: object, if_empty: bool) -> No
         seed=seed,
         batch_size=batch,
         today=reference,
-        if_empty=if_empty,
+        if_missing=if_missing,
         progress=True,
     )
     if result is None:
@@ -39,5 +43,6 @@ def seed(count: int, seed: int, batch: int, today: object, if_empty: bool) -> No
         return
     click.echo(
         f"loaded {result.subjects_added} subjects and {result.records_added} records "
-        f"({result.subjects_skipped} already present) in {result.seconds:.1f}s"
+        f"({result.subjects_skipped} subjects already present, {result.records_expired} records "
+        f"past their destruction date not stored) in {result.seconds:.1f}s"
     )

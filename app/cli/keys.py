@@ -8,6 +8,7 @@ import click
 from flask.cli import with_appcontext
 
 from app.container import container
+from app.services.keys import KeyLifecycleError
 from crypto.keys import WrappingKey, is_wrapping_label
 
 group = click.Group("keys", help="Data-key rotation, re-wrap and crypto-shredding.")
@@ -27,13 +28,26 @@ def rotate(label: str) -> None:
 
 
 @group.command("rewrap")
+@click.option("--batch", type=click.IntRange(1, 100_000), default=5000, show_default=True)
 @with_appcontext
-def rewrap() -> None:
-    """Move every value under a retired data key to its active key, then destroy the old key."""
+def rewrap(batch: int) -> None:
+    """Move every value under a retired data key to its active key, then destroy the old key.
+
+    Works in committed batches, so it can be interrupted and run again.
+    """
     parts = container()
-    with parts.transaction() as session:
-        moved = parts.keys.rewrap_retired(session)
-    click.echo(f"re-wrapped {moved} sealed values; payload ciphertexts unchanged")
+    moved, destroyed = 0, 0
+    while True:
+        with parts.transaction() as session:
+            progress = parts.keys.rewrap_retired(session, max_rows=batch)
+        moved += progress.moved
+        destroyed += len(progress.destroyed)
+        if progress.moved == 0:
+            break
+    click.echo(
+        f"re-wrapped {moved} sealed values (payload ciphertexts unchanged); "
+        f"destroyed {destroyed} retired data keys; {progress.still_retired} still in use"
+    )
 
 
 @group.command("shred")
@@ -46,6 +60,9 @@ def shred(month: str) -> None:
     if match is None:
         raise click.BadParameter("expected YYYY-MM", param_hint="--month")
     parts = container()
-    with parts.transaction() as session:
-        count = parts.keys.shred_epoch(session, int(match[1]), int(match[2]))
+    try:
+        with parts.transaction() as session:
+            count = parts.keys.shred_epoch(session, int(match[1]), int(match[2]))
+    except KeyLifecycleError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"shredded epoch {month}: {count} records destroyed")

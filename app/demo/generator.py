@@ -26,27 +26,12 @@ from datetime import date
 from typing import Any, Literal
 
 from app.demo import names, payments
-from app.demo.life import Life, World
+from app.demo.life import Life, ProviderKind, World
 from app.demo.special_records import special_records
+from app.demo.work import work
 from policies.catalog import Catalog
 from policies.identifiers import make_citizen_id, make_credit_code
 from policies.retention import add_years
-
-ProviderKind = Literal[
-    "bank",
-    "insurer",
-    "employer",
-    "court",
-    "labour_arbitration",
-    "tax_bureau",
-    "social_insurance",
-    "utility",
-    "merchant",
-    "market_regulator",
-    "public_security",
-    "civil_affairs",
-    "education",
-]
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +215,7 @@ def _life_records(
     life.identity(name, id_number, region, place)
     work_from = life.education(place, chongqing)
     life.family(surname)
-    life.work(work_from)
+    work(life, work_from)
     payments.loans(life)
     payments.cards(life)
     payments.guarantee(life)

@@ -1,10 +1,12 @@
-"""One synthetic resident's life as credit records: identity, family, schooling, work, money,
-utilities and the occasional special record.
+"""One synthetic resident's life as credit records: the world every life draws on, the record
+plumbing, and the identity records (category A: identity, residence, schooling, family). Work is
+in `app.demo.work`, money in `app.demo.payments`, special records in `app.demo.special_records`.
 
-Guarantees (relied on by `app.demo.generator`): every record occurs and ends on or before
-`today`, and after the subject's 18th birthday except identity (issued at 16) and schooling;
-ends never precede starts; payloads use only declared fields and enum values; consent-bound fields
-appear only when the subject consented; all randomness comes from the subject's own `rng`.
+Guarantees (relied on by `app.demo.generator` and the modules above): every record occurs and ends
+on or before `today`, and after the subject's 18th birthday except identity (issued at 16) and
+schooling; ends never precede starts; payloads use only declared fields and enum values;
+consent-bound fields appear only when the subject consented; all randomness comes from the
+subject's own `rng`. `PROVIDER_KINDS` is derived from `ProviderKind`, the one list of kinds.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from app.demo import names
 from policies.catalog import Catalog
@@ -51,7 +53,7 @@ RECORD_TYPES = (
     "D.insurance_fraud",
     "D.dishonest_debtor",
 )
-PROVIDER_KINDS = (
+ProviderKind = Literal[
     "bank",
     "insurer",
     "employer",
@@ -65,7 +67,8 @@ PROVIDER_KINDS = (
     "public_security",
     "civil_affairs",
     "education",
-)
+]
+PROVIDER_KINDS: tuple[ProviderKind, ...] = get_args(ProviderKind)
 _EDUCATION = (  # (level, weight, age at graduation)
     ("primary", 4, 12),
     ("junior_secondary", 18, 15),
@@ -76,23 +79,6 @@ _EDUCATION = (  # (level, weight, age at graduation)
     ("master", 6, 25),
     ("doctorate", 2, 28),
 )
-_LEAVING = (
-    "resignation",
-    "contract_expiry",
-    "dismissal",
-    "mutual_agreement",
-    "transfer",
-    "employer_closure",
-)
-_CONTRACT_END = {
-    "resignation": "ended_by_employee",
-    "contract_expiry": "completed",
-    "dismissal": "ended_by_employer",
-    "mutual_agreement": "ended_by_agreement",
-    "transfer": "completed",
-    "retirement": "completed",
-    "employer_closure": "ended_by_employer",
-}
 
 
 def year_month(day: int) -> str:
@@ -295,113 +281,3 @@ class Life:
                     "birth_year": date.fromordinal(child_born).year,
                 },
             )
-
-    # -- C: work, social insurance, tax ---------------------------------------------------------
-
-    def career(self, start: int, retire: int) -> list[tuple[SyntheticProvider, int, int | None]]:
-        """1-3 consecutive jobs from `start`: (employer, first day, last day or None if current)."""
-        rng = self.rng
-        jobs: list[tuple[SyntheticProvider, int, int | None]] = []
-        begin = start + rng.randint(0, 240)
-        count = 1 + self.chance(0.45) + self.chance(0.2)
-        for j in range(count):
-            if begin >= min(self.t, retire):
-                break
-            end: int | None = begin + rng.randint(300, 4500)
-            if j == count - 1 and self.chance(0.85):  # the last job is usually the current one
-                end = None
-            if end is not None and end >= min(self.t, retire):
-                end = None
-            if end is None and retire <= self.t:  # past retirement age: the last job has ended
-                end = retire
-            jobs.append((rng.choice(self.w.providers["employer"]), begin, end))
-            if end is None or end == retire:
-                break
-            begin = end + rng.randint(1, 150)
-        return jobs
-
-    def work(self, start: int) -> None:
-        """Jobs, contracts, job changes, social insurance and income tax from `start` on."""
-        retire = add_years(self.born, 60 if self.male else 55).toordinal()
-        if start >= min(self.t, retire) or not self.chance(0.88):
-            return
-        jobs = self.career(start, retire)
-        if not jobs:
-            return
-        rng = self.rng
-        for j, (employer, begin, end) in enumerate(jobs):
-            employed: dict[str, Any] = {
-                "employer": employer.name,
-                "employer_credit_code": employer.credit_code,
-                "employer_kind": employer.line,
-            }
-            if self.chance(0.8):
-                employed["position"] = rng.choice(names.POSITIONS)
-            if self.consent and self.chance(0.8):
-                employed["monthly_wage_fen"] = rng.randint(2_500, 25_000) * 100
-            self.add("C.employment", "social_insurance", begin, end, employed)
-            reason = None
-            if end is not None:
-                reason = "retirement" if end == retire else rng.choice(_LEAVING)
-                change: dict[str, Any] = {"previous_employer": employer.name, "reason": reason}
-                if j + 1 < len(jobs):
-                    change["new_employer"] = jobs[j + 1][0].name
-                self.add("C.job_change", "social_insurance", end, None, change)
-            if employer.line != "individual_business" and self.chance(0.6):
-                kind = rng.choices(("fixed_term", "open_ended", "task_based"), (70, 25, 5))[0]
-                performance = "in_force" if reason is None else _CONTRACT_END[reason]
-                if reason is not None and self.chance(0.05):
-                    performance = rng.choice(("breached_by_employee", "breached_by_employer"))
-                contract: dict[str, Any] = {
-                    "employer": employer.name,
-                    "employer_credit_code": employer.credit_code,
-                    "contract_kind": kind,
-                    "performance": performance,
-                }
-                if kind == "fixed_term":
-                    contract["term_months"] = rng.choice((12, 24, 36, 60))
-                self.add("C.labour_contract", "social_insurance", begin, end, contract)
-        self.social_insurance(jobs, retire)
-        if jobs[-1][2] is None and self.chance(0.7):
-            period = self.w.last_month_end
-            tax: dict[str, Any] = {
-                "tax_kind": "individual_income",
-                "tax_period": year_month(period),
-                "status": rng.choices(("paid_on_time", "paid_late", "in_arrears"), (95, 4, 1))[0],
-            }
-            if self.consent:
-                tax["amount_fen"] = rng.randint(0, 5_000) * 100
-            self.add("C.tax_payment", "tax_bureau", min(self.t, period + 15), None, tax)
-
-    def social_insurance(
-        self, jobs: list[tuple[SyntheticProvider, int, int | None]], retire: int
-    ) -> None:
-        """Pension always, medical and unemployment insurance often, over the whole career."""
-        last_employer, first_day, last_end = jobs[-1][0], jobs[0][1], jobs[-1][2]
-        retired = last_end == retire
-        status = (
-            "terminated" if retired else "suspended" if last_end is not None else "contributing"
-        )
-        paid_until = last_end if last_end is not None else self.w.last_month_end
-        months = max(1, min(960, (paid_until - first_day) * 9 // 300))
-        schemes = ["pension"] + [
-            scheme for scheme, p in (("medical", 0.6), ("unemployment", 0.25)) if self.chance(p)
-        ]
-        for scheme in schemes:
-            payload: dict[str, Any] = {
-                "insurance_kind": scheme,
-                "months_contributed": months,
-                "last_paid_month": year_month(paid_until),
-                "status": "in_arrears"
-                if status == "contributing" and self.chance(0.02)
-                else status,
-                "paid_through": "employer",
-                "employer_credit_code": last_employer.credit_code,
-            }
-            if last_employer.line == "individual_business":
-                payload["paid_through"] = "individual"
-                del payload["employer_credit_code"]
-            if self.consent:
-                payload["contribution_base_fen"] = self.rng.randint(3_500, 30_000) * 100
-            ended = last_end if retired else None
-            self.add("C.social_insurance", "social_insurance", first_day, ended, payload)

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from tqdm import tqdm
 
 from app.container import Container
@@ -23,6 +23,7 @@ class SeedResult:
     subjects_added: int = 0
     subjects_skipped: int = 0
     records_added: int = 0
+    records_expired: int = 0
     seconds: float = 0.0
 
 
@@ -33,14 +34,15 @@ def seed_demo(
     seed: int,
     batch_size: int,
     today: date,
-    if_empty: bool = False,
+    if_missing: bool = False,
     progress: bool = False,
 ) -> SeedResult | None:
     started = time.perf_counter()
-    if if_empty:
+    if if_missing:
         with parts.sessions() as session:
-            if session.scalar(select(Subject.id).limit(1)) is not None:
-                return None
+            present = session.scalar(select(func.count()).select_from(Subject)) or 0
+        if present >= count:
+            return None  # an interrupted seed is resumed: known subjects are skipped
     providers = generate_providers(seed)
     ingest = parts.ingest()
     ingest.today = today
@@ -56,6 +58,7 @@ def seed_demo(
             result.subjects_added += outcome.subjects_added
             result.subjects_skipped += outcome.subjects_skipped
             result.records_added += outcome.records_added
+            result.records_expired += outcome.records_expired
             bar.update(len(batch))
     finally:
         bar.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, DateTime, Integer, LargeBinary, String
+from sqlalchemy import CheckConstraint, DateTime, Index, Integer, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, CreatedAt
@@ -19,7 +19,18 @@ class DataKeyState(StrEnum):
 
 class DataKey(CreatedAt, Base):
     __tablename__ = "data_keys"
-    __table_args__ = (CheckConstraint("state IN ('active', 'retired', 'destroyed')", name="state"),)
+    __table_args__ = (
+        CheckConstraint("state IN ('active', 'retired', 'destroyed')", name="state"),
+        # At most one active data key per wrapping key: two concurrent first users of a new
+        # epoch cannot both create one (the loser re-reads the winner's).
+        Index(
+            "uq_data_keys_one_active_per_label",
+            "wrapping_label",
+            unique=True,
+            sqlite_where=text("state = 'active'"),
+            postgresql_where=text("state = 'active'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     wrapping_label: Mapped[str] = mapped_column(String(32), index=True)

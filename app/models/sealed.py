@@ -42,11 +42,18 @@ class SealedColumns:
 
     id: Any
 
+    @classmethod
+    def context_for(cls, row_id: object, column: str) -> FieldContext:
+        """The AAD place of `column` in row `row_id`; refuses a column that is not sealed."""
+        table = cls.__table__  # type: ignore[attr-defined]
+        if column not in table.c or not isinstance(table.c[column].type, Sealed):
+            raise ValueError(f"{table.name}.{column} is not a sealed column")
+        return FieldContext(table.name, column, str(row_id))
+
     def field_context(self, column: str) -> FieldContext:
         if self.id is None:
             raise ValueError("assign the row id before sealing")
-        table: str = type(self).__tablename__  # type: ignore[attr-defined]
-        return FieldContext(table, column, str(self.id))
+        return self.context_for(self.id, column)
 
     def seal(self, column: str, value: Any, cipher: FieldCipher, data_key_id: int) -> None:
         setattr(self, column, cipher.seal_json(self.field_context(column), value, data_key_id))

@@ -8,7 +8,8 @@ Guarantees:
   identity) and the ID number only as its HMAC blind index;
 - a subject already present (same blind index) is skipped, so re-running an intake is harmless;
 - display and destruction dates are computed from the catalog's retention rules, and each
-  record is sealed under the data key of its expiry epoch, so it can be crypto-shredded;
+  record is sealed under the data key of its expiry epoch, so it can be crypto-shredded; a
+  record already past its destruction date is not stored (it is counted as expired);
 - nothing here commits: the caller's transaction decides.
 """
 
@@ -27,7 +28,7 @@ from app.models import DataProvider, Record, Subject
 from app.models.ids import uuid7
 from app.services.keys import KeyService, wrapping_label_for
 from crypto.blind_index import BlindIndexKind, blind_index
-from crypto.fields import FieldContext, canonical_json
+from crypto.fields import canonical_json
 from crypto.keys import WrappingKey
 from policies.catalog import Catalog
 from policies.identifiers import InvalidIdentifier, parse_citizen_id, parse_credit_code
@@ -83,6 +84,7 @@ class IntakeResult:
     subjects_added: int = 0
     subjects_skipped: int = 0
     records_added: int = 0
+    records_expired: int = 0
 
 
 @dataclass
@@ -90,6 +92,9 @@ class IngestService:
     keys: KeyService
     catalog: Catalog
     today: date = field(default_factory=date.today)
+
+    def __post_init__(self) -> None:
+        self.keys.today = lambda: self.today
 
     def register_providers(self, session: Session, providers: Iterable[ProviderIntake]) -> int:
         """Add data providers not yet known (by credit code); returns how many were added."""
@@ -144,24 +149,20 @@ class IngestService:
                     "id_bidx": bidx,
                     "data_key_id": master,
                     "identity": cipher.seal(
-                        FieldContext("subjects", "identity", str(subject_id)),
+                        Subject.context_for(subject_id, "identity"),
                         canonical_json(identity),
                         master,
                     ),
                 }
             )
             for index, (record, payload) in enumerate(zip(subject.records, payloads, strict=True)):
-                record_rows.append(
-                    self._record_row(
-                        session,
-                        key_ids,
-                        provider_ids,
-                        subject_id,
-                        (position, index),
-                        record,
-                        payload,
-                    )
+                row = self._record_row(
+                    session, key_ids, provider_ids, subject_id, (position, index), record, payload
                 )
+                if row is None:
+                    result.records_expired += 1
+                else:
+                    record_rows.append(row)
         # Core inserts on the tables: one executemany per batch. (ORM bulk insert would split a
         # batch into many small groups wherever optional dates are None.) The sealed column
         # type still applies: it binds Envelopes only.
@@ -212,7 +213,7 @@ class IngestService:
         where: tuple[int, int],
         record: RecordIntake,
         payload: dict[str, object],
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
         record_type = self.catalog.record_types[record.record_type]
         provider_id = provider_ids.get(record.provider_credit_code)
         if provider_id is None:
@@ -220,6 +221,8 @@ class IngestService:
         display_until, destroy_after = retention_dates(
             record_type.retention, record.occurred_on, record.ended_on
         )
+        if destroy_after is not None and destroy_after < self.today:
+            return None
         key_id = self._key_id(session, key_ids, wrapping_label_for(destroy_after))
         record_id = uuid7()
         return {
@@ -238,7 +241,7 @@ class IngestService:
             "data_key_id": key_id,
             "dek_generation": 1,
             "payload": self.keys.cipher.seal(
-                FieldContext("records", "payload", str(record_id)), canonical_json(payload), key_id
+                Record.context_for(record_id, "payload"), canonical_json(payload), key_id
             ),
         }
 

@@ -3,11 +3,18 @@
 Guarantees:
 - every value is sealed under the active data key of its wrapping key: the master key for
   values kept for the life of the report, the expiry-epoch key of the month in which a record's
-  retention ends otherwise;
-- rotation makes a new active key and retires the old one; retired keys still open old values
-  until `rewrap_retired` has moved every DEK (payload ciphertexts are not touched);
-- `shred_epoch` destroys the epoch key in the HSM first, then deletes the records under it: if
-  the HSM refuses, nothing is deleted; once the key is gone, every copy of those records,
+  retention ends otherwise; at most one data key per wrapping key is active (a partial unique
+  index; a concurrent creator that loses re-reads the winner's key);
+- a transaction that seals under an active key holds a share lock on its row (PostgreSQL), so
+  `rotate` waits for in-flight seals to commit: once a key is retired, nothing new lands on it.
+  On SQLite writers are serialised and a transaction whose snapshot went stale fails instead;
+- `rewrap_retired` moves DEKs in bounded batches (payload ciphertexts untouched) and destroys a
+  retired key only after re-counting, under an exclusive lock, that no row still uses it;
+- an epoch that has ended, or was shredded, is never given a new key: intake refuses to bring
+  expired or destroyed records back;
+- `shred_epoch` refuses any month that has not ended; it deletes the rows and marks the keys
+  destroyed first and destroys the epoch key in the HSM last, so a failure anywhere before the
+  commit leaves everything as it was, and once the key is gone every copy of those records,
   backups included, is unreadable;
 - nothing here commits: the caller's transaction decides.
 """
@@ -15,17 +22,24 @@ Guarantees:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.models import DataKey, DataKeyState, Record, Subject
 from app.models.base import utcnow
-from crypto.fields import FieldCipher, FieldContext
+from crypto.fields import FieldCipher
 from crypto.keyring import WrappedDataKey
-from crypto.keys import KeyProvider, WrappingKey, epoch_key_label
+from crypto.keys import EPOCH_KEY_PATTERN, KeyProvider, WrappingKey, epoch_key_label
+
+_SEALED = ((Record, "payload"), (Subject, "identity"))
+
+
+class KeyLifecycleError(Exception):
+    """A key operation was refused because it would break a retention or integrity rule."""
 
 
 def wrapping_label_for(destroy_after: date | None) -> str:
@@ -55,116 +69,184 @@ def data_key_loader(
 
 
 @dataclass
+class RewrapProgress:
+    moved: int = 0
+    destroyed: list[int] = field(default_factory=list)
+    still_retired: int = 0
+
+
+@dataclass
 class KeyService:
     provider: KeyProvider
     cipher: FieldCipher
+    today: Callable[[], date] = date.today
 
     def active_key_id(self, session: Session, wrapping_label: str) -> int:
-        """The active data key under `wrapping_label`, created (and its epoch key) if absent."""
-        key_id = session.scalar(
-            select(DataKey.id).where(
-                DataKey.wrapping_label == wrapping_label,
-                DataKey.state == DataKeyState.ACTIVE.value,
-            )
-        )
-        if key_id is not None:
-            return key_id
-        return self._new_active(session, wrapping_label)
+        """The active data key under `wrapping_label` (share-locked), created if absent."""
+        found = self._locked_active(session, wrapping_label)
+        if found is not None:
+            return found
+        self._check_epoch_open(session, wrapping_label)
+        try:
+            with session.begin_nested():
+                return self._new_active(session, wrapping_label)
+        except IntegrityError:
+            # Another transaction created it first; use theirs.
+            found = self._locked_active(session, wrapping_label)
+            if found is None:
+                raise
+            return found
 
     def rotate(self, session: Session, wrapping_label: str) -> tuple[int | None, int]:
         """Retire the active key under `wrapping_label` and make a new one; (old, new)."""
         old = session.scalar(
-            select(DataKey.id).where(
+            select(DataKey.id)
+            .where(
                 DataKey.wrapping_label == wrapping_label,
                 DataKey.state == DataKeyState.ACTIVE.value,
             )
+            .with_for_update()
         )
-        if old is not None:
+        if old is None:
+            self._check_epoch_open(session, wrapping_label)
+        else:
             session.execute(
                 update(DataKey)
                 .where(DataKey.id == old)
                 .values(state=DataKeyState.RETIRED.value, retired_at=utcnow())
             )
+            session.flush()
         return old, self._new_active(session, wrapping_label)
 
-    def rewrap_retired(self, session: Session, batch_size: int = 500) -> int:
-        """Move every DEK under a retired key to its label's active key; returns rows moved."""
-        moved = 0
+    def rewrap_retired(self, session: Session, max_rows: int = 5000) -> RewrapProgress:
+        """Move up to `max_rows` DEKs off retired keys; destroy retired keys no row uses."""
+        progress = RewrapProgress()
         retired = session.execute(
-            select(DataKey.id, DataKey.wrapping_label).where(
-                DataKey.state == DataKeyState.RETIRED.value
-            )
+            select(DataKey.id, DataKey.wrapping_label)
+            .where(DataKey.state == DataKeyState.RETIRED.value)
+            .order_by(DataKey.id)
+            .with_for_update()
         ).all()
         for key_id, label in retired:
-            target = self.active_key_id(session, label)
-            for model, column in ((Record, "payload"), (Subject, "identity")):
-                moved += self._rewrap_table(session, model, column, key_id, target, batch_size)
-            session.execute(
-                update(DataKey)
-                .where(DataKey.id == key_id)
-                .values(state=DataKeyState.DESTROYED.value, wrapped=None, destroyed_at=utcnow())
-            )
-            self.cipher.keyring.forget(key_id)
-        return moved
+            target: int | None = None
+            for model, column in _SEALED:
+                budget = max_rows - progress.moved
+                if budget <= 0:
+                    break
+                rows = session.execute(
+                    select(model.id, getattr(model, column))
+                    .where(model.data_key_id == key_id)
+                    .limit(budget)
+                ).all()
+                if rows and target is None:
+                    target = self.active_key_id(session, label)
+                for row_id, envelope in rows:
+                    if envelope.data_key_id != key_id:
+                        raise KeyLifecycleError(
+                            f"{model.__tablename__} row {row_id}: envelope names data key "
+                            f"{envelope.data_key_id}, column names {key_id}"
+                        )
+                    assert target is not None
+                    moved = self.cipher.rewrap(model.context_for(row_id, column), envelope, target)
+                    session.execute(
+                        update(model)
+                        .where(model.id == row_id)
+                        .values({column: moved, "data_key_id": target})
+                    )
+                progress.moved += len(rows)
+            if self._references(session, key_id) == 0:
+                self._mark_destroyed(session, [key_id])
+                progress.destroyed.append(key_id)
+            else:
+                progress.still_retired += 1
+        session.flush()
+        return progress
 
     def shred_epoch(self, session: Session, year: int, month: int) -> int:
         """Crypto-shred every record whose retention ended in `year`-`month`; returns count."""
+        today = self.today()
+        if (year, month) >= (today.year, today.month):
+            raise KeyLifecycleError(
+                f"epoch {year:04d}-{month:02d} has not ended; only past months can be shredded"
+            )
         label = epoch_key_label(year, month)
-        key_ids = list(session.scalars(select(DataKey.id).where(DataKey.wrapping_label == label)))
-        self.provider.destroy_epoch_key(label)
+        key_ids = list(
+            session.scalars(
+                select(DataKey.id).where(DataKey.wrapping_label == label).with_for_update()
+            )
+        )
         count = 0
         if key_ids:
             result = session.execute(delete(Record).where(Record.data_key_id.in_(key_ids)))
             count = int(getattr(result, "rowcount", 0) or 0)
-            session.execute(
-                update(DataKey)
-                .where(DataKey.id.in_(key_ids))
-                .values(state=DataKeyState.DESTROYED.value, wrapped=None, destroyed_at=utcnow())
-            )
-        for key_id in key_ids:
-            self.cipher.keyring.forget(key_id)
+            self._mark_destroyed(session, key_ids)
+            session.flush()
+        self.provider.destroy_epoch_key(label)  # last: irreversible
         return count
+
+    def _locked_active(self, session: Session, wrapping_label: str) -> int | None:
+        return session.scalar(
+            select(DataKey.id)
+            .where(
+                DataKey.wrapping_label == wrapping_label,
+                DataKey.state == DataKeyState.ACTIVE.value,
+            )
+            .with_for_update(read=True)
+        )
+
+    def _check_epoch_open(self, session: Session, wrapping_label: str) -> None:
+        match = EPOCH_KEY_PATTERN.match(wrapping_label)
+        if match is None:
+            return
+        today = self.today()
+        if (int(match[1]), int(match[2])) < (today.year, today.month):
+            raise KeyLifecycleError(
+                f"epoch {match[1]}-{match[2]} has ended: records that expired are not stored"
+            )
+        shredded = session.scalar(
+            select(func.count())
+            .select_from(DataKey)
+            .where(
+                DataKey.wrapping_label == wrapping_label,
+                DataKey.state == DataKeyState.DESTROYED.value,
+            )
+        )
+        if shredded:
+            raise KeyLifecycleError(f"epoch {match[1]}-{match[2]} was shredded")
 
     def _new_active(self, session: Session, wrapping_label: str) -> int:
         if wrapping_label != WrappingKey.MASTER.value:
             self.provider.ensure_epoch_key(wrapping_label)
         wrapped = self.cipher.keyring.create(wrapping_label)
-        session.add(
-            DataKey(
-                id=wrapped.key_id,
-                wrapping_label=wrapped.wrapping_label,
-                state=DataKeyState.ACTIVE.value,
-                wrapped=wrapped.wrapped,
+        try:
+            session.add(
+                DataKey(
+                    id=wrapped.key_id,
+                    wrapping_label=wrapped.wrapping_label,
+                    state=DataKeyState.ACTIVE.value,
+                    wrapped=wrapped.wrapped,
+                )
             )
-        )
-        session.flush()
+            session.flush()
+        except BaseException:
+            self.cipher.keyring.forget(wrapped.key_id)
+            raise
         return wrapped.key_id
 
-    def _rewrap_table(
-        self,
-        session: Session,
-        model: type[Record] | type[Subject],
-        column: str,
-        old: int,
-        new: int,
-        batch_size: int,
-    ) -> int:
-        moved = 0
-        table = model.__tablename__
-        while True:
-            rows = session.execute(
-                select(model.id, getattr(model, column))
-                .where(model.data_key_id == old)
-                .limit(batch_size)
-            ).all()
-            if not rows:
-                return moved
-            for row_id, envelope in rows:
-                ctx = FieldContext(table, column, str(row_id))
-                rewrapped = self.cipher.rewrap(ctx, envelope, new)
-                session.execute(
-                    update(model)
-                    .where(model.id == row_id)
-                    .values({column: rewrapped, "data_key_id": new})
-                )
-            moved += len(rows)
+    def _references(self, session: Session, key_id: int) -> int:
+        return sum(
+            session.scalar(
+                select(func.count()).select_from(model).where(model.data_key_id == key_id)
+            )
+            or 0
+            for model, _ in _SEALED
+        )
+
+    def _mark_destroyed(self, session: Session, key_ids: list[int]) -> None:
+        session.execute(
+            update(DataKey)
+            .where(DataKey.id.in_(key_ids))
+            .values(state=DataKeyState.DESTROYED.value, wrapped=None, destroyed_at=utcnow())
+        )
+        for key_id in key_ids:
+            self.cipher.keyring.forget(key_id)

@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify
-from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from crypto.keyring import DataKeyUnavailable
-from crypto.keys import HsmError
+from app.services.failures import DATABASE_FAILURES, KEY_FAILURES
+from app.services.health import NotReady
 
 log = logging.getLogger("creditgate.web")
 
@@ -26,17 +25,23 @@ def init_app(app: Flask) -> None:
         name = (exc.name or "error").lower().replace(" ", "_")
         return jsonify(error=name, message=exc.description), code
 
-    @app.errorhandler(HsmError)
-    @app.errorhandler(DataKeyUnavailable)
-    def hsm_down(exc: Exception) -> tuple[Response, int]:
-        log.error("security module failure: %s", type(exc).__name__)
+    def key_failure(exc: Exception) -> tuple[Response, int]:
+        log.error("key or sealed-value failure: %s", type(exc).__name__)
         return _unavailable()
 
-    @app.errorhandler(OperationalError)
-    @app.errorhandler(DBAPIError)
-    def database_down(exc: Exception) -> tuple[Response, int]:
+    def database_failure(exc: Exception) -> tuple[Response, int]:
         log.error("database failure: %s", type(exc).__name__)
         return _unavailable()
+
+    def not_ready(exc: Exception) -> tuple[Response, int]:
+        log.error("not ready: %s", exc)
+        return _unavailable()
+
+    for failure in KEY_FAILURES:
+        app.register_error_handler(failure, key_failure)
+    for failure in DATABASE_FAILURES:
+        app.register_error_handler(failure, database_failure)
+    app.register_error_handler(NotReady, not_ready)
 
 
 def _unavailable() -> tuple[Response, int]:

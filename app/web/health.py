@@ -1,15 +1,15 @@
-"""Liveness and readiness. Readiness proves the database and the HSM answer, or says 503."""
+"""Liveness and readiness. Readiness proves schema, database and HSM keys work, or says 503."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
-from sqlalchemy import text
 
 from app.container import container
+from app.services.health import check_ready, schema_head
 from app.web.gate import public
-from crypto.keys import MacKey
 
 bp = Blueprint("health", __name__)
+_HEAD = schema_head()
 
 
 @bp.get("/healthz")
@@ -23,6 +23,5 @@ def healthz() -> Response:
 def readyz() -> Response:
     parts = container()
     with parts.sessions() as session:
-        session.execute(text("SELECT 1"))
-    parts.key_provider.hmac_sha256(MacKey.BLIND_INDEX, b"cg1-readiness")
+        check_ready(session, parts.key_provider, _HEAD)
     return jsonify(status="ready", catalog_version=parts.catalog.version)

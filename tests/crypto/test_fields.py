@@ -192,3 +192,29 @@ def test_a_v1_envelope_written_with_known_keys_opens_to_its_known_plaintext() ->
     envelope = Envelope.from_bytes(KAT_ENVELOPE)
     assert (envelope.data_key_id, envelope.dek_generation) == (0x2A2A2A2A, 1)
     assert cipher.open_json(KAT_CONTEXT, envelope) == {"amount_fen": 120000, "court": "重庆"}
+
+
+def test_a_cached_data_key_expires_so_destruction_elsewhere_takes_effect(provider, store) -> None:  # type: ignore[no-untyped-def]
+    now = [1000.0]
+    ring = DataKeyRing(provider, store.rows.get, ttl_seconds=60, clock=lambda: now[0])
+    cipher = FieldCipher(ring)
+    key_id = store.add(create_data_key(provider, WrappingKey.MASTER))
+    envelope = cipher.seal_json(HERE, PAYLOAD, key_id)
+    del store.rows[key_id]  # another process destroyed it
+    now[0] += 59
+    assert cipher.open_json(HERE, envelope) == PAYLOAD  # still cached
+    now[0] += 2
+    with pytest.raises(DataKeyUnavailable):
+        cipher.open_json(HERE, envelope)
+
+
+def test_creating_a_key_never_overwrites_a_cached_one(provider, store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    ring = DataKeyRing(provider, store.rows.get)
+    first = ring.create(WrappingKey.MASTER)
+    ids = iter([first.key_id, first.key_id, 12345])
+    monkeypatch.setattr("crypto.keyring.new_data_key_id", lambda: next(ids))
+    second = ring.create(WrappingKey.MASTER)
+    assert second.key_id == 12345
+    store.add(first)
+    cipher = FieldCipher(ring)
+    assert cipher.open_json(HERE, cipher.seal_json(HERE, PAYLOAD, first.key_id)) == PAYLOAD

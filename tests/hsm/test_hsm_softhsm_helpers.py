@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
+import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +56,55 @@ def test_init_token_passes_pins_through_a_terminal_not_argv(
 
     with pytest.raises(FileExistsError):
         init_softhsm_token(conf, "helper-token", so_pin, user_pin)
+
+
+def _recording_softhsm2_util(bin_dir: Path, record: Path) -> None:
+    """Put a softhsm2-util on PATH that appends its argv and environment to `record` (one JSON
+    line per run, nothing on the terminal) and then becomes the real softhsm2-util."""
+    real = shutil.which("softhsm2-util")
+    assert real is not None
+    bin_dir.mkdir()
+    wrapper = bin_dir / "softhsm2-util"
+    wrapper.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os, sys\n"
+        f"with open({str(record)!r}, 'a', encoding='utf-8') as out:\n"
+        "    out.write(json.dumps({'argv': sys.argv[1:], 'env': dict(os.environ)}) + '\\n')\n"
+        f"os.execv({real!r}, [{real!r}, *sys.argv[1:]])\n"
+    )
+    wrapper.chmod(0o700)
+
+
+def test_softhsm2_util_does_not_inherit_pins_or_the_secret_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = tmp_path / "softhsm2-util-runs.jsonl"
+    _recording_softhsm2_util(tmp_path / "bin", record)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    secret_values = {
+        "CREDITGATE_PIN": secrets.token_hex(8),
+        "CREDITGATE_PIN_FILE": str(tmp_path / f"pin-{secrets.token_hex(8)}"),
+        "SOFTHSM_SO_PIN": secrets.token_hex(8),
+        "user_pin_lowercase": secrets.token_hex(8),
+        "CREDITGATE_SECRET_KEY": secrets.token_hex(16),
+    }
+    for name, value in secret_values.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CG_HARMLESS_MARKER", "passed-through")
+    conf = write_softhsm_config(tmp_path / "tokens", tmp_path / "softhsm2.conf")
+
+    init_softhsm_token(conf, "env-token", secrets.token_hex(8), secrets.token_hex(8))
+
+    assert token_exists(conf, "env-token")
+    runs = [json.loads(line) for line in record.read_text(encoding="utf-8").splitlines()]
+    assert {run["argv"][0] for run in runs} == {"--show-slots", "--init-token"}
+    for run in runs:
+        env: dict[str, str] = run["env"]
+        assert env["CG_HARMLESS_MARKER"] == "passed-through"  # the wrapper saw the real env
+        assert env["SOFTHSM2_CONF"] == str(conf.resolve())
+        assert not [name for name in env if "PIN" in name.upper()]
+        assert "CREDITGATE_SECRET_KEY" not in env
+        assert not [v for v in env.values() for s in secret_values.values() if s in v]
 
 
 @pytest.mark.parametrize(

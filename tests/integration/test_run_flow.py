@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -61,8 +62,9 @@ def installed(
         ("hsm", "init"),
         ("hsm", "init"),
         ("db", "upgrade"),
-        ("demo", "seed", "--subjects", "40", "--seed", "3", "--if-empty"),
-        ("demo", "seed", "--subjects", "40", "--seed", "3", "--if-empty"),
+        ("demo", "seed", "--subjects", "30", "--seed", "3", "--if-missing"),
+        ("demo", "seed", "--subjects", "40", "--seed", "3", "--if-missing"),
+        ("demo", "seed", "--subjects", "40", "--seed", "3", "--if-missing"),
         ("hsm", "selftest"),
     ]
     for step in steps:
@@ -80,9 +82,11 @@ def test_setup_creates_once_and_then_reuses_everything(
     assert "created keys: cg-master-wrap" in outputs[0]
     assert "nothing changed" in outputs[1]
     assert "created" not in outputs[1]
-    assert "loaded 40 subjects" in outputs[3]
-    assert "already present; nothing loaded" in outputs[4]
-    assert outputs[5].count("ok ") == 7
+    assert "loaded 30 subjects" in outputs[3]
+    assert "loaded 10 subjects" in outputs[4]  # resumed: the first 30 are skipped
+    assert "30 subjects already present" in outputs[4]
+    assert "already present; nothing loaded" in outputs[5]
+    assert outputs[6].count("ok ") == 7
 
 
 def test_no_pin_or_secret_appears_in_any_output(
@@ -117,8 +121,20 @@ def test_a_lost_pin_file_is_not_silently_replaced(
 def server(installed: tuple[dict[str, str], list[str]]) -> Iterator[str]:
     env, _ = installed
     port = _free_port()
+    access_log = Path(env["CREDITGATE_VAR_DIR"]) / "access.log"
     process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "wsgi:app"],
+        [
+            str(BIN / "gunicorn"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--access-logfile",
+            str(access_log),
+            "--access-logformat",
+            "%(p)s %(U)s %(s)s",
+            "wsgi:app",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -140,12 +156,20 @@ def server(installed: tuple[dict[str, str], list[str]]) -> Iterator[str]:
     assert (var_dir / "softhsm" / "user-pin").read_text().strip() not in errors
 
 
-def test_forked_workers_all_reach_the_hsm(server: str) -> None:
-    statuses = []
-    for _ in range(30):
-        with urllib.request.urlopen(server + "/readyz", timeout=10) as response:  # noqa: S310
-            statuses.append(response.status)
-    assert statuses == [200] * 30
+def test_every_forked_worker_logs_in_and_reaches_the_hsm(
+    server: str, installed: tuple[dict[str, str], list[str]]
+) -> None:
+    def ready(_: int) -> int:
+        with urllib.request.urlopen(server + "/readyz", timeout=30) as response:  # noqa: S310
+            status: int = response.status
+            return status
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(ready, range(80)))
+    assert statuses == [200] * 80
+    log = (Path(installed[0]["CREDITGATE_VAR_DIR"]) / "access.log").read_text().split("\n")
+    pids = {line.split()[0] for line in log if line.endswith("/readyz 200")}
+    assert len(pids) == 2, f"expected both workers to answer, saw {len(pids)}"
 
 
 def test_the_home_page_renders_in_chromium(server: str, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from policies.identifiers import (
     parse_citizen_id,
     parse_credit_code,
 )
+from policies.regions import PREFECTURE_PARTS, UNDIVIDED_PREFIXES
 
 TODAY = date(2025, 6, 15)
 
@@ -73,6 +74,30 @@ def test_default_today_accepts_a_birth_in_the_past() -> None:
     assert parse_citizen_id("11010519491231002X").birth_date.year == 1949
 
 
+@pytest.mark.parametrize(
+    "region",
+    [
+        "441900",  # Dongguan: a prefecture-level city without counties, county part 00
+        "442000",  # Zhongshan, likewise
+        "620200",  # Jiayuguan, likewise
+        "110000",  # a province-level code: not ruled out for old numbers
+        "460033",  # Hainan's old code for a directly administered county: prefecture part 00
+        "429004",  # a county-level city the province administers directly: prefecture part 90
+        "440401",  # a city's districts taken together (01), on numbers issued in the 1980s
+        "440620",  # a city's urban area (20) in the 1980 and 1982 editions
+        "517000",  # prefecture part 70, the highest city code (Fuling, 1990s)
+        "500381",  # Chongqing's old county-level cities: municipality prefecture part 03
+        "810000",  # residence permits of Hong Kong,
+        "820000",  # Macao
+        "830000",  # and Taiwan residents
+        "710000",  # Taiwan as GB/T 2260 lists it
+    ],
+)
+def test_real_region_codes_including_unusual_ones_are_accepted(region: str) -> None:
+    number = make_citizen_id(region, date(1960, 3, 4), 17)
+    assert parse_citizen_id(number, today=TODAY).region == region
+
+
 # -- citizen ID: each part refused --------------------------------------------------------------
 
 CITIZEN_REJECTIONS = [
@@ -84,6 +109,14 @@ CITIZEN_REJECTIONS = [
     ("charset", "1101051949123100２X"),  # a full-width digit is not an ASCII digit
     ("region", _with_check("99010519491231002")),
     ("region", _with_check("00010519491231002")),
+    ("region", _with_check("11710519491231002")),  # prefecture part 71: never assigned
+    ("region", _with_check("44890119491231002")),  # 89
+    ("region", _with_check("50910119491231002")),  # 91: only 90 is used above 70
+    ("region", _with_check("65990119491231002")),  # 99
+    ("region", _with_check("81010119491231002")),  # Hong Kong has no subdivision codes
+    ("region", _with_check("82000119491231002")),  # nor Macao
+    ("region", _with_check("83010019491231002")),  # residence permits use 830000 only
+    ("region", _with_check("71020019491231002")),  # GB/T 2260 lists 710000 only
     ("birth_date", _with_check("11010519490230002")),  # 30 February
     ("birth_date", _with_check("11010519491331002")),  # month 13
     ("birth_date", _with_check("11010518991231002")),  # before 1900
@@ -108,6 +141,10 @@ def test_citizen_id_rejection_names_the_part_without_echoing(part: str, raw: str
 def test_make_citizen_id_refuses_impossible_parts() -> None:
     with pytest.raises(InvalidIdentifier, match="region"):
         make_citizen_id("990000", date(1990, 1, 1), 1)
+    for region in ("117501", "810100", "50a103", "5001"):
+        with pytest.raises(InvalidIdentifier) as caught:
+            make_citizen_id(region, date(1990, 1, 1), 1)
+        assert caught.value.part == "region"
     with pytest.raises(InvalidIdentifier, match="1900"):
         make_citizen_id("500103", date(1899, 12, 31), 1)
     with pytest.raises(InvalidIdentifier, match="sequence"):
@@ -120,10 +157,20 @@ def test_make_citizen_id_refuses_impossible_parts() -> None:
 
 # -- citizen ID: properties ---------------------------------------------------------------------
 
-regions = st.builds(
-    lambda prefix, rest: prefix + rest,
-    st.sampled_from(sorted(PROVINCE_PREFIXES)),
-    st.from_regex(r"[0-9]{4}", fullmatch=True),
+regions = st.one_of(
+    st.builds(
+        lambda province, prefecture, county: province + prefecture + county,
+        st.sampled_from(sorted(PROVINCE_PREFIXES - UNDIVIDED_PREFIXES)),
+        st.sampled_from(sorted(PREFECTURE_PARTS)),
+        st.from_regex(r"[0-9]{2}", fullmatch=True),
+    ),
+    st.sampled_from(sorted(prefix + "0000" for prefix in UNDIVIDED_PREFIXES)),
+)
+unassigned_prefecture_regions = st.builds(
+    lambda province, prefecture, county: f"{province}{prefecture:02d}{county}",
+    st.sampled_from(sorted(PROVINCE_PREFIXES - UNDIVIDED_PREFIXES)),
+    st.one_of(st.integers(71, 89), st.integers(91, 99)),
+    st.from_regex(r"[0-9]{2}", fullmatch=True),
 )
 citizen_ids = st.builds(
     make_citizen_id,
@@ -143,6 +190,19 @@ def test_every_generated_citizen_id_passes_and_round_trips(
     assert (parsed.region, parsed.birth_date, parsed.sequence) == (region, born, sequence)
     assert parsed.sex == ("M" if sequence % 2 else "F")
     assert parse_citizen_id(number.lower(), today=TODAY) == parsed
+
+
+@given(unassigned_prefecture_regions, st.integers(min_value=1, max_value=999))
+def test_a_prefecture_part_gb2260_never_assigns_is_refused(region: str, sequence: int) -> None:
+    number = _with_check(f"{region}19800101{sequence:03d}")
+    with pytest.raises(InvalidIdentifier) as caught:
+        parse_citizen_id(number, today=TODAY)
+    assert caught.value.part == "region"
+    assert "characters 3-4" in str(caught.value)
+    _no_echo(number, str(caught.value))
+    with pytest.raises(InvalidIdentifier) as made:
+        make_citizen_id(region, date(1980, 1, 1), sequence)
+    assert made.value.part == "region"
 
 
 @given(citizen_ids)

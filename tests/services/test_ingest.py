@@ -17,6 +17,7 @@ from app.models import DataKey, Record, Subject
 from app.services.ingest import IntakeError
 from crypto.blind_index import BlindIndexKind, blind_index
 from crypto.envelope import EnvelopeError
+from policies.retention import retention_dates
 
 TODAY = date(2026, 11, 21)
 
@@ -43,7 +44,7 @@ def test_ingested_subjects_are_found_by_blind_index_and_open_to_their_identity(
 ) -> None:
     result = _ingest(app, population)
     assert result.subjects_added == 40
-    assert result.records_added == sum(len(s.records) for s in population)
+    assert result.records_added + result.records_expired == sum(len(s.records) for s in population)
     parts = container(app)
     target = population[17]
     with parts.sessions() as session:
@@ -138,6 +139,38 @@ def test_a_bad_subject_refuses_the_whole_batch_and_names_where(
     parts = container(app)
     with parts.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Subject)) == 0
+
+
+def test_records_past_their_destruction_date_are_counted_not_stored(
+    app: Flask, population: list[SyntheticSubject]
+) -> None:
+    parts = container(app)
+    catalog = parts.catalog
+    expired = [
+        (subject, record)
+        for subject in population
+        for record in subject.records
+        if (
+            end := retention_dates(
+                catalog.record_types[record.record_type].retention,
+                record.occurred_on,
+                record.ended_on,
+            )[1]
+        )
+        is not None
+        and end < TODAY
+    ]
+    assert expired, "the fixture population should hold an expired record"
+    result = _ingest(app, population)
+    assert result.records_expired == len(expired)
+    with parts.sessions() as session:
+        labels = set(session.scalars(select(DataKey.wrapping_label)))
+        oldest = session.scalar(select(func.min(Record.destroy_after)))
+    assert oldest is not None
+    assert oldest >= TODAY
+    epochs = [label for label in labels if label.startswith("cg-epoch-")]
+    assert epochs
+    assert min(epochs) >= f"cg-epoch-{TODAY:%Y-%m}"  # no key for an epoch that has ended
 
 
 def test_records_are_sealed_under_the_key_of_their_expiry_epoch(

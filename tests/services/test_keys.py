@@ -3,27 +3,40 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import Connection, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.container import container
+from app.factory import create_app
 from app.models import DataKey, DataKeyState, DataProvider, Record, Subject
 from app.models.ids import uuid7
+from app.services.keys import KeyLifecycleError, KeyService
 from crypto.envelope import Envelope
 from crypto.fields import FieldCipher, FieldContext
-from crypto.keyring import DataKeyRing, WrappedDataKey, data_key_aad
-from crypto.keys import KeyNotFound
+from crypto.keyring import DataKeyRing, WrappedDataKey, data_key_aad, new_data_key_id
+from crypto.keys import HsmUnavailable, KeyNotFound
+from tests.conftest import make_settings
+from tests.fakes import InMemoryKeyProvider
 
 COURT = "91500000MA5U0JKX8C"
 PAYLOAD = {"amount_fen": 120000, "court": "重庆市第一中级人民法院"}
 
 
-def _record(app: Flask, session: Session, label: str, destroy_after: date | None) -> Record:
+def _record(
+    app: Flask,
+    session: Session,
+    label: str,
+    destroy_after: date | None,
+    keys: KeyService | None = None,
+) -> Record:
     parts = container(app)
-    master = parts.keys.active_key_id(session, "cg-master-wrap")
+    keys = keys or parts.keys
+    master = keys.active_key_id(session, "cg-master-wrap")
     provider = session.scalar(select(DataProvider).where(DataProvider.credit_code == COURT))
     if provider is None:
         provider = DataProvider(credit_code=COURT, name="测试法院", kind="court")
@@ -31,7 +44,7 @@ def _record(app: Flask, session: Session, label: str, destroy_after: date | None
     subject.seal("identity", {"name": "测试"}, parts.cipher, master)
     session.add_all([provider, subject])
     session.flush()
-    key_id = parts.keys.active_key_id(session, label)
+    key_id = keys.active_key_id(session, label)
     record = Record(
         id=uuid7(),
         subject_id=subject.id,
@@ -73,8 +86,9 @@ def test_rotation_and_rewrap_keep_every_value_and_every_payload_ciphertext(app: 
         assert old == before.data_key_id
         # Retired but not yet re-wrapped: old values still open.
         assert record.unseal("payload", parts.cipher) == PAYLOAD
-        moved = parts.keys.rewrap_retired(session)
-        assert moved == 2  # the record payload and the subject identity
+        progress = parts.keys.rewrap_retired(session)
+        assert progress.moved == 2  # the record payload and the subject identity
+        assert progress.destroyed == [old]
         session.expire_all()
         after = session.get(Record, record.id)
         assert after is not None
@@ -91,18 +105,25 @@ def test_rotation_and_rewrap_keep_every_value_and_every_payload_ciphertext(app: 
     assert fresh.open_json(ctx, after.payload) == PAYLOAD
 
 
+def _keys_on(app: Flask, day: date) -> KeyService:
+    parts = container(app)
+    return KeyService(parts.key_provider, parts.cipher, today=lambda: day)
+
+
 def test_shredding_an_epoch_destroys_its_records_and_every_backup_copy(app: Flask) -> None:
     parts = container(app)
     label = "cg-epoch-2199-03"
     with parts.transaction() as session:
-        record = _record(app, session, label, date(2199, 3, 14))
-        keep = _record(app, session, "cg-epoch-2199-04", date(2199, 4, 1))
+        record = _record(app, session, label, date(2199, 3, 14), _keys_on(app, date(2199, 1, 2)))
+        keep = _record(
+            app, session, "cg-epoch-2199-06", date(2199, 6, 1), _keys_on(app, date(2199, 1, 2))
+        )
         stored = session.get(DataKey, record.data_key_id)
         assert stored is not None
         assert stored.wrapped is not None
         backup_key = WrappedDataKey(stored.id, stored.wrapping_label, stored.wrapped)
         backup_value = record.payload
-        assert parts.keys.shred_epoch(session, 2199, 3) == 1
+        assert _keys_on(app, date(2199, 4, 1)).shred_epoch(session, 2199, 3) == 1
         assert session.get(Record, record.id) is None
         assert session.get(Record, keep.id) is not None
         assert keep.unseal("payload", parts.cipher) == PAYLOAD
@@ -117,6 +138,84 @@ def test_shredding_an_epoch_destroys_its_records_and_every_backup_copy(app: Flas
     restored = FieldCipher(DataKeyRing(parts.key_provider, lambda _id: backup_key))
     with pytest.raises(KeyNotFound):
         restored.open(FieldContext("records", "payload", str(record.id)), backup_value)
+    # And the shredded epoch can never be given a key again.
+    with parts.transaction() as session, pytest.raises(KeyLifecycleError, match="shredded"):
+        _keys_on(app, date(2199, 3, 1)).active_key_id(session, label)
+
+
+@pytest.mark.parametrize(
+    "today", [date(2199, 3, 31), date(2199, 2, 1)], ids=["same-month", "before"]
+)
+def test_a_month_that_has_not_ended_cannot_be_shredded(app: Flask, today: date) -> None:
+    parts = container(app)
+    label = "cg-epoch-2199-07" if today.month == 2 else "cg-epoch-2199-08"
+    month = 7 if today.month == 2 else 3
+    with parts.transaction() as session:
+        record = _record(app, session, label, date(2199, 7, 1), _keys_on(app, date(2199, 1, 2)))
+        with pytest.raises(KeyLifecycleError, match="has not ended"):
+            _keys_on(app, today).shred_epoch(session, 2199, month)
+        assert record.unseal("payload", parts.cipher) == PAYLOAD
+
+
+def test_a_failing_hsm_during_shredding_leaves_every_row_in_place(
+    database_url: str, connection: Connection, tmp_path: Path
+) -> None:
+    provider = InMemoryKeyProvider()
+    app = create_app(make_settings(database_url, tmp_path), key_provider=provider, bind=connection)
+    parts = container(app)
+    with parts.transaction() as session:
+        record = _record(
+            app, session, "cg-epoch-2199-09", date(2199, 9, 9), _keys_on(app, date(2199, 1, 1))
+        )
+    provider.down = True
+    with pytest.raises(HsmUnavailable), parts.transaction() as session:
+        _keys_on(app, date(2199, 12, 1)).shred_epoch(session, 2199, 9)
+    provider.down = False
+    with parts.sessions() as session:
+        again = session.get(Record, record.id)
+        assert again is not None
+        state = session.scalar(select(DataKey.state).where(DataKey.id == again.data_key_id))
+        assert state == DataKeyState.ACTIVE.value
+        assert again.unseal("payload", parts.cipher) == PAYLOAD
+
+
+def test_an_ended_epoch_is_never_given_a_new_key(app: Flask) -> None:
+    parts = container(app)
+    with parts.transaction() as session, pytest.raises(KeyLifecycleError, match="has ended"):
+        _keys_on(app, date(2199, 5, 1)).active_key_id(session, "cg-epoch-2199-04")
+
+
+def test_the_database_refuses_a_second_active_key_for_one_label(app: Flask) -> None:
+    parts = container(app)
+    with parts.sessions() as session:
+        parts.keys.active_key_id(session, "cg-master-wrap")
+        session.add(
+            DataKey(
+                id=new_data_key_id(),
+                wrapping_label="cg-master-wrap",
+                state=DataKeyState.ACTIVE.value,
+                wrapped=b"x" * 60,
+            )
+        )
+        with pytest.raises(IntegrityError):
+            session.flush()
+
+
+def test_rewrap_in_batches_destroys_a_retired_key_only_once_nothing_uses_it(app: Flask) -> None:
+    parts = container(app)
+    with parts.transaction() as session:
+        records = [_record(app, session, "cg-master-wrap", None) for _ in range(3)]
+        old, new = parts.keys.rotate(session, "cg-master-wrap")
+        first = parts.keys.rewrap_retired(session, max_rows=2)
+        assert (first.moved, first.destroyed, first.still_retired) == (2, [], 1)
+        assert session.scalar(select(DataKey.state).where(DataKey.id == old)) == "retired"
+        rest = parts.keys.rewrap_retired(session, max_rows=100)
+        assert rest.moved == 4  # one record + the three subjects' identities
+        assert rest.destroyed == [old]
+        session.expire_all()
+        for record in records:
+            assert record.data_key_id == new
+            assert record.unseal("payload", parts.cipher) == PAYLOAD
 
 
 def _loader(sessions):  # type: ignore[no-untyped-def]

@@ -11,14 +11,24 @@ from app.settings import Mode, Settings, SettingsError
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 
 
+@pytest.fixture(autouse=True)
+def pin_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "pin"
+    path.write_text("1357-test-pin\n")
+    monkeypatch.setenv("CG_TEST_PIN_FILE", str(path))
+    return path
+
+
 def _production(**extra: str) -> dict[str, str]:
+    import os
+
     env = {
         "CREDITGATE_MODE": "production",
         "CREDITGATE_SECRET_KEY": "s" * 40,
         "CREDITGATE_DATABASE_URL": "postgresql://app:hunter2@db.internal/creditgate",
         "CREDITGATE_PKCS11_MODULE": MODULE,
         "CREDITGATE_TOKEN_LABEL": "prod-token",
-        "CREDITGATE_PIN_FILE": "/run/secrets/pin",
+        "CREDITGATE_PIN_FILE": os.environ["CG_TEST_PIN_FILE"],
     }
     env.update(extra)
     return env
@@ -79,10 +89,16 @@ def test_secrets_never_appear_in_repr_or_describe(tmp_path: Path) -> None:
     assert settings.read_pin() == "8642-secret-pin"
 
 
-def test_an_unreadable_pin_file_is_a_clear_error_without_the_pin(tmp_path: Path) -> None:
-    settings = Settings.from_env(_production(CREDITGATE_PIN_FILE=str(tmp_path / "absent")))
+def test_production_refuses_to_start_with_an_unreadable_pin_file(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="cannot read the PIN file"):
-        settings.read_pin()
+        Settings.from_env(_production(CREDITGATE_PIN_FILE=str(tmp_path / "absent")))
+
+
+def test_production_refuses_to_start_with_an_empty_pin_file(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    with pytest.raises(SettingsError, match="is empty"):
+        Settings.from_env(_production(CREDITGATE_PIN_FILE=str(empty)))
 
 
 def test_development_creates_a_random_secret_once_and_reuses_it(tmp_path: Path) -> None:

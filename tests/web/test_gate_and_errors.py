@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask
+import pytest
+from flask import Flask, request
 from flask.testing import FlaskClient
 from sqlalchemy import Connection
 
+from app import migrate
 from app.container import container
 from app.factory import create_app
-from app.web.gate import is_public
-from tests.conftest import make_settings
+from app.web.gate import is_public, public
+from tests.conftest import BACKENDS, ScratchDatabase, make_settings
 from tests.fakes import InMemoryKeyProvider
 
 #: Every endpoint that may answer without a login, reviewed by hand. Adding a public view
@@ -57,9 +59,17 @@ def test_unknown_paths_answer_json_404(client: FlaskClient) -> None:
     assert response.get_json()["error"] == "not_found"
 
 
-def test_oversized_bodies_are_refused(client: FlaskClient) -> None:
-    response = client.post("/api/v1/catalog", data=b"x" * (65 * 1024))
-    assert response.status_code in (405, 413)
+def test_oversized_bodies_are_refused_before_any_view_reads_them(app: Flask) -> None:
+    @app.post("/api/v1/echo-length")
+    @public
+    def echo_length() -> dict[str, int]:
+        return {"length": len(request.get_data())}
+
+    client = app.test_client()
+    assert client.post("/api/v1/echo-length", data=b"x" * 1000).get_json() == {"length": 1000}
+    response = client.post("/api/v1/echo-length", data=b"x" * (65 * 1024))
+    assert response.status_code == 413
+    assert response.get_json()["error"] == "request_entity_too_large"
     assert b"xxxx" not in response.data
 
 
@@ -82,6 +92,30 @@ def test_a_dead_hsm_makes_readiness_fail_closed(
         "message": "The service cannot answer safely right now; nothing was disclosed.",
     }
     assert response.headers["Retry-After"] == "30"
+
+
+def test_a_token_without_the_master_key_is_not_ready(
+    database_url: str, connection: Connection, tmp_path: Path
+) -> None:
+    provider = InMemoryKeyProvider()
+    provider._aes.clear()  # the HMAC key answers, the master wrapping key is gone
+    app = create_app(make_settings(database_url, tmp_path), key_provider=provider, bind=connection)
+    assert app.test_client().get("/readyz").status_code == 503
+
+
+@pytest.mark.parametrize("scratch_database", BACKENDS, indirect=True)
+def test_a_schema_behind_the_migration_head_is_not_ready(
+    scratch_database: ScratchDatabase, tmp_path: Path
+) -> None:
+    migrate.upgrade(scratch_database.url, "0001")
+    app = create_app(
+        make_settings(scratch_database.url, tmp_path), key_provider=InMemoryKeyProvider()
+    )
+    client = app.test_client()
+    assert client.get("/readyz").status_code == 503
+    migrate.upgrade(scratch_database.url)
+    assert client.get("/readyz").status_code == 200
+    container(app).engine.dispose()
 
 
 def test_a_wrong_pin_on_the_real_token_fails_closed_without_the_pin(

@@ -95,6 +95,8 @@ def _plain_rows(
             shown, destroy = retention_dates(
                 record_type.retention, record.occurred_on, record.ended_on
             )
+            if destroy is not None and destroy < today:
+                continue  # the sealed path does not store these either
             records.append(
                 {
                     "id": uuid7(),

@@ -16,15 +16,18 @@ from tqdm import tqdm
 from app.container import Container
 from app.demo.generator import generate_providers, generate_subjects
 from app.models import Subject
+from app.services.ingest import IntakeResult
 
 
 @dataclass
-class SeedResult:
-    subjects_added: int = 0
-    subjects_skipped: int = 0
-    records_added: int = 0
-    records_expired: int = 0
+class SeedResult(IntakeResult):
     seconds: float = 0.0
+
+    def add(self, batch: IntakeResult) -> None:
+        self.subjects_added += batch.subjects_added
+        self.subjects_skipped += batch.subjects_skipped
+        self.records_added += batch.records_added
+        self.records_expired += batch.records_expired
 
 
 def seed_demo(
@@ -55,10 +58,7 @@ def seed_demo(
         while batch := list(itertools.islice(subjects, batch_size)):
             with parts.transaction() as session:
                 outcome = ingest.ingest(session, batch)
-            result.subjects_added += outcome.subjects_added
-            result.subjects_skipped += outcome.subjects_skipped
-            result.records_added += outcome.records_added
-            result.records_expired += outcome.records_expired
+            result.add(outcome)
             bar.update(len(batch))
     finally:
         bar.close()

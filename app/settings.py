@@ -10,6 +10,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field, replace
@@ -52,6 +53,15 @@ class Settings:
     pin_env: str | None = field(default=None, repr=False)
     softhsm_conf: Path | None = None
     demo_subjects: int = 2000
+    #: Addresses (or CIDR networks) of TLS proxies whose client-certificate header is trusted.
+    trusted_proxies: tuple[str, ...] = ()
+    client_cert_header: str = "X-SSL-Client-Cert"
+
+    @property
+    def service_name(self) -> str:
+        """Named in every login challenge, so a signature made for one side or deployment
+        cannot be replayed at another."""
+        return f"creditgate-{self.side.value}"
 
     @property
     def hsm_lock_path(self) -> Path:
@@ -123,6 +133,8 @@ def _production(env: dict[str, str], side: Side, var_dir: Path) -> Settings:
     if not Path(module).is_file():
         raise SettingsError(f"CREDITGATE_PKCS11_MODULE: no such file {module}")
     settings = Settings(
+        trusted_proxies=_proxies(env),
+        client_cert_header=env.get("CREDITGATE_CLIENT_CERT_HEADER", "X-SSL-Client-Cert"),
         mode=Mode.PRODUCTION,
         side=side,
         database_url=env["CREDITGATE_DATABASE_URL"],
@@ -145,6 +157,8 @@ def _development(env: dict[str, str], mode: Mode, side: Side, var_dir: Path) -> 
     if pin_env is None and pin_file is None:
         pin_file = var_dir / "softhsm" / "user-pin"
     return Settings(
+        trusted_proxies=_proxies(env),
+        client_cert_header=env.get("CREDITGATE_CLIENT_CERT_HEADER", "X-SSL-Client-Cert"),
         mode=mode,
         side=side,
         database_url=env.get("CREDITGATE_DATABASE_URL", f"sqlite:///{var_dir / 'creditgate.db'}"),
@@ -157,6 +171,22 @@ def _development(env: dict[str, str], mode: Mode, side: Side, var_dir: Path) -> 
         softhsm_conf=Path(env.get("SOFTHSM2_CONF", var_dir / "softhsm" / "softhsm2.conf")),
         demo_subjects=int(env.get("CREDITGATE_DEMO_SUBJECTS", "2000")),
     )
+
+
+def _proxies(env: dict[str, str]) -> tuple[str, ...]:
+    raw = env.get("CREDITGATE_TRUSTED_PROXIES", "")
+    networks = []
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise SettingsError(
+                f"CREDITGATE_TRUSTED_PROXIES: not an address or network: {item!r}"
+            ) from None
+    return tuple(networks)
 
 
 def _local_secret(path: Path, nbytes: int) -> str:

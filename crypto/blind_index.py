@@ -18,6 +18,7 @@ BLIND_INDEX_BYTES = 32
 class BlindIndexKind(StrEnum):
     CITIZEN_ID = "citizen_id"
     CREDIT_CODE = "credit_code"
+    USERNAME = "username"
 
 
 def blind_index(provider: KeyProvider, kind: BlindIndexKind, normalised: str) -> bytes:

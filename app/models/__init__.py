@@ -1,19 +1,39 @@
 """ORM models. Models never commit: services own the transaction."""
 
 from app.models.accounts import Account, AccountKind, AccountRole, Role
+from app.models.auth import (
+    AccessToken,
+    AuthSession,
+    Card,
+    ClientAssertionUse,
+    Institution,
+    LoginAttempt,
+    LoginChallenge,
+    TotpCredential,
+    TotpUsedStep,
+)
 from app.models.base import Base
 from app.models.domain import DataProvider, Record, Subject
 from app.models.keys import DataKey, DataKeyState
 
 __all__ = [
+    "AccessToken",
     "Account",
     "AccountKind",
     "AccountRole",
+    "AuthSession",
     "Base",
+    "Card",
+    "ClientAssertionUse",
     "DataKey",
     "DataKeyState",
     "DataProvider",
+    "Institution",
+    "LoginAttempt",
+    "LoginChallenge",
     "Record",
     "Role",
     "Subject",
+    "TotpCredential",
+    "TotpUsedStep",
 ]

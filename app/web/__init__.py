@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.web import catalog, errors, gate, health, home
+from app.web import catalog, errors, gate, health, home, identity, session_api
 
 
 def register_web(app: Flask) -> None:
+    identity.init_app(app)
     gate.init_app(app)
     errors.init_app(app)
-    for blueprint in (home.bp, health.bp, catalog.bp):
+    for blueprint in (home.bp, health.bp, catalog.bp, session_api.bp):
         app.register_blueprint(blueprint)

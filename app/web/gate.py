@@ -1,19 +1,27 @@
 """The login gate: every endpoint is denied unless it is explicitly declared public.
 
-Views opt out with `@public`; anything else answers 401 until the login issue adds sessions.
-A route added without thinking is therefore closed, not open. Security headers go on every
-response, and API responses are never cached.
+- Views opt out of the login requirement with `@public`; anything else answers 401 without a
+  live session. A route added without thinking is therefore closed, not open.
+- Every state-changing request (POST, PUT, PATCH, DELETE) made with a session cookie must carry
+  that session's CSRF token (`X-CSRF-Token` header or `csrf_token` form field), unless the view
+  is `@csrf_exempt` because it authenticates otherwise (login signatures, bearer tokens).
+- Security headers go on every response, and API responses are never cached.
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from typing import TypeVar
 
 from flask import Flask, Response, jsonify, request
 
+from app.web.identity import current_principal
+
 F = TypeVar("F", bound=Callable[..., object])
 PUBLIC_ATTRIBUTE = "_creditgate_public"
+CSRF_EXEMPT_ATTRIBUTE = "_creditgate_csrf_exempt"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def public(view: F) -> F:
@@ -22,13 +30,25 @@ def public(view: F) -> F:
     return view
 
 
-def is_public(app: Flask, endpoint: str | None) -> bool:
+def csrf_exempt(view: F) -> F:
+    """Mark a view that authenticates each request itself (signature, bearer token)."""
+    setattr(view, CSRF_EXEMPT_ATTRIBUTE, True)
+    return view
+
+
+def _flag(app: Flask, endpoint: str | None, attribute: str) -> bool:
     if endpoint is None:
         return False
-    if endpoint == "static":
-        return True
     view = app.view_functions.get(endpoint)
-    return bool(view is not None and getattr(view, PUBLIC_ATTRIBUTE, False))
+    return bool(view is not None and getattr(view, attribute, False))
+
+
+def is_public(app: Flask, endpoint: str | None) -> bool:
+    return endpoint == "static" or _flag(app, endpoint, PUBLIC_ATTRIBUTE)
+
+
+def is_csrf_exempt(app: Flask, endpoint: str | None) -> bool:
+    return _flag(app, endpoint, CSRF_EXEMPT_ATTRIBUTE)
 
 
 def init_app(app: Flask) -> None:
@@ -36,9 +56,16 @@ def init_app(app: Flask) -> None:
     def deny_unless_public() -> Response | tuple[Response, int] | None:
         if request.url_rule is None:
             return None  # 404/405 handled by the router
-        if is_public(app, request.endpoint):
-            return None
-        return jsonify(error="authentication_required", message="Log in first."), 401
+        principal = current_principal()
+        if principal is None:
+            if is_public(app, request.endpoint):
+                return None
+            return jsonify(error="authentication_required", message="Log in first."), 401
+        if request.method in UNSAFE_METHODS and not is_csrf_exempt(app, request.endpoint):
+            sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
+            if not hmac.compare_digest(sent.encode(), principal.csrf_token.encode()):
+                return jsonify(error="csrf_failed", message="Missing or wrong CSRF token."), 403
+        return None
 
     @app.after_request
     def security_headers(response: Response) -> Response:

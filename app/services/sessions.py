@@ -1,0 +1,140 @@
+"""Server-side login sessions.
+
+Guarantees:
+- a session id is 256 random bits, handed to the browser once and stored only as its SHA-256
+  hash; every login and every step-up makes a new id (no fixation);
+- a session ends after 15 idle minutes for staff, 30 for public users and institutions' people,
+  and 12 hours after login whatever happens; `resume` refuses an ended, idle-expired or
+  over-age session, or one whose account is disabled;
+- revoking a card, disabling an account or changing a factor ends every session of that
+  account (or card) at once: `end_all_for_account` / `end_all_for_card`;
+- a session id never reaches a log or an error message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.models import Account, AccountKind, AccountRole, AuthSession
+from app.models.base import utcnow
+
+IDLE = {
+    AccountKind.STAFF.value: timedelta(minutes=15),
+    AccountKind.SUBJECT.value: timedelta(minutes=30),
+    AccountKind.INSTITUTION.value: timedelta(minutes=15),
+}
+ABSOLUTE = timedelta(hours=12)
+
+
+def _hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode("ascii")).digest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is logged in, how strongly, under which session (the id itself is not kept here)."""
+
+    account_id: uuid.UUID
+    username: str
+    kind: str
+    roles: frozenset[str]
+    methods: frozenset[str]
+    csrf_token: str
+    card_id: uuid.UUID | None
+    subject_id: uuid.UUID | None
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes for timezone-aware columns; they are UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=utcnow().tzinfo)
+
+
+class SessionService:
+    def start(
+        self,
+        session: Session,
+        account: Account,
+        methods: frozenset[str],
+        *,
+        card_id: uuid.UUID | None = None,
+        replaces: str | None = None,
+    ) -> str:
+        """Open a session; returns the new id (to be set in the cookie, never logged).
+
+        `replaces` ends the caller's previous session (step-up or re-login) in the same unit.
+        """
+        if replaces is not None:
+            self.end(session, replaces, "replaced")
+        now = utcnow()
+        token = secrets.token_urlsafe(32)
+        session.add(
+            AuthSession(
+                id_hash=_hash(token),
+                account_id=account.id,
+                methods="+".join(sorted(methods)),
+                card_id=card_id,
+                last_seen_at=now,
+                idle_seconds=int(IDLE[account.kind].total_seconds()),
+                expires_at=now + ABSOLUTE,
+                csrf_token=secrets.token_urlsafe(32),
+            )
+        )
+        session.flush()
+        return token
+
+    def resume(self, session: Session, token: str, *, touch: bool = True) -> Principal | None:
+        """The principal of a live session, or None (ended, idle, too old, account disabled)."""
+        row = session.get(AuthSession, _hash(token))
+        if row is None or row.ended_at is not None:
+            return None
+        now = utcnow()
+        idle_limit = _aware(row.last_seen_at) + timedelta(seconds=row.idle_seconds)
+        if now >= _aware(row.expires_at) or now >= idle_limit:
+            self._end_rows(session, [row.id_hash], "expired")
+            return None
+        account = session.get(Account, row.account_id)
+        if account is None or account.status != "active":
+            self._end_rows(session, [row.id_hash], "account_disabled")
+            return None
+        if touch:
+            row.last_seen_at = now
+        roles = frozenset(
+            session.scalars(select(AccountRole.role).where(AccountRole.account_id == account.id))
+        )
+        return Principal(
+            account_id=account.id,
+            username=account.username,
+            kind=account.kind,
+            roles=roles,
+            methods=frozenset(row.methods.split("+")),
+            csrf_token=row.csrf_token,
+            card_id=row.card_id,
+            subject_id=account.subject_id,
+        )
+
+    def end(self, session: Session, token: str, reason: str) -> None:
+        self._end_rows(session, [_hash(token)], reason)
+
+    def end_all_for_account(self, session: Session, account_id: uuid.UUID, reason: str) -> int:
+        return self._end_where(session, AuthSession.account_id == account_id, reason)
+
+    def end_all_for_card(self, session: Session, card_id: uuid.UUID, reason: str) -> int:
+        return self._end_where(session, AuthSession.card_id == card_id, reason)
+
+    def _end_rows(self, session: Session, hashes: list[bytes], reason: str) -> None:
+        self._end_where(session, AuthSession.id_hash.in_(hashes), reason)
+
+    def _end_where(self, session: Session, condition: object, reason: str) -> int:
+        result = session.execute(
+            update(AuthSession)
+            .where(condition, AuthSession.ended_at.is_(None))  # type: ignore[arg-type]
+            .values(ended_at=utcnow(), end_reason=reason)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,34 @@
+"""The caller's own session: who am I (with the CSRF token for later POSTs), and logout."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from app.container import container
+from app.services.sessions import SessionService
+from app.web.identity import current_principal, current_session_token, forget
+
+bp = Blueprint("session_api", __name__, url_prefix="/api/v1/auth")
+
+
+@bp.get("/session")
+def whoami() -> Response:
+    principal = current_principal()
+    assert principal is not None  # the gate admits only logged-in callers here
+    return jsonify(
+        username=principal.username,
+        kind=principal.kind,
+        roles=sorted(principal.roles),
+        methods=sorted(principal.methods),
+        csrf_token=principal.csrf_token,
+    )
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    token = current_session_token()
+    if token is not None:
+        with container().transaction() as db:
+            SessionService().end(db, token, "logout")
+    forget()
+    return jsonify(status="logged_out")

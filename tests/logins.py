@@ -1,0 +1,51 @@
+"""Test helpers: accounts and logged-in test clients, through the real services."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.container import container
+from app.models import Account, AccountRole
+from app.services.passwords import hash_password
+from app.services.sessions import SessionService
+
+
+def make_account(
+    app: Flask,
+    username: str,
+    *,
+    kind: str = "subject",
+    password: str | None = "correct horse battery staple",
+    roles: tuple[str, ...] = (),
+    subject_id: uuid.UUID | None = None,
+) -> Account:
+    parts = container(app)
+    with parts.transaction() as db:
+        account = Account(
+            username=username,
+            kind=kind,
+            password_hash=hash_password(password) if password else None,
+            subject_id=subject_id,
+        )
+        db.add(account)
+        db.flush()
+        for role in roles:
+            db.add(AccountRole(account_id=account.id, role=role))
+    return account
+
+
+def logged_in(app: Flask, account: Account, methods: frozenset[str]) -> tuple[FlaskClient, str]:
+    """A test client holding a fresh session for `account`; returns (client, csrf token)."""
+    parts = container(app)
+    with parts.transaction() as db:
+        token = SessionService().start(db, db.get(Account, account.id), methods)  # type: ignore[arg-type]
+        principal = SessionService().resume(db, token)
+    assert principal is not None
+    client = app.test_client()
+    with client.session_transaction() as cookie:
+        cookie["_user_id"] = token
+        cookie["_fresh"] = True
+    return client, principal.csrf_token

@@ -31,6 +31,8 @@ IDLE = {
     AccountKind.INSTITUTION.value: timedelta(minutes=15),
 }
 ABSOLUTE = timedelta(hours=12)
+#: Activity is recorded with this granularity: idle limits hold to within a minute.
+TOUCH_EVERY = timedelta(minutes=1)
 
 
 def _hash(token: str) -> bytes:
@@ -103,8 +105,8 @@ class SessionService:
         if account is None or account.status != "active":
             self._end_rows(session, [row.id_hash], "account_disabled")
             return None
-        if touch:
-            row.last_seen_at = now
+        if touch and now - _aware(row.last_seen_at) >= TOUCH_EVERY:
+            row.last_seen_at = now  # at most one write a minute per session
         roles = frozenset(
             session.scalars(select(AccountRole.role).where(AccountRole.account_id == account.id))
         )

@@ -18,6 +18,7 @@ setup: system-deps install
 	@$(FLASK) hsm init
 	@$(FLASK) db upgrade
 	@$(FLASK) demo seed --subjects $(DEMO_SUBJECTS) --if-missing
+	@$(FLASK) cards demo --count 3
 	@$(FLASK) hsm selftest >/dev/null && echo "HSM self-test passed"
 
 serve:

@@ -65,6 +65,10 @@ class SoftHsmEnv:
 
 _ENV: SoftHsmEnv | None = None
 
+#: Blank smart-card tokens (same PINs as the others) for the card tests; a key generated on a
+#: card stays there, so each test module that keys a card owns its own labels.
+CARD_TOKEN_LABELS: tuple[str, ...] = tuple(f"cg-card-{n}" for n in range(1, 11))
+
 
 def _build_env(base: Path) -> SoftHsmEnv:
     conf_path = write_softhsm_config(
@@ -86,7 +90,12 @@ def _build_env(base: Path) -> SoftHsmEnv:
     )
     # All tokens exist before the module is first loaded: SoftHSM2 only sees tokens that were
     # there at C_Initialize.
-    for label in (env.token_label, env.empty_token_label, env.spare_token_label):
+    for label in (
+        env.token_label,
+        env.empty_token_label,
+        env.spare_token_label,
+        *CARD_TOKEN_LABELS,
+    ):
         init_softhsm_token(conf_path, label, so_pin, pin)
     return env
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.cli import db, demo, hsm, keys
+from app.cli import accounts, cards, db, demo, hsm, institutions, keys
 
 
 def init_app(app: Flask) -> None:
     for group in (hsm.group, db.group, demo.group, keys.group):
         app.cli.add_command(group)
+    app.cli.add_command(institutions.group)
+    app.cli.add_command(accounts.group)
+    app.cli.add_command(cards.group)

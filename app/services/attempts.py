@@ -60,6 +60,8 @@ class Reason(StrEnum):
     NO_TOTP = "no_totp"
     WRONG_KIND = "wrong_kind"
     BAD_CLIENT_ASSERTION = "bad_client_assertion"
+    BAD_REQUEST = "bad_request"
+    BAD_SCOPE = "bad_scope"
     TOO_MANY_FAILURES = "too_many_failures"
 
 

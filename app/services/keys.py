@@ -29,13 +29,19 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.models import DataKey, DataKeyState, Record, Subject
+from app.models import DataKey, DataKeyState, Record, Subject, TotpCredential
 from app.models.base import utcnow
 from crypto.fields import FieldCipher
 from crypto.keyring import WrappedDataKey
 from crypto.keys import EPOCH_KEY_PATTERN, KeyProvider, WrappingKey, epoch_key_label
 
-_SEALED = ((Record, "payload"), (Subject, "identity"))
+#: Every sealed column in the schema: rewrap moves them all, and a retired key is destroyed only
+#: when none of them still uses it. A new sealed column must be added here (a test checks it).
+_SEALED: tuple[tuple[type[Record] | type[Subject] | type[TotpCredential], str], ...] = (
+    (Record, "payload"),
+    (Subject, "identity"),
+    (TotpCredential, "secret"),
+)
 
 
 class KeyLifecycleError(Exception):

@@ -4,12 +4,25 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.web import catalog, errors, gate, health, home, identity, session_api
+from app.web import (
+    auth_card,
+    auth_staff,
+    catalog,
+    errors,
+    gate,
+    health,
+    home,
+    identity,
+    oauth,
+    session_api,
+)
 
 
 def register_web(app: Flask) -> None:
     identity.init_app(app)
     gate.init_app(app)
     errors.init_app(app)
-    for blueprint in (home.bp, health.bp, catalog.bp, session_api.bp):
+    for blueprint in (home.bp, health.bp, catalog.bp, session_api.bp, auth_card.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(oauth.bp)
+    app.register_blueprint(auth_staff.bp)

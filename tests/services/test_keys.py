@@ -232,3 +232,17 @@ def test_a_destroyed_data_key_is_not_loaded(app: Flask) -> None:
         parts.keys.rewrap_retired(session)
         assert session.scalar(select(DataKey.state).where(DataKey.id == key_id)) == "destroyed"
     assert _loader(parts.sessions)(key_id) is None
+
+
+def test_rewrap_knows_every_sealed_column_in_the_schema() -> None:
+    from app.models import Base
+    from app.models.sealed import Sealed
+    from app.services.keys import _SEALED
+
+    sealed_columns = {
+        (table.name, column.name)
+        for table in Base.metadata.tables.values()
+        for column in table.columns
+        if isinstance(column.type, Sealed)
+    }
+    assert {(model.__tablename__, column) for model, column in _SEALED} == sealed_columns

@@ -25,6 +25,15 @@ REVIEWED_PUBLIC = {
     "catalog.catalog_index",
     "catalog.catalog_entry",
     "static",
+    # Logins: they establish the session, so they cannot require one.
+    "auth_card.challenge",
+    "auth_card.login",
+    "auth_card.login_mtls",
+    "auth_staff.staff_login",
+    # OAuth: the client authenticates each request itself (private_key_jwt, bearer token).
+    "oauth.token",
+    "oauth.revoke",
+    "oauth.whoami",
 }
 
 

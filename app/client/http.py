@@ -1,0 +1,109 @@
+"""JSON over HTTP(S) to one CreditGate origin, with urllib only.
+
+Guarantees:
+- plain ``http://`` is accepted only for a loopback host (127.0.0.0/8, ::1, localhost): a
+  password is never sent in clear over a network; ``https://`` certificates are verified;
+- redirects are never followed (a request, its body and its cookie go to the origin named and
+  nowhere else) and loopback requests never go through a proxy;
+- responses are read up to `MAX_RESPONSE_BYTES`; a body that is not a JSON object reads as {}.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+from urllib.parse import urlsplit
+
+MAX_RESPONSE_BYTES = 64 * 1024
+TIMEOUT_SECONDS = 30.0
+
+
+class ServiceUnreachable(Exception):
+    """The service could not be reached (the message says where and why)."""
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: dict[str, Any]
+    cookies: dict[str, str] = field(repr=False)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of `url`; `ValueError` (with the reason) if it may not be used."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    if parts.scheme == "http" and not _loopback(parts.hostname):
+        raise ValueError("plain http is allowed only to this machine; use an https:// URL")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def request(
+    origin: str,
+    method: str,
+    path: str,
+    *,
+    body: dict[str, str] | None = None,
+    cookie: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Reply:
+    """One request to `origin` + `path`; `ServiceUnreachable` if no HTTP answer came back."""
+    host = urlsplit(origin).hostname or ""
+    handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
+    if _loopback(host):
+        handlers.append(urllib.request.ProxyHandler({}))
+    opener = urllib.request.build_opener(*handlers)
+    data = None if body is None else json.dumps(body).encode("utf-8")
+    sent = urllib.request.Request(origin + path, data=data, method=method)  # noqa: S310
+    sent.add_header("Accept", "application/json")
+    if data is not None:
+        sent.add_header("Content-Type", "application/json")
+    if cookie is not None:
+        sent.add_header("Cookie", cookie)
+    for name, value in (headers or {}).items():
+        sent.add_header(name, value)
+    try:
+        with opener.open(sent, timeout=TIMEOUT_SECONDS) as response:
+            return _reply(response.status, response.read(MAX_RESPONSE_BYTES), response.headers)
+    except urllib.error.HTTPError as error:
+        with error:
+            return _reply(error.code, error.read(MAX_RESPONSE_BYTES), error.headers)
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ServiceUnreachable(f"Cannot reach {origin}: {reason}.") from None
+
+
+def _reply(status: int, raw: bytes, headers: Any) -> Reply:
+    try:
+        parsed = json.loads(raw.decode("utf-8")) if raw else {}
+    except ValueError:
+        parsed = {}
+    cookies: dict[str, str] = {}
+    for line in headers.get_all("Set-Cookie") or []:
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(line)
+        except CookieError:
+            continue
+        cookies.update({name: morsel.value for name, morsel in jar.items()})
+    return Reply(status, parsed if isinstance(parsed, dict) else {}, cookies)

@@ -1,0 +1,381 @@
+"""Subject logins with password + smart card: challenge-response, and mutual TLS via the proxy.
+
+Guarantees:
+- a challenge names a version tag, this service, the normalised username, a 256-bit nonce and
+  its expiry (at most `CHALLENGE_TTL` ahead); it is answered the same way whether or not the
+  username exists (no account is looked up), and throttled like a login;
+- a challenge is single use: the first login request that presents it consumes it with one
+  conditional UPDATE (`used_at IS NULL AND expires_at > now`, rowcount must be 1), whatever
+  else in that request fails; it is valid only for the username it was issued to;
+- a login succeeds only if every factor holds at once: the caller is not throttled, the account
+  exists, is a subject and is active, the argon2id password matches, and the signature over the
+  challenge (ECDSA P-256 / SHA-256 as raw r||s or DER, or RSA PKCS#1 v1.5 / SHA-256) verifies
+  under an *active* enrolled card of that account whose certificate `verify_card_certificate`
+  accepts now; the mTLS path swaps the signature for the proxy-verified client certificate,
+  which must be enrolled (by SHA-256 thumbprint), active and for that account;
+- exactly one argon2id verification runs per non-throttled login, for unknown accounts too
+  (against a dummy hash), so the response time does not reveal which usernames exist;
+- every login request that passed the syntax checks leaves one attempt row with the precise
+  reason; the caller only ever learns success, throttled or one generic failure;
+- a malformed username raises `MalformedRequest` (the web layer rejects the rest of a malformed
+  request the same way) before anything is read or written: no attempt row, no challenge
+  consumed; it cannot test a factor, so it is not an attempt. An absent password or signature
+  (None) is not malformed: it is a missing factor, a failed attempt like a wrong one;
+- no password, signature, nonce, certificate or session id is logged; the database keeps only
+  the SHA-256 digest of the to-be-signed bytes (in `LoginChallenge.to_be_signed`), which is all
+  that verification needs, so not even a database dump or an SQL debug log shows a nonce.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import unquote
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from app.models import Account, AccountKind, Card, LoginChallenge
+from app.models.base import utcnow
+from app.services.attempts import AttemptLog, Method, Outcome, Reason, normalise_username
+from app.services.cards import CertificateRejected, verify_card_certificate
+from app.services.passwords import hash_password, needs_rehash, verify_password
+from app.services.sessions import Principal, SessionService
+from crypto.keys import KeyProvider
+
+log = logging.getLogger("creditgate.auth")
+
+VERSION_TAG = "creditgate-login-v1"
+CHALLENGE_TTL = timedelta(minutes=2)
+#: Challenge rows are deleted this long after they expire (useless by then).
+CHALLENGE_RETENTION = timedelta(hours=1)
+SESSION_METHODS = frozenset({"password", "card"})
+MAX_CERTIFICATE_HEADER_CHARS = 16 * 1024
+RAW_ECDSA_BYTES = 64  # P-256 r||s, as CKM_ECDSA returns it
+DER_ECDSA_BYTES = range(8, 73)  # an ECDSA-Sig-Value SEQUENCE for P-256
+
+_USERNAME = re.compile(r"[a-z0-9._-]{1,64}")
+
+
+class MalformedRequest(ValueError):
+    """The request cannot be a login at all; `message` is generic and never echoes input."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def parse_username(raw: object) -> str:
+    """The normalised username (strip + casefold): 1-64 of [a-z0-9._-], else malformed."""
+    if isinstance(raw, str):
+        username = normalise_username(raw)
+        if _USERNAME.fullmatch(username):
+            return username
+    raise MalformedRequest("username must be 1-64 characters of a-z, 0-9, '.', '_' or '-'.")
+
+
+def certificate_from_header(value: str | None) -> bytes | None:
+    """DER from a proxy's URL-encoded PEM header (nginx `$ssl_client_escaped_cert`), or None
+    if the header is absent, empty, oversized or not a PEM certificate."""
+    if not value or len(value) > MAX_CERTIFICATE_HEADER_CHARS:
+        return None
+    try:
+        certificate = x509.load_pem_x509_certificate(unquote(value).encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        return None
+    return certificate.public_bytes(Encoding.DER)
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Challenge:
+    challenge_id: str
+    to_be_signed: bytes = field(repr=False)
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """`token` (the new session id, for the cookie only) and `principal` are set on success."""
+
+    outcome: Outcome
+    reason: Reason
+    token: str | None = field(default=None, repr=False)
+    principal: Principal | None = None
+
+
+TOO_MANY = Reason.TOO_MANY_FAILURES
+CardCheck = Callable[[Account], tuple[uuid.UUID | None, Reason]]
+
+
+@dataclass(frozen=True)
+class CardLoginService:
+    provider: KeyProvider
+    service_name: str
+
+    def issue_challenge(self, db: Session, username: str, address: str) -> Challenge | None:
+        """A new challenge for `username` (already parsed), or None if throttled."""
+        attempts = AttemptLog(self.provider)
+        key = attempts.username_key(username)
+        if attempts.throttled(db, key, address):
+            self._record(db, key, None, Method.CARD, address, Outcome.THROTTLED, TOO_MANY)
+            return None
+        now = utcnow()
+        db.execute(
+            delete(LoginChallenge).where(LoginChallenge.expires_at < now - CHALLENGE_RETENTION)
+        )
+        expires = (now + CHALLENGE_TTL).replace(microsecond=0)
+        to_be_signed = (
+            f"{VERSION_TAG}\nservice={self.service_name}\nusername={username}\n"
+            f"nonce={secrets.token_hex(32)}\nexpires={iso_utc(expires)}\n"
+        ).encode()
+        challenge = Challenge(secrets.token_urlsafe(32), to_be_signed, expires)
+        digest = hashlib.sha256(to_be_signed).digest()
+        row = LoginChallenge(
+            id=challenge.challenge_id, username=username, to_be_signed=digest, expires_at=expires
+        )
+        db.add(row)
+        db.flush()
+        return challenge
+
+    def login(
+        self,
+        db: Session,
+        *,
+        challenge_id: str,
+        username: str,
+        password: str | None,
+        signature: bytes | None,
+        address: str,
+        replaces: str | None,
+    ) -> LoginResult:
+        """Challenge-response login; `username` went through `parse_username`."""
+        now = utcnow()
+        digest, problem = self._consume(db, challenge_id, username, now)
+
+        def card(account: Account) -> tuple[uuid.UUID | None, Reason]:
+            if digest is None:
+                return None, Reason.BAD_CHALLENGE
+            return self._card_by_signature(db, account, digest, signature, now)
+
+        return self._login(db, username, password, Method.CARD, address, replaces, card, problem)
+
+    def login_mtls(
+        self,
+        db: Session,
+        *,
+        username: str,
+        password: str | None,
+        certificate: bytes | None,
+        address: str,
+        replaces: str | None,
+    ) -> LoginResult:
+        """Password + the client certificate the trusted proxy verified (None if none came)."""
+        now = utcnow()
+
+        def card(account: Account) -> tuple[uuid.UUID | None, Reason]:
+            return self._card_by_certificate(db, account, certificate, now)
+
+        return self._login(db, username, password, Method.MTLS, address, replaces, card, None)
+
+    def _login(
+        self,
+        db: Session,
+        username: str,
+        password: str | None,
+        method: Method,
+        address: str,
+        replaces: str | None,
+        card_check: CardCheck,
+        problem: Reason | None,
+    ) -> LoginResult:
+        """Throttle, account, password (always one argon2id run), card; `problem` is an
+        earlier failure (the challenge's), reported before any other."""
+        key = AttemptLog(self.provider).username_key(username)
+        account = self._account(db, username)
+        account_id = account.id if account is not None else None
+        if AttemptLog(self.provider).throttled(db, key, address):
+            self._record(db, key, account_id, method, address, Outcome.THROTTLED, TOO_MANY)
+            return LoginResult(Outcome.THROTTLED, TOO_MANY)
+        account_problem = self._check_account_and_password(account, password)
+        problem = problem or account_problem
+        card_id: uuid.UUID | None = None
+        if problem is None and account is not None and password is not None:
+            card_id, problem = card_check(account)
+        if card_id is None or account is None or password is None:
+            failed = problem or Reason.UNKNOWN_ACCOUNT
+            self._record(db, key, account_id, method, address, Outcome.FAILURE, failed)
+            return LoginResult(Outcome.FAILURE, failed)
+        if account.password_hash is not None and needs_rehash(account.password_hash):
+            account.password_hash = hash_password(password)
+        sessions = SessionService()
+        token = sessions.start(db, account, SESSION_METHODS, card_id=card_id, replaces=replaces)
+        principal = sessions.resume(db, token, touch=False)
+        if principal is None:  # cannot happen for a session just started on an active account
+            raise RuntimeError("a session just started could not be resumed")
+        self._record(db, key, account.id, method, address, Outcome.SUCCESS, Reason.OK)
+        return LoginResult(Outcome.SUCCESS, Reason.OK, token, principal)
+
+    def _record(
+        self,
+        db: Session,
+        key: bytes,
+        account_id: uuid.UUID | None,
+        method: Method,
+        address: str,
+        outcome: Outcome,
+        reason: Reason,
+    ) -> None:
+        AttemptLog(self.provider).record(
+            db,
+            username_key=key,
+            account_id=account_id,
+            method=method,
+            outcome=outcome,
+            reason=reason,
+            address=address,
+        )
+        log.info("login %s: method=%s reason=%s", outcome.value, method.value, reason.value)
+
+    # -- the factors -------------------------------------------------------------------------
+
+    def _account(self, db: Session, username: str) -> Account | None:
+        return db.scalars(select(Account).where(Account.username == username)).one_or_none()
+
+    def _consume(
+        self, db: Session, challenge_id: str, username: str, now: datetime
+    ) -> tuple[bytes | None, Reason | None]:
+        """Burn the challenge; the digest of its bytes if it was live and for this username."""
+        result = db.execute(
+            update(LoginChallenge)
+            .where(
+                LoginChallenge.id == challenge_id,
+                LoginChallenge.used_at.is_(None),
+                LoginChallenge.expires_at > now,
+            )
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        consumed = int(getattr(result, "rowcount", 0) or 0) == 1
+        row = db.scalars(
+            select(LoginChallenge)
+            .where(LoginChallenge.id == challenge_id)
+            .execution_options(populate_existing=True)
+        ).one_or_none()
+        if row is None:
+            return None, Reason.BAD_CHALLENGE
+        if not consumed:
+            replayed = row.used_at is not None
+            return None, Reason.CHALLENGE_REPLAYED if replayed else Reason.CHALLENGE_EXPIRED
+        if row.username != username:
+            return None, Reason.BAD_CHALLENGE  # issued to someone else: burnt all the same
+        return row.to_be_signed, None
+
+    def _check_account_and_password(
+        self, account: Account | None, password: str | None
+    ) -> Reason | None:
+        """Runs argon2id exactly once whatever the account (timing), then names what failed."""
+        stored = account.password_hash if account is not None else None
+        matches = verify_password(stored, password or "") and password is not None
+        if account is None:
+            return Reason.UNKNOWN_ACCOUNT
+        if account.kind != AccountKind.SUBJECT.value:
+            return Reason.WRONG_KIND
+        if account.status != "active":
+            return Reason.DISABLED_ACCOUNT
+        return None if matches else Reason.BAD_PASSWORD
+
+    def _card_by_signature(
+        self,
+        db: Session,
+        account: Account,
+        digest: bytes,
+        signature: bytes | None,
+        now: datetime,
+    ) -> tuple[uuid.UUID | None, Reason]:
+        if signature is None:
+            return None, Reason.BAD_SIGNATURE
+        cards = list(db.scalars(select(Card).where(Card.account_id == account.id)))
+        if not cards:
+            return None, Reason.NO_CARD
+        matching = [card for card in cards if _signed_by(card.certificate, digest, signature)]
+        if not matching:
+            return None, Reason.BAD_SIGNATURE
+        # An active card wins; a signature that only a revoked card made is reported as such.
+        matching.sort(key=lambda card: card.status != "active")
+        return self._card_verdict(matching[0], now)
+
+    def _card_by_certificate(
+        self, db: Session, account: Account, certificate: bytes | None, now: datetime
+    ) -> tuple[uuid.UUID | None, Reason]:
+        if certificate is None:
+            return None, Reason.NO_CARD
+        thumbprint = hashlib.sha256(certificate).hexdigest()
+        card = db.scalars(select(Card).where(Card.thumbprint == thumbprint)).one_or_none()
+        if card is None or card.account_id != account.id:
+            return None, Reason.NO_CARD
+        return self._card_verdict(card, now)
+
+    def _card_verdict(self, card: Card, now: datetime) -> tuple[uuid.UUID | None, Reason]:
+        if card.status != "active":
+            return None, Reason.CARD_REVOKED
+        try:
+            verify_card_certificate(self.provider, card.certificate, now=now)
+        except CertificateRejected as rejected:
+            expired = rejected.reason == "expired"
+            return None, Reason.CERT_EXPIRED if expired else Reason.CERT_INVALID
+        return card.id, Reason.OK
+
+
+def _signed_by(certificate_der: bytes, digest: bytes, signature: bytes) -> bool:
+    """True iff `signature` over the bytes whose SHA-256 is `digest` verifies under the
+    certificate's public key (ECDSA P-256 or RSA PKCS#1 v1.5, both with SHA-256)."""
+    try:
+        public_key = x509.load_der_x509_certificate(certificate_der).public_key()
+    except ValueError:
+        return False
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        if not isinstance(public_key.curve, ec.SECP256R1):
+            return False
+        return any(_ecdsa_ok(public_key, digest, der) for der in _ecdsa_forms(signature))
+    if isinstance(public_key, rsa.RSAPublicKey):
+        try:
+            public_key.verify(signature, digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+    return False
+
+
+def _ecdsa_forms(signature: bytes) -> list[bytes]:
+    """DER encodings to try: raw r||s re-encoded, and the bytes themselves if they may be DER."""
+    forms = []
+    if len(signature) == RAW_ECDSA_BYTES:
+        r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+        forms.append(encode_dss_signature(r, s))
+    if signature[:1] == b"\x30" and len(signature) in DER_ECDSA_BYTES:
+        forms.append(signature)
+    return forms
+
+
+def _ecdsa_ok(public_key: ec.EllipticCurvePublicKey, digest: bytes, der: bytes) -> bool:
+    try:
+        public_key.verify(der, digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+    except (InvalidSignature, ValueError):
+        return False
+    return True

@@ -1,0 +1,145 @@
+"""Institutions' OAuth 2.0 endpoints and the bearer-authenticated `whoami`.
+
+- `POST /api/v1/oauth/token`: client credentials, `private_key_jwt` (RFC 6749 §4.4, RFC 7523).
+- `POST /api/v1/oauth/revoke`: token revocation (RFC 7009), same client authentication.
+- `GET /api/v1/institution/whoami`: who holds this bearer token (any scope).
+
+All three are `@public` and `@csrf_exempt` at the gate because each authenticates every
+request itself (a signed assertion or a bearer token); a browser session cookie means nothing
+here. The rules live in `app.services.oauth`; this module only translates HTTP.
+
+**Audience.** An assertion's `aud` must be the token endpoint's absolute URL as the
+institution reaches it: scheme, host (with port if not the default) and path, e.g.
+`https://creditgate.example.gov.cn/api/v1/oauth/token`. It is computed per request from the
+request's scheme and `Host`; behind the TLS proxy, `X-Forwarded-Proto` and `X-Forwarded-Host`
+are believed only from the configured trusted proxies (`CREDITGATE_TRUSTED_PROXIES`), as is
+`X-Forwarded-For`. The revocation endpoint accepts the token endpoint's URL or its own.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from flask import Blueprint, Response, g, jsonify, request, url_for
+
+from app.container import container
+from app.services.attempts import AttemptLog
+from app.services.oauth import (
+    BearerRefused,
+    InstitutionPrincipal,
+    OAuthFailure,
+    OAuthService,
+    TokenRequest,
+    authenticate_bearer,
+)
+from app.web.gate import csrf_exempt, public
+from app.web.identity import client_address, from_trusted_proxy
+
+bp = Blueprint("oauth", __name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _external_url(endpoint: str) -> str:
+    """This endpoint's absolute URL as the caller reached it (see the module docstring)."""
+    scheme, host = request.scheme, request.host
+    if from_trusted_proxy(request.remote_addr):
+        proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+        if proto in {"http", "https"}:
+            scheme = proto
+        forwarded_host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+        if forwarded_host:
+            host = forwarded_host
+    return f"{scheme}://{host.lower()}{url_for(endpoint)}"
+
+
+def _token_request(audiences: tuple[str, ...]) -> TokenRequest:
+    return TokenRequest(
+        params=request.form.to_dict(flat=False),
+        address=client_address(),
+        audiences=audiences,
+        authorization_header="Authorization" in request.headers,
+        query_parameters=bool(request.args),
+    )
+
+
+def _failure(failure: OAuthFailure) -> tuple[Response, int]:
+    response = jsonify(failure.body())
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    if failure.status == 429:
+        response.headers["Retry-After"] = "60"
+    return response, failure.status
+
+
+@bp.post("/api/v1/oauth/token")
+@public
+@csrf_exempt
+def token() -> Response | tuple[Response, int]:
+    parts = container()
+    with parts.transaction() as db:
+        outcome = OAuthService(AttemptLog(parts.key_provider)).token(
+            db, _token_request((_external_url("oauth.token"),))
+        )
+    if isinstance(outcome, OAuthFailure):
+        return _failure(outcome)
+    response = jsonify(outcome.body())
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+@bp.post("/api/v1/oauth/revoke")
+@public
+@csrf_exempt
+def revoke() -> Response | tuple[Response, int]:
+    parts = container()
+    audiences = (_external_url("oauth.token"), _external_url("oauth.revoke"))
+    with parts.transaction() as db:
+        failure = OAuthService(AttemptLog(parts.key_provider)).revoke(db, _token_request(audiences))
+    if failure is not None:
+        return _failure(failure)
+    return jsonify({})
+
+
+def require_bearer(scope: str | None) -> Callable[[F], F]:
+    """Authenticate the request's bearer token (RFC 6750) for `scope` (None: any scope) before
+    the view runs; the view finds the `InstitutionPrincipal` in `g.institution`. A refusal is
+    answered here: 400/401/403 with the RFC 6750 body and `WWW-Authenticate` challenge.
+    Combine with `@public` and `@csrf_exempt`: the gate must let the request reach this check.
+    """
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                with container().transaction() as db:
+                    principal = authenticate_bearer(
+                        db, request.headers.get("Authorization"), required_scope=scope
+                    )
+            except BearerRefused as refused:
+                response = jsonify(refused.body())
+                response.headers["WWW-Authenticate"] = refused.www_authenticate()
+                return response, refused.status
+            g.institution = principal
+            return view(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorate
+
+
+@bp.get("/api/v1/institution/whoami")
+@public
+@csrf_exempt
+@require_bearer(None)
+def whoami() -> Response:
+    principal: InstitutionPrincipal = g.institution
+    return jsonify(
+        client_id=principal.client_id,
+        name=principal.name,
+        credit_code=principal.credit_code,
+        scopes=sorted(principal.scopes),
+        token_expires_at=principal.token_expires_at.isoformat(),
+    )

@@ -10,6 +10,7 @@ from flask import Flask, current_app
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.db import WRITE_INTENT
 from app.services.ingest import IngestService
 from app.services.keys import KeyService
 from app.settings import Settings
@@ -36,9 +37,18 @@ class Container:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One unit of work: commits if the block succeeds, rolls back on any exception."""
-        with self.sessions() as session, session.begin():
-            yield session
+        """One unit of work: commits if the block succeeds, rolls back on any exception.
+
+        On SQLite it holds the write lock from its first statement (BEGIN IMMEDIATE).
+        """
+        with self.sessions() as session:
+            session.connection(execution_options={WRITE_INTENT: True})
+            try:
+                yield session
+            except BaseException:
+                session.rollback()
+                raise
+            session.commit()
 
 
 def container(app: Flask | None = None) -> Container:

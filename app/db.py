@@ -2,7 +2,8 @@
 
 SQLite runs in WAL mode with `synchronous=FULL` and foreign keys on (a query log that must not
 lose entries needs a durable commit); pysqlite's own implicit transaction handling is switched
-off so that BEGIN, SAVEPOINT and COMMIT mean what SQLAlchemy says. PostgreSQL is used through
+off so that BEGIN, SAVEPOINT and COMMIT mean what SQLAlchemy says, and units of work that write
+begin IMMEDIATE (one writer at a time, waiting instead of failing). PostgreSQL is used through
 psycopg 3. Bound parameters are hidden from every error message and log line.
 """
 
@@ -44,8 +45,18 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+#: Execution option marking a unit of work that will write: on SQLite it begins IMMEDIATE.
+WRITE_INTENT = "creditgate_write_intent"
+
+
 def _sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # A unit of work that writes takes the write lock at BEGIN (waiting up to busy_timeout),
+    # so it cannot fail half-way with "database is locked" when another writer committed after
+    # it read. Read-only sessions begin DEFERRED and never block on writers (WAL).
+    if conn.get_execution_options().get(WRITE_INTENT):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

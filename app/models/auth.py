@@ -57,6 +57,7 @@ class LoginChallenge(CreatedAt, Base):
 
     id: Mapped[str] = mapped_column(String(43), primary_key=True)
     username: Mapped[str] = mapped_column(String(64))
+    #: SHA-256 of the bytes to sign: the nonce itself is never stored (nor logged with rows).
     to_be_signed: Mapped[bytes] = mapped_column(LargeBinary)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

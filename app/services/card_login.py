@@ -310,7 +310,11 @@ class CardLoginService:
     ) -> tuple[uuid.UUID | None, Reason]:
         if signature is None:
             return None, Reason.BAD_SIGNATURE
-        cards = list(db.scalars(select(Card).where(Card.account_id == account.id)))
+        # Share-locked: a concurrent revocation waits for this login to commit and then ends
+        # the session it made; a revocation that committed first is seen here.
+        cards = list(
+            db.scalars(select(Card).where(Card.account_id == account.id).with_for_update(read=True))
+        )
         if not cards:
             return None, Reason.NO_CARD
         matching = [card for card in cards if _signed_by(card.certificate, digest, signature)]
@@ -326,7 +330,9 @@ class CardLoginService:
         if certificate is None:
             return None, Reason.NO_CARD
         thumbprint = hashlib.sha256(certificate).hexdigest()
-        card = db.scalars(select(Card).where(Card.thumbprint == thumbprint)).one_or_none()
+        card = db.scalars(
+            select(Card).where(Card.thumbprint == thumbprint).with_for_update(read=True)
+        ).one_or_none()
         if card is None or card.account_id != account.id:
             return None, Reason.NO_CARD
         return self._card_verdict(card, now)

@@ -365,6 +365,7 @@ def revoke(
     row = db.get(Card, card) if isinstance(card, uuid.UUID) else card_by_thumbprint(db, card)
     if row is None:
         raise CardNotFound("no enrolled card has that id or thumbprint")
+    db.refresh(row, with_for_update=True)  # waits for logins holding the card (share lock)
     newly = row.status != "revoked"
     if newly:
         row.status = "revoked"

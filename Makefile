@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 DEMO_SUBJECTS ?= 2000
 WORKERS ?= 2
-SYSTEM_PACKAGES := python3-venv softhsm2 opensc sqlite3
+SYSTEM_PACKAGES := python3-venv softhsm2 opensc sqlite3 curl openssl
 TEST_PACKAGES := chromium postgresql-client
 
 .PHONY: run serve setup test lint typecheck importlint pytest bench system-deps install install-dev clean

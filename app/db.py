@@ -9,10 +9,23 @@ psycopg 3. Bound parameters are hidden from every error message and log line.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+
+class _NoRowValues(logging.Filter):
+    """Drop SQLAlchemy's DEBUG records of result rows: they would carry password hashes,
+    CSRF tokens and other column values into the log. Statements are still logged, and bound
+    parameters are hidden by `hide_parameters`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg not in ("Row %r", "Col %r")
+
+
+logging.getLogger("sqlalchemy.engine.Engine").addFilter(_NoRowValues())
 
 
 def normalise_url(url: str) -> str:

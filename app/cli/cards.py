@@ -7,7 +7,7 @@ Guarantees:
   never leaves it), has the card CA in the service HSM certify it, stores the certificate on
   the card and then enrols it; a card that already holds a key is refused, never overwritten;
 - `revoke` takes effect at once: the card is refused at every later login and every session
-  opened with it ends in the same transaction;
+  of its account ends in the same transaction;
 - `demo` (development only) creates demo subjects with cards once and afterwards only prints
   their credentials (see `app.demo.cards`).
 """

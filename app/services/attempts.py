@@ -7,17 +7,23 @@ Guarantees:
 - at most `MAX_FAILURES` failed attempts per `WINDOW` per username and per client address,
   counted in the database so every worker shares them; never a global limit, so an attack on
   one account or from one address does not lock anyone else out;
-- an unknown username is throttled exactly like a known one (no enumeration by lockout).
+- an unknown username is throttled exactly like a known one (no enumeration by lockout);
+- the count is exact under concurrency: `throttled` serialises the attempts on one username and
+  on one address until the caller's transaction ends (PostgreSQL: transaction-scoped advisory
+  locks, username first then address, so two attempts never wait on each other in a cycle;
+  SQLite: the unit of work already holds the database's write lock). Call it, then verify the
+  factors and `record` the outcome, in one transaction.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.models import LoginAttempt
@@ -27,6 +33,9 @@ from crypto.keys import KeyProvider
 
 WINDOW = timedelta(seconds=60)
 MAX_FAILURES = 5
+#: Advisory-lock namespaces (first key of PostgreSQL's two-int advisory locks).
+_USERNAME_LOCKS = 0x4347_0001
+_ADDRESS_LOCKS = 0x4347_0002
 
 
 class Method(StrEnum):
@@ -77,7 +86,11 @@ class AttemptLog:
         return blind_index(self.provider, BlindIndexKind.USERNAME, normalise_username(username))
 
     def throttled(self, session: Session, username_key: bytes, address: str) -> bool:
-        """True if this username or this address has failed `MAX_FAILURES` times lately."""
+        """True if this username or this address has failed `MAX_FAILURES` times lately.
+
+        Holds the username's and the address's attempt locks until the transaction ends.
+        """
+        self._hold(session, username_key, address)
         since = utcnow() - WINDOW
         per_key = session.scalar(
             select(func.count())
@@ -100,6 +113,16 @@ class AttemptLog:
             )
         )
         return (per_address or 0) >= MAX_FAILURES
+
+    def _hold(self, session: Session, username_key: bytes, address: str) -> None:
+        if session.get_bind().dialect.name != "postgresql":
+            return
+        address_key = hashlib.sha256(address.encode("utf-8")).digest()
+        for namespace, key in ((_USERNAME_LOCKS, username_key), (_ADDRESS_LOCKS, address_key)):
+            session.execute(
+                text("SELECT pg_advisory_xact_lock(:namespace, :key)"),
+                {"namespace": namespace, "key": int.from_bytes(key[:4], "big", signed=True)},
+            )
 
     def record(
         self,

@@ -17,7 +17,7 @@ Guarantees:
   for a P-256 or RSA-2048 key ('wrong_usage').
 - `enrol` stores only a certificate that verifies now and names the account's username;
   `revoke` marks the card revoked (from then on no login accepts it: logins check the status)
-  and ends every session opened with it, in the caller's transaction.
+  and ends every session of its account, in the caller's transaction.
 - Nothing here logs a PIN, a password or a session id; revocations are logged by thumbprint.
 """
 
@@ -355,7 +355,7 @@ def active_cards(db: Session, account_id: uuid.UUID, *, now: datetime | None = N
 def revoke(
     db: Session, card: uuid.UUID | str, reason: str, *, now: datetime | None = None
 ) -> Revocation:
-    """Revoke the card (by id or SHA-256 thumbprint) and end every session opened with it.
+    """Revoke the card (by id or SHA-256 thumbprint) and end every session of its account.
 
     Idempotent: revoking a revoked card changes nothing but still ends any session left.
     `CardNotFound` if there is no such card; `ValueError` for a reason not in the list.
@@ -371,7 +371,9 @@ def revoke(
         row.status = "revoked"
         row.revoked_at = now or utcnow()
         db.flush()
-    ended = SessionService().end_all_for_card(db, row.id, "card_revoked")
+    # A lost or stolen card may have been used alongside other factors: the issue's rule is that
+    # revoking a card ends every session of its account at once, not only the card's own.
+    ended = SessionService().end_all_for_account(db, row.account_id, "card_revoked")
     log.info("card %s revoked (%s); %d live session(s) ended", row.thumbprint, reason, ended)
     return Revocation(card=row, newly_revoked=newly, sessions_ended=ended)
 

@@ -31,7 +31,10 @@ def verify_password(
         return False
     try:
         return hasher.verify(stored_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
+    except InvalidHashError:
+        _burn(password)  # a malformed hash must cost what a real check costs
+        return False
+    except (VerifyMismatchError, VerificationError):
         return False
 
 

@@ -245,7 +245,7 @@ def _client_with_session(app: Flask, account: Account, card_id: uuid.UUID | None
     return client
 
 
-def test_revoking_a_card_ends_the_sessions_opened_with_it_and_no_others(
+def test_revoking_a_card_ends_every_session_of_its_account_and_no_one_elses(
     app: Flask, key_provider: KeyProvider
 ) -> None:
     account = make_account(app, "wang.lei")
@@ -257,15 +257,17 @@ def test_revoking_a_card_ends_the_sessions_opened_with_it_and_no_others(
     )
     on_lost = [_client_with_session(app, account, lost.id) for _ in range(2)]
     on_kept = _client_with_session(app, account, kept.id)
-    for client in [*on_lost, on_kept]:
+    bystander = make_account(app, "zhao.min")
+    elsewhere = _client_with_session(app, bystander, None)
+    for client in [*on_lost, on_kept, elsewhere]:
         assert client.get("/api/v1/auth/session").status_code == 200
 
     with container(app).transaction() as db:
         done = revoke(db, lost.thumbprint.upper(), "lost")
-    assert (done.newly_revoked, done.sessions_ended) == (True, 2)
-    for client in on_lost:
+    assert (done.newly_revoked, done.sessions_ended) == (True, 3)
+    for client in [*on_lost, on_kept]:
         assert client.get("/api/v1/auth/session").status_code == 401
-    assert on_kept.get("/api/v1/auth/session").status_code == 200
+    assert elsewhere.get("/api/v1/auth/session").status_code == 200
     with container(app).transaction() as db:
         row = db.get(Card, lost.id)
         assert row is not None

@@ -89,3 +89,17 @@ def test_a_session_ends_12_hours_after_login_even_if_active(app: Flask) -> None:
     client, _ = logged_in(app, account, frozenset({"password", "card"}))
     _age(app, account, idle=timedelta(seconds=5), since_login=timedelta(hours=12, seconds=1))
     assert client.get("/api/v1/auth/session").status_code == 401
+
+
+def test_the_login_cookie_is_secure_httponly_samesite_strict(app: Flask) -> None:
+    from tests.web.test_card_login import card_login, enrolled_subject
+
+    holder = enrolled_subject(app, "cookie.check")
+    response = card_login(app.test_client(), holder)
+    assert response.status_code == 200
+    cookie = response.headers["Set-Cookie"]
+    attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
+    assert cookie.startswith("cg_session=")
+    assert {"secure", "httponly", "samesite"} <= attributes
+    assert "SameSite=Strict" in cookie
+    assert "Expires" not in cookie  # a browser-session cookie; the server enforces lifetimes

@@ -36,7 +36,7 @@ from app.models.base import utcnow
 from app.services.attempts import AttemptLog, Method, Outcome, Reason, normalise_username
 from app.services.password_policy import POLICY, PasswordPolicy
 from app.services.passwords import HASHER, hash_password, needs_rehash, verify_password
-from app.services.sessions import Principal, SessionService
+from app.services.sessions import Principal, SessionService, lock_for_login
 from app.services.totp import Enrolment, TotpService
 
 USERNAME_PATTERN = re.compile(r"[a-z0-9._-]{3,64}")
@@ -109,7 +109,8 @@ class AccountService:
     sessions: SessionService = field(default_factory=SessionService)
 
     def find(self, db: Session, username: str) -> Account | None:
-        return db.scalar(select(Account).where(Account.username == normalise_username(username)))
+        """The account, share-locked: a concurrent factor change waits for this transaction."""
+        return lock_for_login(db, normalise_username(username))
 
     def get(self, db: Session, account_id: uuid.UUID) -> Account | None:
         return db.get(Account, account_id)

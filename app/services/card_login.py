@@ -12,7 +12,8 @@ Guarantees:
   challenge (ECDSA P-256 / SHA-256 as raw r||s or DER, or RSA PKCS#1 v1.5 / SHA-256) verifies
   under an *active* enrolled card of that account whose certificate `verify_card_certificate`
   accepts now; the mTLS path swaps the signature for the proxy-verified client certificate,
-  which must be enrolled (by SHA-256 thumbprint), active and for that account;
+  which must be enrolled (by SHA-256 thumbprint), active and for that account (the challenge
+  and signature checks live in `app.services.card_signature`, shared with the staff step-up);
 - exactly one argon2id verification runs per non-throttled login, for unknown accounts too
   (against a dummy hash), so the response time does not reveal which usernames exist;
 - every login request that passed the syntax checks leaves one attempt row with the precise
@@ -39,20 +40,18 @@ from datetime import datetime, timedelta
 from urllib.parse import unquote
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.models import Account, AccountKind, Card, LoginChallenge
 from app.models.base import utcnow
 from app.services.attempts import AttemptLog, Method, Outcome, Reason, normalise_username
-from app.services.cards import CertificateRejected, verify_card_certificate
+from app.services.card_signature import DER_ECDSA_BYTES as DER_ECDSA_BYTES
+from app.services.card_signature import RAW_ECDSA_BYTES as RAW_ECDSA_BYTES
+from app.services.card_signature import card_by_signature, card_verdict, consume_challenge
 from app.services.passwords import hash_password, needs_rehash, verify_password
-from app.services.sessions import Principal, SessionService
+from app.services.sessions import Principal, SessionService, lock_for_login
 from crypto.keys import KeyProvider
 
 log = logging.getLogger("creditgate.auth")
@@ -63,8 +62,6 @@ CHALLENGE_TTL = timedelta(minutes=2)
 CHALLENGE_RETENTION = timedelta(hours=1)
 SESSION_METHODS = frozenset({"password", "card"})
 MAX_CERTIFICATE_HEADER_CHARS = 16 * 1024
-RAW_ECDSA_BYTES = 64  # P-256 r||s, as CKM_ECDSA returns it
-DER_ECDSA_BYTES = range(8, 73)  # an ECDSA-Sig-Value SEQUENCE for P-256
 
 _USERNAME = re.compile(r"[a-z0-9._-]{1,64}")
 
@@ -166,12 +163,12 @@ class CardLoginService:
     ) -> LoginResult:
         """Challenge-response login; `username` went through `parse_username`."""
         now = utcnow()
-        digest, problem = self._consume(db, challenge_id, username, now)
+        digest, problem = consume_challenge(db, challenge_id, username, now)
 
         def card(account: Account) -> tuple[uuid.UUID | None, Reason]:
             if digest is None:
                 return None, Reason.BAD_CHALLENGE
-            return self._card_by_signature(db, account, digest, signature, now)
+            return card_by_signature(db, self.provider, account.id, digest, signature, now)
 
         return self._login(db, username, password, Method.CARD, address, replaces, card, problem)
 
@@ -255,36 +252,7 @@ class CardLoginService:
     # -- the factors -------------------------------------------------------------------------
 
     def _account(self, db: Session, username: str) -> Account | None:
-        return db.scalars(select(Account).where(Account.username == username)).one_or_none()
-
-    def _consume(
-        self, db: Session, challenge_id: str, username: str, now: datetime
-    ) -> tuple[bytes | None, Reason | None]:
-        """Burn the challenge; the digest of its bytes if it was live and for this username."""
-        result = db.execute(
-            update(LoginChallenge)
-            .where(
-                LoginChallenge.id == challenge_id,
-                LoginChallenge.used_at.is_(None),
-                LoginChallenge.expires_at > now,
-            )
-            .values(used_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        consumed = int(getattr(result, "rowcount", 0) or 0) == 1
-        row = db.scalars(
-            select(LoginChallenge)
-            .where(LoginChallenge.id == challenge_id)
-            .execution_options(populate_existing=True)
-        ).one_or_none()
-        if row is None:
-            return None, Reason.BAD_CHALLENGE
-        if not consumed:
-            replayed = row.used_at is not None
-            return None, Reason.CHALLENGE_REPLAYED if replayed else Reason.CHALLENGE_EXPIRED
-        if row.username != username:
-            return None, Reason.BAD_CHALLENGE  # issued to someone else: burnt all the same
-        return row.to_be_signed, None
+        return lock_for_login(db, username)
 
     def _check_account_and_password(
         self, account: Account | None, password: str | None
@@ -300,30 +268,6 @@ class CardLoginService:
             return Reason.DISABLED_ACCOUNT
         return None if matches else Reason.BAD_PASSWORD
 
-    def _card_by_signature(
-        self,
-        db: Session,
-        account: Account,
-        digest: bytes,
-        signature: bytes | None,
-        now: datetime,
-    ) -> tuple[uuid.UUID | None, Reason]:
-        if signature is None:
-            return None, Reason.BAD_SIGNATURE
-        # Share-locked: a concurrent revocation waits for this login to commit and then ends
-        # the session it made; a revocation that committed first is seen here.
-        cards = list(
-            db.scalars(select(Card).where(Card.account_id == account.id).with_for_update(read=True))
-        )
-        if not cards:
-            return None, Reason.NO_CARD
-        matching = [card for card in cards if _signed_by(card.certificate, digest, signature)]
-        if not matching:
-            return None, Reason.BAD_SIGNATURE
-        # An active card wins; a signature that only a revoked card made is reported as such.
-        matching.sort(key=lambda card: card.status != "active")
-        return self._card_verdict(matching[0], now)
-
     def _card_by_certificate(
         self, db: Session, account: Account, certificate: bytes | None, now: datetime
     ) -> tuple[uuid.UUID | None, Reason]:
@@ -335,53 +279,4 @@ class CardLoginService:
         ).one_or_none()
         if card is None or card.account_id != account.id:
             return None, Reason.NO_CARD
-        return self._card_verdict(card, now)
-
-    def _card_verdict(self, card: Card, now: datetime) -> tuple[uuid.UUID | None, Reason]:
-        if card.status != "active":
-            return None, Reason.CARD_REVOKED
-        try:
-            verify_card_certificate(self.provider, card.certificate, now=now)
-        except CertificateRejected as rejected:
-            expired = rejected.reason == "expired"
-            return None, Reason.CERT_EXPIRED if expired else Reason.CERT_INVALID
-        return card.id, Reason.OK
-
-
-def _signed_by(certificate_der: bytes, digest: bytes, signature: bytes) -> bool:
-    """True iff `signature` over the bytes whose SHA-256 is `digest` verifies under the
-    certificate's public key (ECDSA P-256 or RSA PKCS#1 v1.5, both with SHA-256)."""
-    try:
-        public_key = x509.load_der_x509_certificate(certificate_der).public_key()
-    except ValueError:
-        return False
-    if isinstance(public_key, ec.EllipticCurvePublicKey):
-        if not isinstance(public_key.curve, ec.SECP256R1):
-            return False
-        return any(_ecdsa_ok(public_key, digest, der) for der in _ecdsa_forms(signature))
-    if isinstance(public_key, rsa.RSAPublicKey):
-        try:
-            public_key.verify(signature, digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
-        except (InvalidSignature, ValueError):
-            return False
-        return True
-    return False
-
-
-def _ecdsa_forms(signature: bytes) -> list[bytes]:
-    """DER encodings to try: raw r||s re-encoded, and the bytes themselves if they may be DER."""
-    forms = []
-    if len(signature) == RAW_ECDSA_BYTES:
-        r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
-        forms.append(encode_dss_signature(r, s))
-    if signature[:1] == b"\x30" and len(signature) in DER_ECDSA_BYTES:
-        forms.append(signature)
-    return forms
-
-
-def _ecdsa_ok(public_key: ec.EllipticCurvePublicKey, digest: bytes, der: bytes) -> bool:
-    try:
-        public_key.verify(der, digest, ec.ECDSA(Prehashed(hashes.SHA256())))
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+        return card_verdict(self.provider, card, now)

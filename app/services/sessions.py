@@ -58,6 +58,16 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=utcnow().tzinfo)
 
 
+def lock_for_login(session: Session, username: str) -> Account | None:
+    """The account named `username`, share-locked until the login's transaction ends."""
+    return session.scalars(
+        select(Account)
+        .where(Account.username == username)
+        .with_for_update(read=True)
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+
+
 class SessionService:
     def start(
         self,
@@ -125,6 +135,13 @@ class SessionService:
         self._end_rows(session, [_hash(token)], reason)
 
     def end_all_for_account(self, session: Session, account_id: uuid.UUID, reason: str) -> int:
+        """End every session of the account, including any a login is creating right now.
+
+        Logins share-lock the account row while they verify and start a session
+        (`lock_for_login`); this takes it exclusively first, so it waits for them and then
+        ends their sessions too, and a login that starts later verifies the changed factors.
+        """
+        session.execute(select(Account.id).where(Account.id == account_id).with_for_update())
         return self._end_where(session, AuthSession.account_id == account_id, reason)
 
     def end_all_for_card(self, session: Session, card_id: uuid.UUID, reason: str) -> int:

@@ -15,6 +15,7 @@ from app.web import (
     identity,
     oauth,
     session_api,
+    step_up,
 )
 
 
@@ -26,3 +27,4 @@ def register_web(app: Flask) -> None:
         app.register_blueprint(blueprint)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(auth_staff.bp)
+    app.register_blueprint(step_up.bp)

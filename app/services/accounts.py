@@ -36,7 +36,7 @@ from app.models.base import utcnow
 from app.services.attempts import AttemptLog, Method, Outcome, Reason, normalise_username
 from app.services.password_policy import POLICY, PasswordPolicy
 from app.services.passwords import HASHER, hash_password, needs_rehash, verify_password
-from app.services.sessions import Principal, SessionService, lock_for_login
+from app.services.sessions import LoginResult, Principal, SessionService, lock_for_login
 from app.services.totp import Enrolment, TotpService
 
 USERNAME_PATTERN = re.compile(r"[a-z0-9._-]{3,64}")
@@ -261,16 +261,6 @@ class AccountService:
         if account.kind != AccountKind.STAFF.value:
             raise AccountError("Roles are for staff accounts only.")
         return account
-
-
-@dataclass(frozen=True)
-class LoginResult:
-    """What happened; `token` (the new session id: cookie only, never log) on success only."""
-
-    outcome: Outcome
-    reason: Reason
-    token: str | None = field(default=None, repr=False)
-    principal: Principal | None = None
 
 
 @dataclass

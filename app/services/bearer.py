@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from app.models import AccessToken, Institution
-from app.models.base import utcnow
+from app.models.base import as_utc, utcnow
 from app.services.institutions import SCOPES, Status
 
 REALM = "creditgate"
@@ -81,11 +81,6 @@ class BearerRefused(Exception):
         return {"error": self.error or "invalid_token", "error_description": self.description}
 
 
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes for timezone-aware columns; they are UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=utcnow().tzinfo)
-
-
 def authenticate_bearer(
     db: Session, authorization_header: str | None, *, required_scope: str | None
 ) -> InstitutionPrincipal:
@@ -106,7 +101,7 @@ def authenticate_bearer(
     if len(token) > MAX_TOKEN_CHARS or not _B64TOKEN.fullmatch(token):
         raise BearerRefused("invalid_request")
     row = db.get(AccessToken, token_hash(token))
-    if row is None or row.revoked_at is not None or _aware(row.expires_at) <= utcnow():
+    if row is None or row.revoked_at is not None or as_utc(row.expires_at) <= utcnow():
         raise BearerRefused("invalid_token")
     institution = db.get(Institution, row.institution_id)
     if institution is None or institution.status != Status.ACTIVE.value:
@@ -120,5 +115,5 @@ def authenticate_bearer(
         name=institution.name,
         credit_code=institution.credit_code,
         scopes=scopes,
-        token_expires_at=_aware(row.expires_at),
+        token_expires_at=as_utc(row.expires_at),
     )

@@ -41,6 +41,7 @@ from urllib.parse import unquote
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -51,7 +52,7 @@ from app.services.card_signature import DER_ECDSA_BYTES as DER_ECDSA_BYTES
 from app.services.card_signature import RAW_ECDSA_BYTES as RAW_ECDSA_BYTES
 from app.services.card_signature import card_by_signature, card_verdict, consume_challenge
 from app.services.passwords import hash_password, needs_rehash, verify_password
-from app.services.sessions import Principal, SessionService, lock_for_login
+from app.services.sessions import LoginResult, SessionService, lock_for_login
 from crypto.keys import KeyProvider
 
 log = logging.getLogger("creditgate.auth")
@@ -95,6 +96,20 @@ def certificate_from_header(value: str | None) -> bytes | None:
     return certificate.public_bytes(Encoding.DER)
 
 
+def certificate_common_name(der: bytes) -> str | None:
+    """The subject CN of a DER certificate (a card's is its holder's username), at most 64
+    characters, or None if there is none. Only for showing the holder which card the browser
+    presented: it decides nothing (the login checks enrolment, CA, validity and status)."""
+    try:
+        names = x509.load_der_x509_certificate(der).subject.get_attributes_for_oid(
+            NameOID.COMMON_NAME
+        )
+    except ValueError:
+        return None
+    value = names[0].value if names else None
+    return value[:64] if isinstance(value, str) and value else None
+
+
 def iso_utc(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -104,16 +119,6 @@ class Challenge:
     challenge_id: str
     to_be_signed: bytes = field(repr=False)
     expires_at: datetime
-
-
-@dataclass(frozen=True)
-class LoginResult:
-    """`token` (the new session id, for the cookie only) and `principal` are set on success."""
-
-    outcome: Outcome
-    reason: Reason
-    token: str | None = field(default=None, repr=False)
-    principal: Principal | None = None
 
 
 TOO_MANY = Reason.TOO_MANY_FAILURES

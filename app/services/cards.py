@@ -42,7 +42,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Account, Card
-from app.models.base import utcnow
+from app.models.base import as_utc, utcnow
 from app.services.sessions import SessionService
 from crypto.keys import KeyProvider, SigningKey
 
@@ -348,7 +348,7 @@ def active_cards(db: Session, account_id: uuid.UUID, *, now: datetime | None = N
     return [
         card
         for card in cards_for_account(db, account_id)
-        if card.status == "active" and _aware(card.not_before) <= moment <= _aware(card.not_after)
+        if card.status == "active" and as_utc(card.not_before) <= moment <= as_utc(card.not_after)
     ]
 
 
@@ -376,8 +376,3 @@ def revoke(
     ended = SessionService().end_all_for_account(db, row.account_id, "card_revoked")
     log.info("card %s revoked (%s); %d live session(s) ended", row.thumbprint, reason, ended)
     return Revocation(card=row, newly_revoked=newly, sessions_ended=ended)
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes for timezone-aware columns; they are UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

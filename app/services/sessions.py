@@ -16,14 +16,15 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.models import Account, AccountKind, AccountRole, AuthSession
-from app.models.base import utcnow
+from app.models.base import as_utc, utcnow
+from app.services.attempts import Outcome, Reason
 
 IDLE = {
     AccountKind.STAFF.value: timedelta(minutes=15),
@@ -53,11 +54,6 @@ class Principal:
     subject_id: uuid.UUID | None
 
 
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes for timezone-aware columns; they are UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=utcnow().tzinfo)
-
-
 def lock_for_login(session: Session, username: str) -> Account | None:
     """The account named `username`, share-locked until the login's transaction ends."""
     return session.scalars(
@@ -66,6 +62,17 @@ def lock_for_login(session: Session, username: str) -> Account | None:
         .with_for_update(read=True)
         .execution_options(populate_existing=True)
     ).one_or_none()
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """What a login attempt came to; `token` (the new session id, for the cookie only, never
+    logged) and `principal` are set on success only."""
+
+    outcome: Outcome
+    reason: Reason
+    token: str | None = field(default=None, repr=False)
+    principal: Principal | None = None
 
 
 class SessionService:
@@ -107,15 +114,15 @@ class SessionService:
         if row is None or row.ended_at is not None:
             return None
         now = utcnow()
-        idle_limit = _aware(row.last_seen_at) + timedelta(seconds=row.idle_seconds)
-        if now >= _aware(row.expires_at) or now >= idle_limit:
+        idle_limit = as_utc(row.last_seen_at) + timedelta(seconds=row.idle_seconds)
+        if now >= as_utc(row.expires_at) or now >= idle_limit:
             self._end_rows(session, [row.id_hash], "expired")
             return None
         account = session.get(Account, row.account_id)
         if account is None or account.status != "active":
             self._end_rows(session, [row.id_hash], "account_disabled")
             return None
-        if touch and now - _aware(row.last_seen_at) >= TOUCH_EVERY:
+        if touch and now - as_utc(row.last_seen_at) >= TOUCH_EVERY:
             row.last_seen_at = now  # at most one write a minute per session
         roles = frozenset(
             session.scalars(select(AccountRole.role).where(AccountRole.account_id == account.id))

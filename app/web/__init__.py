@@ -7,6 +7,7 @@ from flask import Flask
 from app.web import (
     auth_card,
     auth_staff,
+    browser,
     catalog,
     errors,
     gate,
@@ -28,3 +29,4 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(oauth.bp)
     app.register_blueprint(auth_staff.bp)
     app.register_blueprint(step_up.bp)
+    app.register_blueprint(browser.bp)

@@ -190,10 +190,16 @@ def login_mtls() -> tuple[Response, int]:
         password = parse_password(body.get("password"))
     except MalformedRequest as exc:
         return bad_request(exc.message)
-    certificate = certificate_from_header(_forwarded_certificate())
+    return _answer(mtls_login(username, password))
+
+
+def mtls_login(username: str, password: str | None) -> LoginResult:
+    """Password + the certificate the trusted proxy forwarded: the one path shared by the JSON
+    endpoint and the browser form (`app.web.browser`). Inputs are already parsed."""
+    certificate = certificate_from_header(forwarded_certificate())
     replaces = current_session_token()
     with container().transaction() as db:
-        result = _service().login_mtls(
+        return _service().login_mtls(
             db,
             username=username,
             password=password,
@@ -201,10 +207,9 @@ def login_mtls() -> tuple[Response, int]:
             address=client_address(),
             replaces=replaces,
         )
-    return _answer(result)
 
 
-def _forwarded_certificate() -> str | None:
+def forwarded_certificate() -> str | None:
     """The proxy's client-certificate header, only if the peer is a configured proxy."""
     header = container().settings.client_cert_header
     value = request.headers.get(header)

@@ -1,7 +1,8 @@
 """The login gate: every endpoint is denied unless it is explicitly declared public.
 
 - Views opt out of the login requirement with `@public`; anything else answers 401 without a
-  live session. A route added without thinking is therefore closed, not open.
+  live session (outside `/api/`, where browsers navigate, a 302 to the login page instead).
+  A route added without thinking is therefore closed, not open.
 - Every state-changing request (POST, PUT, PATCH, DELETE) made with a session cookie must carry
   that session's CSRF token (`X-CSRF-Token` header or `csrf_token` form field), unless the view
   is `@csrf_exempt` because it authenticates otherwise (login signatures, bearer tokens).
@@ -14,7 +15,7 @@ import hmac
 from collections.abc import Callable
 from typing import TypeVar
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, redirect, request
 
 from app.web.identity import current_principal
 
@@ -22,6 +23,7 @@ F = TypeVar("F", bound=Callable[..., object])
 PUBLIC_ATTRIBUTE = "_creditgate_public"
 CSRF_EXEMPT_ATTRIBUTE = "_creditgate_csrf_exempt"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+LOGIN_PAGE = "/login/card"
 
 
 def public(view: F) -> F:
@@ -60,6 +62,8 @@ def init_app(app: Flask) -> None:
         if principal is None:
             if is_public(app, request.endpoint):
                 return None
+            if not request.path.startswith("/api/"):
+                return redirect(LOGIN_PAGE, 302)
             return jsonify(error="authentication_required", message="Log in first."), 401
         if request.method in UNSAFE_METHODS and not is_csrf_exempt(app, request.endpoint):
             sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""

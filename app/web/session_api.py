@@ -26,9 +26,14 @@ def whoami() -> Response:
 
 @bp.post("/logout")
 def logout() -> Response:
+    end_session()
+    return jsonify(status="logged_out")
+
+
+def end_session() -> None:
+    """End the caller's server-side session and clear the cookie (also the browser logout)."""
     token = current_session_token()
     if token is not None:
         with container().transaction() as db:
             SessionService().end(db, token, "logout")
     forget()
-    return jsonify(status="logged_out")

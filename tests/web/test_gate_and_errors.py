@@ -29,6 +29,8 @@ REVIEWED_PUBLIC = {
     "auth_card.challenge",
     "auth_card.login",
     "auth_card.login_mtls",
+    "browser.card_page",  # the mTLS password form (names the presented card, nothing else)
+    "browser.card_login",
     "auth_staff.staff_login",
     # OAuth: the client authenticates each request itself (private_key_jwt, bearer token).
     "oauth.token",
@@ -148,3 +150,14 @@ def test_an_unreachable_database_fails_closed(tmp_path: Path) -> None:
     container(app).engine.dispose()
     assert response.status_code == 503
     assert "missing-dir" not in response.get_data(as_text=True)
+
+
+def test_a_closed_page_outside_the_api_redirects_a_browser_to_the_login_page(app: Flask) -> None:
+    @app.get("/forgotten-page")
+    def forgotten_page() -> str:
+        return "record data"
+
+    response = app.test_client().get("/forgotten-page")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login/card"
+    assert b"record data" not in response.data

@@ -11,10 +11,7 @@ gunicorn trusts 127.0.0.1/32 as the proxy address. TLS itself is nginx's job, no
 from __future__ import annotations
 
 import http.client
-import os
-import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -28,8 +25,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from playwright.sync_api import expect, sync_playwright
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+from tests.integration.live import BIN, ROOT, free_port, fresh_env, run_flask
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -41,34 +38,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
-
-
-def _env(var_dir: Path) -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
-    env = {key: os.environ[key] for key in keep if key in os.environ}
-    env["CREDITGATE_VAR_DIR"] = str(var_dir)
-    env["PYTHONPATH"] = str(ROOT)
-    return env
-
-
-def _flask(env: dict[str, str], *args: str) -> None:
-    done = subprocess.run(
-        [str(BIN / "flask"), "--app", "wsgi", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, f"flask {' '.join(args)}: {done.stderr[-1500:]}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Demo:
@@ -105,20 +74,20 @@ class Demo:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    env = _env(tmp_path_factory.mktemp("var"))
+    env = fresh_env(tmp_path_factory.mktemp("var"))
     for step in (
         ("hsm", "init"),
         ("db", "upgrade"),
         ("demo", "seed", "--subjects", "1", "--seed", "3", "--if-missing"),
         ("cards", "demo", "--count", "1"),
     ):
-        _flask(env, *step)
+        run_flask(env, *step, check=True)
     return Demo(env)
 
 
 @pytest.fixture(scope="module")
 def app_server(demo: Demo) -> Iterator[int]:
-    port = _free_port()
+    port = free_port()
     env = {**demo.env, "CREDITGATE_TRUSTED_PROXIES": "127.0.0.1/32"}
     process = subprocess.Popen(
         [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "wsgi:app"],

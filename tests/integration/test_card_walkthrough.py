@@ -13,9 +13,7 @@ import json
 import os
 import re
 import select
-import socket
 import subprocess
-import sys
 import termios
 import time
 import urllib.request
@@ -24,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+from tests.integration.live import BIN, ROOT, free_port, fresh_env, run_flask
+
 SECTION = "## Logging in with a smart card by hand"
 
 
@@ -37,26 +35,6 @@ def walkthrough_script() -> str:
     found = re.search(r"```bash\n(.*?)```", section, re.DOTALL)
     assert found is not None, "the walkthrough's ```bash block is missing"
     return found.group(1)
-
-
-def _env(var_dir: Path) -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
-    env = {key: os.environ[key] for key in keep if key in os.environ}
-    env["CREDITGATE_VAR_DIR"] = str(var_dir)
-    env["PYTHONPATH"] = str(ROOT)
-    return env
-
-
-def _flask(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "flask"), "--app", "wsgi", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def on_terminal(
@@ -104,13 +82,6 @@ def on_terminal(
     return code, transcript.decode("utf-8", "replace")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class Demo:
     def __init__(self, env: dict[str, str], outputs: list[str]) -> None:
         self.env = env
@@ -124,7 +95,7 @@ class Demo:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    env = _env(tmp_path_factory.mktemp("var"))
+    env = fresh_env(tmp_path_factory.mktemp("var"))
     outputs = []
     for step in (
         ("hsm", "init"),
@@ -133,7 +104,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         ("cards", "demo", "--count", "3"),
         ("cards", "demo", "--count", "3"),
     ):
-        done = _flask(env, *step)
+        done = run_flask(env, *step)
         assert done.returncode == 0, f"flask {' '.join(step)}: {done.stderr[-1500:]}"
         outputs.append(done.stdout + done.stderr)
     return Demo(env, outputs)
@@ -141,7 +112,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
 
 @pytest.fixture(scope="module")
 def server(demo: Demo) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "wsgi:app"],
         cwd=ROOT,
@@ -178,7 +149,7 @@ def test_make_run_creates_demo_cards_once_and_then_only_prints_them(demo: Demo) 
         "creditgate-card-3",
     ]
     assert (demo.var_dir / "demo-credentials.txt").stat().st_mode & 0o777 == 0o600
-    listed = _flask(demo.env, "cards", "list", "--account", "demo-subject-3")
+    listed = run_flask(demo.env, "cards", "list", "--account", "demo-subject-3")
     assert re.match(r"^[0-9a-f]{64}  ec-p256   active ", listed.stdout)
 
 
@@ -241,9 +212,9 @@ def test_the_client_logs_in_and_a_revoked_card_ends_the_session_and_the_next_log
     assert code == 0
     assert "demo-subject-2 (subject) logged in with card+password" in transcript
 
-    listed = _flask(demo.env, "cards", "list", "--account", "demo-subject-2").stdout
+    listed = run_flask(demo.env, "cards", "list", "--account", "demo-subject-2").stdout
     thumbprint = listed.split()[0]
-    revoked = _flask(demo.env, "cards", "revoke", "--thumbprint", thumbprint, "--reason", "lost")
+    revoked = run_flask(demo.env, "cards", "revoke", "--thumbprint", thumbprint, "--reason", "lost")
     assert "revoked; 1 live session(s) ended" in revoked.stdout, revoked.stderr
     code, transcript = on_terminal([*client, "whoami"], env, ROOT, {})
     assert code == 1
@@ -258,7 +229,7 @@ def test_demo_cards_refuse_to_guess_lost_credentials(demo: Demo) -> None:
     kept = credentials.read_bytes()
     credentials.unlink()
     try:
-        done = _flask(demo.env, "cards", "demo", "--count", "3")
+        done = run_flask(demo.env, "cards", "demo", "--count", "3")
     finally:
         credentials.write_bytes(kept)
         credentials.chmod(0o600)

@@ -7,11 +7,9 @@ HTML page is loaded in real headless Chromium.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -19,35 +17,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-
-
-def _env(var_dir: Path) -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
-    env = {key: os.environ[key] for key in keep if key in os.environ}
-    env["CREDITGATE_VAR_DIR"] = str(var_dir)
-    env["PYTHONPATH"] = str(ROOT)
-    return env
-
-
-def _flask(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "flask"), "--app", "wsgi", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.integration.live import BIN, ROOT, free_port, fresh_env, run_flask
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +25,7 @@ def installed(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[dict[str, str], list[str]]]:
     var_dir = tmp_path_factory.mktemp("var")
-    env = _env(var_dir)
+    env = fresh_env(var_dir)
     outputs: list[str] = []
     steps = [
         ("hsm", "init"),
@@ -67,7 +37,7 @@ def installed(
         ("hsm", "selftest"),
     ]
     for step in steps:
-        done = _flask(env, *step)
+        done = run_flask(env, *step)
         outputs.append(done.stdout + done.stderr)
         assert done.returncode == 0, f"flask {' '.join(step)} failed: {done.stderr[-1500:]}"
     return env, outputs
@@ -107,10 +77,10 @@ def test_no_pin_or_secret_appears_in_any_output(
 def test_a_lost_pin_file_is_not_silently_replaced(
     installed: tuple[dict[str, str], list[str]], tmp_path: Path
 ) -> None:
-    env = _env(tmp_path)
+    env = fresh_env(tmp_path)
     (tmp_path / "softhsm").mkdir()
     (tmp_path / "softhsm" / "user-pin").write_text("9731-old-pin\n")
-    done = _flask(env, "hsm", "init")
+    done = run_flask(env, "hsm", "init")
     assert done.returncode != 0
     assert "refusing to create a token" in done.stderr
     assert "9731-old-pin" not in done.stderr
@@ -119,7 +89,7 @@ def test_a_lost_pin_file_is_not_silently_replaced(
 @pytest.fixture(scope="module")
 def server(installed: tuple[dict[str, str], list[str]]) -> Iterator[str]:
     env, _ = installed
-    port = _free_port()
+    port = free_port()
     access_log = Path(env["CREDITGATE_VAR_DIR"]) / "access.log"
     process = subprocess.Popen(
         [

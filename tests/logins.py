@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import update
 
 from app.container import container
-from app.models import Account, AccountRole
+from app.models import Account, AccountRole, LoginChallenge
+from app.models.base import utcnow
 from app.services.passwords import hash_password
 from app.services.sessions import SessionService
 
@@ -49,3 +52,13 @@ def logged_in(app: Flask, account: Account, methods: frozenset[str]) -> tuple[Fl
         cookie["_user_id"] = token
         cookie["_fresh"] = True
     return client, principal.csrf_token
+
+
+def expire_challenge(app: Flask, challenge_id: str) -> None:
+    """Make a login challenge one second past its expiry, as if two minutes had gone by."""
+    with container(app).transaction() as db:
+        db.execute(
+            update(LoginChallenge)
+            .where(LoginChallenge.id == challenge_id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )

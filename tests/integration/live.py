@@ -7,6 +7,8 @@ import os
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,3 +46,44 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+class LiveServer:
+    """gunicorn with two forked workers on a free loopback port, ready once `/healthz` answers.
+
+    `stop()` ends it and returns what it wrote to stderr, for the secret checks.
+    """
+
+    def __init__(self, env: dict[str, str], *extra_args: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self._process = subprocess.Popen(
+            [
+                str(BIN / "gunicorn"),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "2",
+                *extra_args,
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.base + "/healthz", timeout=2).close()  # noqa: S310
+                return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise AssertionError("gunicorn did not answer /healthz within 30 s")
+
+    def stop(self) -> str:
+        self._process.terminate()
+        _, errors = self._process.communicate(timeout=30)
+        return errors

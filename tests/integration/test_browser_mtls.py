@@ -13,8 +13,6 @@ from __future__ import annotations
 import http.client
 import subprocess
 import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,7 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from playwright.sync_api import expect, sync_playwright
 
-from tests.integration.live import BIN, ROOT, free_port, fresh_env, run_flask
+from tests.integration.live import LiveServer, fresh_env, run_flask
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -87,26 +85,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
 
 @pytest.fixture(scope="module")
 def app_server(demo: Demo) -> Iterator[int]:
-    port = free_port()
-    env = {**demo.env, "CREDITGATE_TRUSTED_PROXIES": "127.0.0.1/32"}
-    process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "wsgi:app"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    yield port
-    process.terminate()
-    _, errors = process.communicate(timeout=30)
+    live = LiveServer({**demo.env, "CREDITGATE_TRUSTED_PROXIES": "127.0.0.1/32"})
+    yield live.port
+    errors = live.stop()
     assert demo.password not in errors
     assert "BEGIN CERTIFICATE" not in errors
 

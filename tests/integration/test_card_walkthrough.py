@@ -16,13 +16,12 @@ import select
 import subprocess
 import termios
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.live import BIN, ROOT, free_port, fresh_env, run_flask
+from tests.integration.live import BIN, ROOT, LiveServer, fresh_env, run_flask
 
 SECTION = "## Logging in with a smart card by hand"
 
@@ -112,26 +111,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
 
 @pytest.fixture(scope="module")
 def server(demo: Demo) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "wsgi:app"],
-        cwd=ROOT,
-        env=demo.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=2).close()  # noqa: S310 - loopback
-            break
-        except OSError:
-            time.sleep(0.2)
-    yield base
-    process.terminate()
-    _, errors = process.communicate(timeout=30)
+    live = LiveServer(demo.env)
+    yield live.base
+    errors = live.stop()
     for password, _, pin in demo.logins.values():
         assert password not in errors
         assert pin not in errors

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.live import BIN, ROOT, free_port, fresh_env, run_flask
+from tests.integration.live import LiveServer, fresh_env, run_flask
 
 
 @pytest.fixture(scope="module")
@@ -89,38 +89,12 @@ def test_a_lost_pin_file_is_not_silently_replaced(
 @pytest.fixture(scope="module")
 def server(installed: tuple[dict[str, str], list[str]]) -> Iterator[str]:
     env, _ = installed
-    port = free_port()
     access_log = Path(env["CREDITGATE_VAR_DIR"]) / "access.log"
-    process = subprocess.Popen(
-        [
-            str(BIN / "gunicorn"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--access-logfile",
-            str(access_log),
-            "--access-logformat",
-            "%(p)s %(U)s %(s)s",
-            "wsgi:app",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    live = LiveServer(
+        env, "--access-logfile", str(access_log), "--access-logformat", "%(p)s %(U)s %(s)s"
     )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=2).close()  # noqa: S310 - loopback
-            break
-        except OSError:
-            time.sleep(0.2)
-    yield base
-    process.terminate()
-    _, errors = process.communicate(timeout=30)
+    yield live.base
+    errors = live.stop()
     var_dir = Path(env["CREDITGATE_VAR_DIR"])
     assert (var_dir / "softhsm" / "user-pin").read_text().strip() not in errors
 

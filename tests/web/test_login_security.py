@@ -27,12 +27,12 @@ from sqlalchemy import select, update
 from werkzeug.test import TestResponse
 
 from app.container import container
-from app.models import Account, Card, LoginChallenge
+from app.models import Account, Card
 from app.models.base import utcnow
 from app.services.cards import revoke
 from app.services.passwords import verify_password
 from app.web.identity import LOGIN_FAILED, THROTTLED
-from tests.logins import make_account
+from tests.logins import expire_challenge, make_account
 from tests.web.test_card_login import (
     CHALLENGE,
     LOGIN,
@@ -159,12 +159,7 @@ def _matrix_login(app: Flask, client: FlaskClient, holder: Holder, case: str) ->
         case "signature-missing":
             signature = None
         case "challenge-expired":
-            with container(app).transaction() as db:
-                db.execute(
-                    update(LoginChallenge)
-                    .where(LoginChallenge.id == challenge_id)
-                    .values(expires_at=utcnow() - timedelta(seconds=1))
-                )
+            expire_challenge(app, challenge_id)
         case "challenge-replayed":
             honest = login_with(app.test_client(), challenge_id, username, password, signature)
             assert honest.status_code == 200

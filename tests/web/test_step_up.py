@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select, update
+from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from app.container import container
@@ -22,7 +22,7 @@ from app.services.sessions import SessionService
 from app.services.step_up import CardStepUp, StepUpOutcome
 from app.web.identity import THROTTLED
 from app.web.step_up import STEP_UP_NOT_ALLOWED
-from tests.logins import logged_in, make_account
+from tests.logins import expire_challenge, logged_in, make_account
 from tests.web.test_card_login import (
     CHALLENGE,
     PASSWORD,
@@ -269,12 +269,7 @@ def _broken_step_up(app: Flask, case: str) -> tuple[FlaskClient, str, uuid.UUID,
         case "signature-missing":
             signature = None
         case "challenge-expired":
-            with container(app).transaction() as db:
-                db.execute(
-                    update(LoginChallenge)
-                    .where(LoginChallenge.id == challenge_id)
-                    .values(expires_at=utcnow() - timedelta(seconds=1))
-                )
+            expire_challenge(app, challenge_id)
         case "challenge-replayed":  # the honest use, from another session of the same account
             first, first_csrf = logged_in(app, staff.account, PASSWORD_TOTP)
             assert post_step_up(first, first_csrf, challenge_id, signature).status_code == 200

@@ -15,6 +15,7 @@ from app.models.auth import (
 from app.models.base import Base
 from app.models.domain import DataProvider, Record, Subject
 from app.models.keys import DataKey, DataKeyState
+from app.models.query_log import LogCheckpoint, QueryLogEntry, QueryLogHead
 
 __all__ = [
     "AccessToken",
@@ -29,8 +30,11 @@ __all__ = [
     "DataKeyState",
     "DataProvider",
     "Institution",
+    "LogCheckpoint",
     "LoginAttempt",
     "LoginChallenge",
+    "QueryLogEntry",
+    "QueryLogHead",
     "Record",
     "Role",
     "Subject",

@@ -35,7 +35,8 @@ from app.services.card_login import (
     iso_utc,
     parse_username,
 )
-from app.web.gate import csrf_exempt, public
+from app.services.policy import Action
+from app.web.gate import bound_to, csrf_exempt, public
 from app.web.identity import (
     LOGIN_FAILED,
     THROTTLED,
@@ -129,6 +130,7 @@ def _answer(result: LoginResult) -> tuple[Response, int]:
 
 
 @bp.post("/challenge")
+@bound_to(Action.AUTH_CHALLENGE_CREATE)
 @public
 @csrf_exempt
 def challenge() -> tuple[Response, int]:
@@ -151,6 +153,7 @@ def challenge() -> tuple[Response, int]:
 
 
 @bp.post("/login")
+@bound_to(Action.AUTH_SESSION_CREATE)
 @public
 @csrf_exempt
 def login() -> tuple[Response, int]:
@@ -179,6 +182,7 @@ def login() -> tuple[Response, int]:
 
 
 @bp.post("/login/mtls")
+@bound_to(Action.AUTH_SESSION_CREATE)
 @public
 @csrf_exempt
 def login_mtls() -> tuple[Response, int]:

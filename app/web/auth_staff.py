@@ -24,9 +24,10 @@ from flask import Blueprint, Response, jsonify, request
 from app.container import Container, container
 from app.services.accounts import AccountService, StaffLogin, login_username
 from app.services.attempts import AttemptLog, Outcome, Reason
+from app.services.policy import Action
 from app.services.sessions import Principal, SessionService
 from app.services.totp import TotpService
-from app.web.gate import csrf_exempt, public
+from app.web.gate import bound_to, csrf_exempt, public
 from app.web.identity import (
     LOGIN_FAILED,
     THROTTLED,
@@ -89,6 +90,7 @@ def _login_fields() -> tuple[str, str, str] | None:
 
 
 @bp.post("/staff/login")
+@bound_to(Action.AUTH_SESSION_CREATE)
 @public
 @csrf_exempt
 def staff_login() -> Response | tuple[Response, int]:
@@ -116,6 +118,7 @@ def staff_login() -> Response | tuple[Response, int]:
 
 
 @bp.post("/totp/enrol")
+@bound_to(Action.AUTH_TOTP_ENROL)
 def totp_enrol() -> Response | tuple[Response, int]:
     principal = _staff_principal()
     if principal is None or "totp" not in principal.methods:
@@ -142,6 +145,7 @@ def totp_enrol() -> Response | tuple[Response, int]:
 
 
 @bp.post("/totp/confirm")
+@bound_to(Action.AUTH_TOTP_ENROL)
 def totp_confirm() -> Response | tuple[Response, int]:
     principal = _staff_principal()
     if principal is None:

@@ -27,8 +27,9 @@ from app.services.card_login import (
     certificate_from_header,
     parse_username,
 )
+from app.services.policy import Action
 from app.web.auth_card import forwarded_certificate, mtls_login, parse_password
-from app.web.gate import csrf_exempt, public
+from app.web.gate import bound_to, csrf_exempt, public
 from app.web.identity import LOGIN_FAILED, THROTTLED, current_principal, establish
 from app.web.session_api import end_session
 
@@ -48,12 +49,14 @@ def _login_form(status: int = 200, *, message: str | None = None, username: str 
 
 
 @bp.get("/login/card")
+@bound_to(Action.AUTH_LOGIN_PAGE_READ)
 @public
 def card_page() -> Response:
     return _login_form()
 
 
 @bp.post("/login/card")
+@bound_to(Action.AUTH_SESSION_CREATE)
 @public
 @csrf_exempt
 def card_login() -> Response:
@@ -78,6 +81,7 @@ def card_login() -> Response:
 
 
 @bp.get("/account")
+@bound_to(Action.AUTH_SESSION_READ)
 def account() -> Response:
     principal = current_principal()
     assert principal is not None  # the gate admits only logged-in callers here
@@ -91,6 +95,7 @@ def account() -> Response:
 
 
 @bp.post("/account/logout")
+@bound_to(Action.AUTH_SESSION_END)
 def account_logout() -> Response:
     end_session()
     return redirect(url_for("browser.card_page"), 303)

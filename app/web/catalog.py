@@ -7,18 +7,21 @@ from flask import Blueprint, Response, abort, jsonify
 
 from app.container import container
 from app.services.catalog import describe_catalog, describe_entry
-from app.web.gate import public
+from app.services.policy import Action
+from app.web.gate import bound_to, public
 
 bp = Blueprint("catalog", __name__, url_prefix="/api/v1/catalog")
 
 
 @bp.get("")
+@bound_to(Action.SERVICE_CATALOG_READ)
 @public
 def catalog_index() -> Response:
     return jsonify(describe_catalog(container().catalog))
 
 
 @bp.get("/<string:code>")
+@bound_to(Action.SERVICE_CATALOG_READ)
 @public
 def catalog_entry(code: str) -> Response:
     entry = describe_entry(container().catalog, code)

@@ -3,6 +3,8 @@
 - Views opt out of the login requirement with `@public`; anything else answers 401 without a
   live session (outside `/api/`, where browsers navigate, a 302 to the login page instead).
   A route added without thinking is therefore closed, not open.
+- Every view is bound to exactly one policy action with `@bound_to(Action.…)`; a request that
+  reaches a view bound to none is refused (500, logged), and a test walks the URL map.
 - Every state-changing request (POST, PUT, PATCH, DELETE) made with a session cookie must carry
   that session's CSRF token (`X-CSRF-Token` header or `csrf_token` form field), unless the view
   is `@csrf_exempt` because it authenticates otherwise (login signatures, bearer tokens).
@@ -12,16 +14,20 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Callable
 from typing import TypeVar
 
 from flask import Flask, Response, jsonify, redirect, request
 
+from app.services.policy import Action
 from app.web.identity import current_principal
 
 F = TypeVar("F", bound=Callable[..., object])
+log = logging.getLogger("creditgate.web")
 PUBLIC_ATTRIBUTE = "_creditgate_public"
 CSRF_EXEMPT_ATTRIBUTE = "_creditgate_csrf_exempt"
+ACTION_ATTRIBUTE = "_creditgate_action"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOGIN_PAGE = "/login/card"
 
@@ -30,6 +36,27 @@ def public(view: F) -> F:
     """Mark a view as reachable without a login (it must disclose nothing personal)."""
     setattr(view, PUBLIC_ATTRIBUTE, True)
     return view
+
+
+def bound_to(action: Action) -> Callable[[F], F]:
+    """Bind a view to its one policy action (the action its decisions and log entries name)."""
+
+    def bind(view: F) -> F:
+        if getattr(view, ACTION_ATTRIBUTE, None) is not None:
+            raise ValueError(f"{getattr(view, '__name__', view)} is already bound to an action")
+        setattr(view, ACTION_ATTRIBUTE, Action(action))
+        return view
+
+    return bind
+
+
+def action_of(app: Flask, endpoint: str | None) -> Action | None:
+    """The action the endpoint's view is bound to, or None."""
+    if endpoint is None:
+        return None
+    view = app.view_functions.get(endpoint)
+    found = getattr(view, ACTION_ATTRIBUTE, None)
+    return found if isinstance(found, Action) else None
 
 
 def csrf_exempt(view: F) -> F:
@@ -58,6 +85,9 @@ def init_app(app: Flask) -> None:
     def deny_unless_public() -> Response | tuple[Response, int] | None:
         if request.url_rule is None:
             return None  # 404/405 handled by the router
+        if request.endpoint != "static" and action_of(app, request.endpoint) is None:
+            log.error("view %s is bound to no policy action: refused", request.endpoint)
+            return jsonify(error="unbound_route", message="This route is not available."), 500
         principal = current_principal()
         if principal is None:
             if is_public(app, request.endpoint):

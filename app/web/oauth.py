@@ -34,7 +34,8 @@ from app.services.oauth import (
     TokenRequest,
     authenticate_bearer,
 )
-from app.web.gate import csrf_exempt, public
+from app.services.policy import Action
+from app.web.gate import bound_to, csrf_exempt, public
 from app.web.identity import client_address, from_trusted_proxy
 
 bp = Blueprint("oauth", __name__)
@@ -74,6 +75,7 @@ def _failure(failure: OAuthFailure) -> tuple[Response, int]:
 
 
 @bp.post("/api/v1/oauth/token")
+@bound_to(Action.AUTH_TOKEN_CREATE)
 @public
 @csrf_exempt
 def token() -> Response | tuple[Response, int]:
@@ -91,6 +93,7 @@ def token() -> Response | tuple[Response, int]:
 
 
 @bp.post("/api/v1/oauth/revoke")
+@bound_to(Action.AUTH_TOKEN_REVOKE)
 @public
 @csrf_exempt
 def revoke() -> Response | tuple[Response, int]:
@@ -131,6 +134,7 @@ def require_bearer(scope: str | None) -> Callable[[F], F]:
 
 
 @bp.get("/api/v1/institution/whoami")
+@bound_to(Action.INSTITUTION_IDENTITY_READ)
 @public
 @csrf_exempt
 @require_bearer(None)

@@ -5,13 +5,16 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from app.container import container
+from app.services.policy import Action
 from app.services.sessions import SessionService
+from app.web.gate import bound_to
 from app.web.identity import current_principal, current_session_token, forget
 
 bp = Blueprint("session_api", __name__, url_prefix="/api/v1/auth")
 
 
 @bp.get("/session")
+@bound_to(Action.AUTH_SESSION_READ)
 def whoami() -> Response:
     principal = current_principal()
     assert principal is not None  # the gate admits only logged-in callers here
@@ -25,6 +28,7 @@ def whoami() -> Response:
 
 
 @bp.post("/logout")
+@bound_to(Action.AUTH_SESSION_END)
 def logout() -> Response:
     end_session()
     return jsonify(status="logged_out")

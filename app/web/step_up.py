@@ -21,8 +21,10 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.container import container
 from app.services.card_login import MalformedRequest
+from app.services.policy import Action
 from app.services.step_up import CardStepUp, StepUpOutcome, may_step_up
 from app.web.auth_card import NOT_JSON, parse_challenge_id, parse_signature
+from app.web.gate import bound_to
 from app.web.identity import (
     THROTTLED,
     bad_request,
@@ -43,6 +45,7 @@ SESSION_ENDED = {"error": "authentication_required", "message": "Log in first."}
 
 
 @bp.post("/step-up/card")
+@bound_to(Action.AUTH_SESSION_STEP_UP)
 def card_step_up() -> tuple[Response, int]:
     principal = current_principal()
     token = current_session_token()

@@ -12,7 +12,8 @@ from sqlalchemy import Connection
 from app import migrate
 from app.container import container
 from app.factory import create_app
-from app.web.gate import is_public, public
+from app.services.policy import Action
+from app.web.gate import bound_to, is_public, public
 from tests.conftest import BACKENDS, ScratchDatabase, make_settings
 from tests.fakes import InMemoryKeyProvider
 
@@ -50,6 +51,21 @@ def test_an_endpoint_added_without_a_decision_is_closed(app: Flask) -> None:
         return "record data"
 
     response = app.test_client().get("/api/v1/forgotten")
+    assert response.status_code == 500
+    assert b"record data" not in response.data
+    assert response.get_json()["error"] == "unbound_route"
+
+
+def test_a_bound_endpoint_without_public_still_needs_a_login(app: Flask) -> None:
+    from app.services.policy import Action
+    from app.web.gate import bound_to
+
+    @app.get("/api/v1/forgotten")
+    @bound_to(Action.SELF_REPORT_READ)
+    def forgotten() -> str:
+        return "record data"
+
+    response = app.test_client().get("/api/v1/forgotten")
     assert response.status_code == 401
     assert b"record data" not in response.data
     assert response.get_json()["error"] == "authentication_required"
@@ -72,6 +88,7 @@ def test_unknown_paths_answer_json_404(client: FlaskClient) -> None:
 
 def test_oversized_bodies_are_refused_before_any_view_reads_them(app: Flask) -> None:
     @app.post("/api/v1/echo-length")
+    @bound_to(Action.SERVICE_HEALTH_READ)
     @public
     def echo_length() -> dict[str, int]:
         return {"length": len(request.get_data())}
@@ -154,6 +171,7 @@ def test_an_unreachable_database_fails_closed(tmp_path: Path) -> None:
 
 def test_a_closed_page_outside_the_api_redirects_a_browser_to_the_login_page(app: Flask) -> None:
     @app.get("/forgotten-page")
+    @bound_to(Action.AUTH_SESSION_READ)
     def forgotten_page() -> str:
         return "record data"
 

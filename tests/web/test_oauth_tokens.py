@@ -25,7 +25,8 @@ from app.models.base import utcnow
 from app.services.attempts import AttemptLog
 from app.services.institutions import Scope
 from app.services.oauth import InstitutionPrincipal
-from app.web.gate import csrf_exempt, public
+from app.services.policy import Action
+from app.web.gate import bound_to, csrf_exempt, public
 from app.web.oauth import require_bearer
 from crypto.keys import KeyProvider
 from tests.conftest import BACKENDS, ScratchDatabase, make_settings
@@ -133,6 +134,7 @@ def test_bearer_header_shapes(app: Flask, client: FlaskClient) -> None:
 
 def test_insufficient_scope_is_403_with_the_needed_scope(app: Flask) -> None:
     @app.get("/api/v1/institution/test-report")
+    @bound_to(Action.INSTITUTION_REPORT_QUERY)
     @public
     @csrf_exempt
     @require_bearer(Scope.REPORT_QUERY.value)

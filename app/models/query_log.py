@@ -1,0 +1,71 @@
+"""The query log (查询使用登记, ARCHITECTURE §7): append-only entries, their head and checkpoints.
+
+Entries never hold an ID number, a name or any released value: the subject appears only as
+the blind index, the released fields only by name (`type.field`). `entry_hash` chains every
+entry to the one before (`crypto.hash_chain`); `query_log_head` is the one row that serialises
+appends (locked for update by each append) and `log_checkpoints` hold HSM signatures over
+`(seq, entry_hash)`. The database refuses UPDATE and DELETE on entries and checkpoints (SQLite
+triggers; on PostgreSQL the application role holds only SELECT and INSERT on them).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base
+
+#: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
+Sequence64 = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class QueryLogEntry(Base):
+    __tablename__ = "query_log"
+    __table_args__ = (Index("ix_query_log_subject_bidx_seq", "subject_bidx", "seq"),)
+
+    seq: Mapped[int] = mapped_column(Sequence64, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_ref: Mapped[str] = mapped_column(String(64))
+    tier: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(48))
+    subject_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    purpose: Mapped[str | None] = mapped_column(String(32))
+    consent_jti: Mapped[str | None] = mapped_column(String(128))
+    decision: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str] = mapped_column(String(64))
+    rule_ids: Mapped[str] = mapped_column(String(400))
+    fields_released: Mapped[str] = mapped_column(Text)
+    fee_fen: Mapped[int] = mapped_column(Integer)
+    catalog_version: Mapped[str] = mapped_column(String(64))
+    policy_version: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str] = mapped_column(String(64))
+    client_address: Mapped[str] = mapped_column(String(45))
+    prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    entry_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class QueryLogHead(Base):
+    """The single row (id 1) naming the last entry; every append locks it."""
+
+    __tablename__ = "query_log_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(Sequence64)
+    last_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    checkpoint_seq: Mapped[int] = mapped_column(Sequence64)
+    checkpoint_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LogCheckpoint(Base):
+    """An HSM signature over `(seq, entry_hash)` of the entry at `seq`."""
+
+    __tablename__ = "log_checkpoints"
+
+    seq: Mapped[int] = mapped_column(Sequence64, primary_key=True, autoincrement=False)
+    entry_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    signed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    key_label: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[bytes] = mapped_column(LargeBinary(512))

@@ -47,7 +47,11 @@ def create_app(
         TESTING=settings.mode == "test",
     )
     catalog = load_catalog()
-    engine = make_engine(settings.database_url) if bind is None else bind.engine
+    engine = (
+        make_engine(settings.database_url, role=settings.database_role)
+        if bind is None
+        else bind.engine
+    )
     sessions = (
         make_session_factory(engine)
         if bind is None

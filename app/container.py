@@ -21,7 +21,6 @@ from policies.catalog import Catalog
 from policies.engine import PolicyEngine
 
 
-
 @dataclass(frozen=True)
 class Container:
     settings: Settings

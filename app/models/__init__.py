@@ -16,6 +16,7 @@ from app.models.base import Base
 from app.models.domain import DataProvider, Record, Subject
 from app.models.keys import DataKey, DataKeyState
 from app.models.query_log import LogCheckpoint, QueryLogEntry, QueryLogHead
+from app.models.usage import DailyUse, PublicListEntry, ReportAllowance
 
 __all__ = [
     "AccessToken",
@@ -26,6 +27,7 @@ __all__ = [
     "Base",
     "Card",
     "ClientAssertionUse",
+    "DailyUse",
     "DataKey",
     "DataKeyState",
     "DataProvider",
@@ -33,9 +35,11 @@ __all__ = [
     "LogCheckpoint",
     "LoginAttempt",
     "LoginChallenge",
+    "PublicListEntry",
     "QueryLogEntry",
     "QueryLogHead",
     "Record",
+    "ReportAllowance",
     "Role",
     "Subject",
     "TotpCredential",

@@ -15,6 +15,7 @@ from app.web import (
     home,
     identity,
     oauth,
+    openapi,
     queries,
     session_api,
     step_up,
@@ -32,3 +33,4 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(auth_staff.bp)
     app.register_blueprint(step_up.bp)
     app.register_blueprint(browser.bp)
+    app.register_blueprint(openapi.bp)

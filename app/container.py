@@ -17,6 +17,7 @@ from app.settings import Settings
 from crypto.fields import FieldCipher
 from crypto.keys import KeyProvider
 from policies.catalog import Catalog
+from policies.engine import PolicyEngine
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Container:
     key_provider: KeyProvider
     cipher: FieldCipher
     catalog: Catalog
+    policy: PolicyEngine  # loaded and validated at start-up with the catalog
 
     @property
     def keys(self) -> KeyService:

@@ -15,6 +15,7 @@ from app.web import (
     home,
     identity,
     oauth,
+    queries,
     session_api,
     step_up,
 )
@@ -24,6 +25,7 @@ def register_web(app: Flask) -> None:
     identity.init_app(app)
     gate.init_app(app)
     errors.init_app(app)
+    queries.init_app(app)
     for blueprint in (home.bp, health.bp, catalog.bp, session_api.bp, auth_card.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(oauth.bp)

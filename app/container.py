@@ -13,11 +13,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import WRITE_INTENT
 from app.services.ingest import IngestService
 from app.services.keys import KeyService
+from app.services.query_log import QueryLog
 from app.settings import Settings
 from crypto.fields import FieldCipher
 from crypto.keys import KeyProvider
 from policies.catalog import Catalog
 from policies.engine import PolicyEngine
+
+#: Placeholder until the engine slice wires `Container.policy`: then use `self.policy.version`.
+POLICY_VERSION_PLACEHOLDER = "unversioned"
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,16 @@ class Container:
 
     def ingest(self) -> IngestService:
         return IngestService(self.keys, self.catalog)
+
+    def query_log(self) -> QueryLog:
+        """The query log, signing checkpoints in the HSM per the settings."""
+        return QueryLog(
+            self.catalog.version,
+            POLICY_VERSION_PLACEHOLDER,  # TODO(engine): self.policy.version
+            signer=self.key_provider,
+            every=self.settings.log_checkpoint_every,
+            seconds=self.settings.log_checkpoint_seconds,
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

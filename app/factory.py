@@ -56,7 +56,11 @@ def create_app(
     )
     catalog = load_catalog()
     policy = PolicyEngine(load_policy(policy_path), catalog)
-    engine = make_engine(settings.database_url) if bind is None else bind.engine
+    engine = (
+        make_engine(settings.database_url, role=settings.database_role)
+        if bind is None
+        else bind.engine
+    )
     sessions = (
         make_session_factory(engine)
         if bind is None

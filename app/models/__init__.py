@@ -26,6 +26,7 @@ from app.models.billing import (
 from app.models.domain import DataProvider, Record, Subject
 from app.models.keys import DataKey, DataKeyState
 from app.models.query_log import LogCheckpoint, QueryLogEntry, QueryLogHead
+from app.models.usage import DailyUse, PublicListEntry, ReportAllowance
 
 __all__ = [
     "AccessToken",
@@ -36,6 +37,7 @@ __all__ = [
     "Base",
     "Card",
     "ClientAssertionUse",
+    "DailyUse",
     "DataKey",
     "DataKeyState",
     "DataProvider",
@@ -51,9 +53,11 @@ __all__ = [
     "OrderStatus",
     "PaidVia",
     "PaymentNotification",
+    "PublicListEntry",
     "QueryLogEntry",
     "QueryLogHead",
     "Record",
+    "ReportAllowance",
     "Role",
     "Subject",
     "TotpCredential",

@@ -20,9 +20,6 @@ from crypto.keys import KeyProvider
 from policies.catalog import Catalog
 from policies.engine import PolicyEngine
 
-#: Placeholder until the engine slice wires `Container.policy`: then use `self.policy.version`.
-POLICY_VERSION_PLACEHOLDER = "unversioned"
-
 
 @dataclass(frozen=True)
 class Container:
@@ -45,7 +42,7 @@ class Container:
         """The query log, signing checkpoints in the HSM per the settings."""
         return QueryLog(
             self.catalog.version,
-            POLICY_VERSION_PLACEHOLDER,  # TODO(engine): self.policy.version
+            self.policy.version,
             signer=self.key_provider,
             every=self.settings.log_checkpoint_every,
             seconds=self.settings.log_checkpoint_seconds,

@@ -17,6 +17,7 @@ from app.web import (
     home,
     identity,
     oauth,
+    openapi,
     queries,
     session_api,
     step_up,
@@ -34,5 +35,6 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(auth_staff.bp)
     app.register_blueprint(step_up.bp)
     app.register_blueprint(browser.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(archive.bp)
     app.register_blueprint(billing.bp)

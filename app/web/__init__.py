@@ -16,7 +16,9 @@ from app.web import (
     identity,
     oauth,
     openapi,
+    public_lists,
     queries,
+    self_service,
     session_api,
     step_up,
 )
@@ -34,3 +36,5 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(step_up.bp)
     app.register_blueprint(browser.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(self_service.bp)
+    app.register_blueprint(public_lists.bp)

@@ -13,6 +13,7 @@ from app.models.auth import (
     TotpUsedStep,
 )
 from app.models.base import Base
+from app.models.consents import Consent
 from app.models.domain import DataProvider, Record, Subject
 from app.models.keys import DataKey, DataKeyState
 from app.models.query_log import LogCheckpoint, QueryLogEntry, QueryLogHead
@@ -26,6 +27,7 @@ __all__ = [
     "Base",
     "Card",
     "ClientAssertionUse",
+    "Consent",
     "DataKey",
     "DataKeyState",
     "DataProvider",

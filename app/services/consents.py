@@ -32,7 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.models import Account, Card, Consent, Institution, Subject
-from app.models.base import as_utc
+from app.models.base import as_utc, utcnow
 from app.services.consent_token import (
     ConsentClaims,
     ConsentRefused,
@@ -50,6 +50,7 @@ __all__ = [
     "ConsentService",
     "ConsentView",
     "VerifiedConsent",
+    "utcnow",
 ]
 
 #: Refusals that must look like "no such subject" to an institution (404, one body).

@@ -9,6 +9,7 @@ from app.web import (
     auth_staff,
     browser,
     catalog,
+    consents,
     errors,
     gate,
     health,
@@ -30,3 +31,4 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(auth_staff.bp)
     app.register_blueprint(step_up.bp)
     app.register_blueprint(browser.bp)
+    app.register_blueprint(consents.bp)

@@ -15,6 +15,7 @@ from app.web import (
     health,
     home,
     identity,
+    institution_reports,
     oauth,
     session_api,
     step_up,
@@ -32,3 +33,4 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(step_up.bp)
     app.register_blueprint(browser.bp)
     app.register_blueprint(consents.bp)
+    app.register_blueprint(institution_reports.bp)

@@ -13,10 +13,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import WRITE_INTENT
 from app.services.ingest import IngestService
 from app.services.keys import KeyService
+from app.services.query_log import QueryLog
 from app.settings import Settings
 from crypto.fields import FieldCipher
 from crypto.keys import KeyProvider
 from policies.catalog import Catalog
+from policies.engine import PolicyEngine
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class Container:
     key_provider: KeyProvider
     cipher: FieldCipher
     catalog: Catalog
+    policy: PolicyEngine  # loaded and validated at start-up with the catalog
 
     @property
     def keys(self) -> KeyService:
@@ -34,6 +37,16 @@ class Container:
 
     def ingest(self) -> IngestService:
         return IngestService(self.keys, self.catalog)
+
+    def query_log(self) -> QueryLog:
+        """The query log, signing checkpoints in the HSM per the settings."""
+        return QueryLog(
+            self.catalog.version,
+            self.policy.version,
+            signer=self.key_provider,
+            every=self.settings.log_checkpoint_every,
+            seconds=self.settings.log_checkpoint_seconds,
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -10,6 +10,8 @@ psycopg 3. Bound parameters are hidden from every error message and log line.
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -35,8 +37,13 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine whose errors and logs never carry bound parameters (payloads, hashes)."""
+def make_engine(url: str, *, role: str | None = None, **kwargs: Any) -> Engine:
+    """An engine whose errors and logs never carry bound parameters (payloads, hashes).
+
+    `role` (PostgreSQL only, a plain role name): every new connection runs `SET ROLE` to it and
+    commits, so the session keeps that role's privileges (e.g. `creditgate_app`, which may
+    only INSERT into the query log) whatever the pool later rolls back.
+    """
     url = normalise_url(url)
     kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
@@ -45,7 +52,25 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if role is not None:
+        if not _ROLE_NAME.match(role):
+            raise ValueError("a database role is a plain lower-case name")
+        event.listen(engine, "connect", _set_role(role))
+    return engine
+
+
+_ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def _set_role(role: str) -> Callable[[Any, Any], None]:
+    def connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f'SET ROLE "{role}"')
+        cursor.close()
+        dbapi_connection.commit()  # a SET inside a rolled-back transaction would be undone
+
+    return connect
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
@@ -56,6 +57,11 @@ class Settings:
     #: Addresses (or CIDR networks) of TLS proxies whose client-certificate header is trusted.
     trusted_proxies: tuple[str, ...] = ()
     client_cert_header: str = "X-SSL-Client-Cert"
+    #: Query-log checkpoints: sign the head every N entries or when the last is T seconds old.
+    log_checkpoint_every: int = 1000
+    log_checkpoint_seconds: int = 300
+    #: PostgreSQL role the engine assumes on every connection (`SET ROLE`), e.g. creditgate_app.
+    database_role: str | None = None
 
     @property
     def service_name(self) -> str:
@@ -135,6 +141,7 @@ def _production(env: dict[str, str], side: Side, var_dir: Path) -> Settings:
     settings = Settings(
         trusted_proxies=_proxies(env),
         client_cert_header=env.get("CREDITGATE_CLIENT_CERT_HEADER", "X-SSL-Client-Cert"),
+        **_log_and_role(env),
         mode=Mode.PRODUCTION,
         side=side,
         database_url=env["CREDITGATE_DATABASE_URL"],
@@ -159,6 +166,7 @@ def _development(env: dict[str, str], mode: Mode, side: Side, var_dir: Path) -> 
     return Settings(
         trusted_proxies=_proxies(env),
         client_cert_header=env.get("CREDITGATE_CLIENT_CERT_HEADER", "X-SSL-Client-Cert"),
+        **_log_and_role(env),
         mode=mode,
         side=side,
         database_url=env.get("CREDITGATE_DATABASE_URL", f"sqlite:///{var_dir / 'creditgate.db'}"),
@@ -171,6 +179,33 @@ def _development(env: dict[str, str], mode: Mode, side: Side, var_dir: Path) -> 
         softhsm_conf=Path(env.get("SOFTHSM2_CONF", var_dir / "softhsm" / "softhsm2.conf")),
         demo_subjects=int(env.get("CREDITGATE_DEMO_SUBJECTS", "2000")),
     )
+
+
+def _positive_int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: not a whole number: {raw!r}") from None
+    if value < 1:
+        raise SettingsError(f"{name}: must be at least 1")
+    return value
+
+
+_ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def _log_and_role(env: dict[str, str]) -> dict[str, Any]:
+    role = env.get("CREDITGATE_DATABASE_ROLE", "").strip() or None
+    if role is not None and not _ROLE_NAME.match(role):
+        raise SettingsError("CREDITGATE_DATABASE_ROLE: not a plain lower-case role name")
+    return {
+        "log_checkpoint_every": _positive_int(env, "CREDITGATE_LOG_CHECKPOINT_EVERY", 1000),
+        "log_checkpoint_seconds": _positive_int(env, "CREDITGATE_LOG_CHECKPOINT_SECONDS", 300),
+        "database_role": role,
+    }
 
 
 def _proxies(env: dict[str, str]) -> tuple[str, ...]:

@@ -121,20 +121,6 @@ def token_for(signer: Signer, audience: str, purpose: str, **kwargs: Any) -> str
     return sign_token(signer.card, signer.kid, claims_for(signer, audience, purpose, **kwargs))
 
 
-@dataclass(frozen=True)
-class _StandInPolicy:
-    """The consent bounds of the policy engine, for as long as the engine is not wired in."""
-
-    purposes: dict[str, object]
-    consent_max_days: int = 90
-    consent_max_uses: int = 10
-
-
-def ensure_policy(app: Flask) -> tuple[str, ...]:
-    """The engine's purpose codes; before the engine slice lands, a stand-in with two."""
-    parts = container(app)
-    if not hasattr(parts, "policy"):
-        object.__setattr__(
-            parts, "policy", _StandInPolicy({"loan_approval": None, "tenancy": None})
-        )
-    return tuple(sorted(parts.policy.purposes))  # type: ignore[attr-defined]
+def purposes(app: Flask) -> tuple[str, ...]:
+    """The engine's closed list of purpose codes."""
+    return tuple(sorted(container(app).policy.purposes))

@@ -1,15 +1,15 @@
-"""`flask` commands: hsm, db, demo, keys. Secrets are read from files or the environment, never
+"""`flask` commands: hsm, db, demo, keys, log. Secrets are read from files or the environment, never
 taken as arguments, and never printed."""
 
 from __future__ import annotations
 
 from flask import Flask
 
-from app.cli import accounts, cards, db, demo, hsm, institutions, keys
+from app.cli import accounts, cards, db, demo, hsm, institutions, keys, log
 
 
 def init_app(app: Flask) -> None:
-    for group in (hsm.group, db.group, demo.group, keys.group):
+    for group in (hsm.group, db.group, demo.group, keys.group, log.group):
         app.cli.add_command(group)
     app.cli.add_command(institutions.group)
     app.cli.add_command(accounts.group)

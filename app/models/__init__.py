@@ -17,6 +17,7 @@ from app.models.consents import Consent
 from app.models.domain import DataProvider, Record, Subject
 from app.models.keys import DataKey, DataKeyState
 from app.models.query_log import LogCheckpoint, QueryLogEntry, QueryLogHead
+from app.models.usage import DailyUse, PublicListEntry, ReportAllowance
 
 __all__ = [
     "AccessToken",
@@ -28,6 +29,7 @@ __all__ = [
     "Card",
     "ClientAssertionUse",
     "Consent",
+    "DailyUse",
     "DataKey",
     "DataKeyState",
     "DataProvider",
@@ -35,9 +37,11 @@ __all__ = [
     "LogCheckpoint",
     "LoginAttempt",
     "LoginChallenge",
+    "PublicListEntry",
     "QueryLogEntry",
     "QueryLogHead",
     "Record",
+    "ReportAllowance",
     "Role",
     "Subject",
     "TotpCredential",

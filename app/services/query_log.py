@@ -7,22 +7,39 @@ Guarantees:
   503 with nothing disclosed;
 - appends are serialised by locking the single `query_log_head` row, so sequence numbers are
   gap-free and every entry chains to its predecessor (`crypto.hash_chain`);
-- an entry holds the subject's blind index, never an ID number, a name or a released value.
+- an entry holds the subject's blind index, never an ID number, a name or a released value;
+- every `every` entries, or at the first append once the last checkpoint is `seconds` old, the
+  append signs a checkpoint in the HSM inside the same transaction (`app.services.checkpoints`);
+  an HSM failure there fails the append (fail closed);
+- `record_failure` writes a `failed` entry in a fresh unit of work after the caller's unit
+  rolled back; if that fails too it logs only the exception's type (never its message, which
+  could carry values) and returns, and the caller still answers 503;
+- `entries_about` shows a subject who queried them: an institution by name, another person as
+  "individual", the subject as "you" — never another person's account id.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.models.auth import Institution
 from app.models.base import as_utc, utcnow
-from app.models.query_log import QueryLogEntry, QueryLogHead
+from app.models.query_log import QueryLogEntry
+from app.services.checkpoints import checkpoint_due, lock_head, sign_head
 from crypto.hash_chain import Field, canonical, chain_hash
+from crypto.keys import KeyProvider
+from policies.actions import QUERY_TIERS
+
+logger = logging.getLogger("creditgate.query_log")
 
 DECISIONS = ("allowed", "denied", "failed")
 
@@ -88,23 +105,51 @@ class LoggedEntry:
     entry_hash: bytes
 
 
-class QueryLog:
-    """Writes entries under the catalog and policy versions the decisions were made under."""
+@dataclass(frozen=True)
+class QueryRecord:
+    """One line of a subject's "query records": who looked at them, when, for what."""
 
-    def __init__(self, catalog_version: str, policy_version: str) -> None:
+    at: datetime
+    requester: str  # institution name | "individual" | "you"
+    action: str
+    purpose: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "requester": self.requester,
+            "action": self.action,
+            "purpose": self.purpose,
+        }
+
+
+class QueryLog:
+    """Writes entries under the catalog and policy versions the decisions were made under, and
+    signs a checkpoint with `signer` every `every` entries or `seconds` seconds."""
+
+    def __init__(
+        self,
+        catalog_version: str,
+        policy_version: str,
+        *,
+        signer: KeyProvider,
+        every: int = 1000,
+        seconds: int = 300,
+    ) -> None:
+        if every < 1 or seconds < 1:
+            raise ValueError("checkpoint interval must be at least 1 entry and 1 second")
         self.catalog_version = catalog_version
         self.policy_version = policy_version
+        self.signer = signer
+        self.every = every
+        self.seconds = seconds
 
     def append(self, db: Session, attempt: QueryAttempt) -> LoggedEntry:
-        head = db.scalars(
-            select(QueryLogHead)
-            .where(QueryLogHead.id == 1)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).one()
+        head = lock_head(db)
         row = QueryLogEntry(
             seq=head.last_seq + 1,
-            at=attempt.at,
+            # stored and hashed as UTC: SQLite keeps the wall-clock digits only
+            at=attempt.at.astimezone(UTC),
             actor_kind=attempt.actor_kind,
             actor_ref=attempt.actor_ref[:64],
             tier=attempt.tier,
@@ -127,8 +172,94 @@ class QueryLog:
         db.add(row)
         head.last_seq = row.seq
         head.last_hash = row.entry_hash
+        now = utcnow()
+        if checkpoint_due(head, now, every=self.every, seconds=self.seconds):
+            sign_head(db, self.signer, head, now)
         db.flush()
         return LoggedEntry(row.seq, row.entry_hash)
+
+    def entries_about(
+        self,
+        db: Session,
+        subject_bidx: bytes,
+        *,
+        since: datetime,
+        viewer_ref: str | None = None,
+    ) -> list[QueryRecord]:
+        """Allowed queries about the subject in a query tier since `since`, newest first.
+
+        `requester` is the institution's name for institutions, "you" for the subject's own
+        `self` queries (and for any entry whose actor is `viewer_ref`, the subject's account
+        id), "individual" for anyone else. Denied and failed attempts released nothing and are
+        left to the compliance review.
+        """
+        rows = db.execute(
+            select(
+                QueryLogEntry.at,
+                QueryLogEntry.actor_kind,
+                QueryLogEntry.actor_ref,
+                QueryLogEntry.tier,
+                QueryLogEntry.action,
+                QueryLogEntry.purpose,
+                Institution.name,
+            )
+            .outerjoin(
+                Institution,
+                (QueryLogEntry.actor_kind == "institution")
+                & (Institution.client_id == QueryLogEntry.actor_ref),
+            )
+            .where(
+                QueryLogEntry.subject_bidx == subject_bidx,
+                QueryLogEntry.decision == "allowed",
+                QueryLogEntry.tier.in_(sorted(QUERY_TIERS)),
+                QueryLogEntry.at >= since.astimezone(UTC),
+            )
+            .order_by(QueryLogEntry.seq.desc())
+        ).all()
+        return [
+            QueryRecord(
+                at=as_utc(at),
+                requester=_requester(kind, ref, tier, institution, viewer_ref),
+                action=action,
+                purpose=purpose,
+            )
+            for at, kind, ref, tier, action, purpose, institution in rows
+        ]
+
+
+def _requester(
+    kind: str, ref: str, tier: str, institution: str | None, viewer_ref: str | None
+) -> str:
+    if kind == "institution":
+        return institution if institution is not None else "institution"
+    if tier == "self" or (viewer_ref is not None and ref == viewer_ref):
+        return "you"
+    return "individual"
+
+
+class UnitOfWork(Protocol):
+    """What `record_failure` needs of the container (kept structural: services do not import
+    `app.container`)."""
+
+    def transaction(self) -> AbstractContextManager[Session]: ...
+
+    def query_log(self) -> QueryLog: ...
+
+
+def record_failure(parts: UnitOfWork, attempt: QueryAttempt) -> LoggedEntry | None:
+    """Write `attempt` as a `failed` entry in its own unit of work, after the caller's unit
+    rolled back. Never raises: if this write fails too, only the exception type is logged."""
+    failed = attempt if attempt.decision == "failed" else replace(attempt, decision="failed")
+    try:
+        with parts.transaction() as db:
+            return parts.query_log().append(db, failed)
+    except Exception as exc:  # noqa: BLE001 - the caller answers 503 either way
+        logger.error(
+            "query log: could not record a failed %s attempt (%s)",
+            failed.action,
+            type(exc).__name__,
+        )
+        return None
 
 
 def new_request_id() -> str:

@@ -17,6 +17,8 @@ from app.web import (
     identity,
     institution_reports,
     oauth,
+    openapi,
+    queries,
     session_api,
     step_up,
 )
@@ -26,6 +28,7 @@ def register_web(app: Flask) -> None:
     identity.init_app(app)
     gate.init_app(app)
     errors.init_app(app)
+    queries.init_app(app)
     for blueprint in (home.bp, health.bp, catalog.bp, session_api.bp, auth_card.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(oauth.bp)
@@ -34,3 +37,4 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(browser.bp)
     app.register_blueprint(consents.bp)
     app.register_blueprint(institution_reports.bp)
+    app.register_blueprint(openapi.bp)

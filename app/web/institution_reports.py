@@ -75,7 +75,7 @@ def query() -> Response | tuple[Response, int]:
         parts.key_provider,
         parts.policy,
         ConsentService(ConsentRules.of(parts.policy)),
-        ReportService(parts.cipher, parts.catalog),
+        ReportService(parts.cipher, parts.catalog, policy_version=parts.policy.version),
         LedgerService(),
         parts.query_log(),
         InsufficientFunds,

@@ -31,7 +31,9 @@ from tests.consent_helpers import (
 from tests.web.oauth_helpers import ec_key, register
 from tests.web.test_card_login import SoftCard
 
-RULES = ConsentRules(purposes=frozenset({"loan_approval", "tenancy"}), max_days=90, max_uses=10)
+RULES = ConsentRules(
+    purposes=frozenset({"loan_approval", "tenancy_screening"}), max_days=90, max_uses=10
+)
 BANK = "inst-bank"
 
 
@@ -162,7 +164,10 @@ def test_algorithms_and_headers_outside_the_contract_are_refused(
         ({"jti": "has spaces in it, sixteen+"}, "malformed"),
         ({"sub": "not-a-uuid"}, "malformed"),
         ({"purpose": "marketing"}, "wrong_purpose"),
-        ({"purpose": "tenancy"}, "wrong_purpose"),  # in the list, but not what is asked for
+        (
+            {"purpose": "tenancy_screening"},
+            "wrong_purpose",
+        ),  # in the list, but not what is asked for
         ({"aud": "inst-other"}, "wrong_audience"),
         ({"sub": "00000000-0000-7000-8000-000000000000"}, "wrong_subject"),
     ],
@@ -229,7 +234,7 @@ def test_the_subject_registers_lists_and_revokes_their_own_consents(
 ) -> None:
     alice, bob = people
     client_id = register(app, ec_key())
-    token = token_for(alice, client_id, "tenancy", max_uses=2)
+    token = token_for(alice, client_id, "tenancy_screening", max_uses=2)
     service = ConsentService(RULES)
     parts = container(app)
     with parts.transaction() as db:
@@ -237,7 +242,7 @@ def test_the_subject_registers_lists_and_revokes_their_own_consents(
     assert new
     assert (view.institution, view.purpose, view.uses, view.max_uses) == (
         client_id,
-        "tenancy",
+        "tenancy_screening",
         0,
         2,
     )
@@ -249,7 +254,7 @@ def test_the_subject_registers_lists_and_revokes_their_own_consents(
     with parts.transaction() as db, pytest.raises(ConsentRefused) as caught:
         service.register(
             db,
-            token_for(alice, "inst-nobody", "tenancy"),
+            token_for(alice, "inst-nobody", "tenancy_screening"),
             subject_id=alice.subject_id,
             now=utcnow(),
         )

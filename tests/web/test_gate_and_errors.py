@@ -25,6 +25,7 @@ REVIEWED_PUBLIC = {
     "health.readyz",
     "catalog.catalog_index",
     "catalog.catalog_entry",
+    "openapi.openapi_document",  # the API description (no data)
     "static",
     # Logins: they establish the session, so they cannot require one.
     "auth_card.challenge",

@@ -6,7 +6,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.consent_helpers import Signer, ensure_policy, ingest_subjects, signer_for, token_for
+from tests.consent_helpers import Signer, ingest_subjects, purposes, signer_for, token_for
 from tests.logins import logged_in, make_account
 from tests.web.oauth_helpers import ec_key, register
 
@@ -15,7 +15,7 @@ CONSENTS = "/api/v1/self/consents"
 
 @pytest.fixture
 def world(app: Flask) -> tuple[Signer, Signer, str, str]:
-    purpose = ensure_policy(app)[0]
+    purpose = purposes(app)[0]
     alice, bob = ingest_subjects(app, 2)
     return (
         signer_for(app, alice, "alice"),

@@ -13,6 +13,16 @@ from app.models.auth import (
     TotpUsedStep,
 )
 from app.models.base import Base
+from app.models.billing import (
+    LedgerAccount,
+    LedgerEntry,
+    LedgerKind,
+    Order,
+    OrderKind,
+    OrderStatus,
+    PaidVia,
+    PaymentNotification,
+)
 from app.models.consents import Consent
 from app.models.domain import DataProvider, Record, Subject
 from app.models.keys import DataKey, DataKeyState
@@ -34,9 +44,17 @@ __all__ = [
     "DataKeyState",
     "DataProvider",
     "Institution",
+    "LedgerAccount",
+    "LedgerEntry",
+    "LedgerKind",
     "LogCheckpoint",
     "LoginAttempt",
     "LoginChallenge",
+    "Order",
+    "OrderKind",
+    "OrderStatus",
+    "PaidVia",
+    "PaymentNotification",
     "PublicListEntry",
     "QueryLogEntry",
     "QueryLogHead",

@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Flask
 
 from app.web import (
+    archive,
     auth_card,
     auth_staff,
+    billing,
     browser,
     catalog,
     consents,
@@ -38,3 +40,5 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(consents.bp)
     app.register_blueprint(institution_reports.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(archive.bp)
+    app.register_blueprint(billing.bp)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, jsonify, request
 
 from app.container import container
+from app.services.callers import caller_for_institution
 from app.services.consents import ConsentRules, ConsentService, utcnow
 from app.services.failures import DATABASE_FAILURES, KEY_FAILURES
 from app.services.institution_queries import (
@@ -25,11 +26,15 @@ from app.services.institution_queries import (
     QueryRequest,
     normalised_id_number,
 )
+from app.services.ledger import InsufficientFunds, LedgerService
 from app.services.oauth import InstitutionPrincipal
 from app.services.policy import Action
+from app.services.query_log import record_failure
+from app.services.reports import ReportService
 from app.web.gate import bound_to, csrf_exempt, public
 from app.web.identity import client_address
 from app.web.oauth import require_bearer
+from app.web.queries import refusal, request_id
 
 bp = Blueprint("institution_reports", __name__)
 MAX_TOKEN_CHARS = 8192
@@ -61,14 +66,6 @@ def _bad(message: str) -> tuple[Response, int]:
 @csrf_exempt
 @require_bearer("institution:report:query")
 def query() -> Response | tuple[Response, int]:
-    # The engine, log, report and ledger slices land separately; imported here so that this
-    # module never stops the app from starting while one of them is missing.
-    from app.services.callers import caller_for_institution
-    from app.services.ledger import InsufficientFunds, LedgerService
-    from app.services.query_log import record_failure
-    from app.services.reports import ReportService
-    from app.web.queries import refusal, request_id
-
     parts = container()
     principal: InstitutionPrincipal = g.institution
     queries = InstitutionQueries(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.cli import accounts, cards, db, demo, hsm, institutions, keys, log
+from app.cli import accounts, cards, db, demo, hsm, institutions, keys, lists, log
 
 
 def init_app(app: Flask) -> None:
@@ -14,3 +14,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(institutions.group)
     app.cli.add_command(accounts.group)
     app.cli.add_command(cards.group)
+    app.cli.add_command(lists.group)

@@ -7,24 +7,20 @@ Guarantees:
   categories, caller kinds, relations, conditions, fees or limits are all refused.
 - An action the data does not list is not in `PolicyData.actions`; the engine denies it to
   everybody. A rule pattern must name a known action or a known tier (`<tier>:*`).
-- `PolicyData.version` is the SHA-256 (hex) of the canonical JSON of the parsed,
-  defaults-applied data (keys sorted, rules keyed by id, purposes by code), so comments,
+- `PolicyData.version` is `policies.policy_version.policy_version` of the parsed data: comments,
   whitespace and the order of tables do not change it; any change of meaning does.
-- Every object is immutable.
+- The model (`policies.policy_model`) is immutable and re-exported here.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, cast, get_args
+from typing import Any, cast, get_args
 
 from policies.actions import Action
 from policies.catalog_model import (
@@ -36,24 +32,39 @@ from policies.catalog_model import (
     MaskKind,
     Tier,
 )
-from policies.decision import CallerKind, Fee, Relation, Strength
+from policies.decision import Fee, Strength
+from policies.policy_model import (
+    CALLER_KINDS,
+    CONDITIONS,
+    IDENTITY_FIELDS,
+    LIMIT_KEYS,
+    RELATIONS,
+    ActionRelation,
+    ActionSpec,
+    Condition,
+    Effect,
+    Limits,
+    PolicyData,
+    Purpose,
+    Rule,
+    TierSpec,
+)
+from policies.policy_version import policy_version
 from policies.toml_tables import ErrorFactory, StrictTable
 
-Effect = Literal["allow", "deny"]
-ActionRelation = Literal["any", "own"]
-Condition = Literal["consent"]
+__all__ = [
+    "ActionSpec",
+    "Limits",
+    "PolicyData",
+    "PolicyError",
+    "Purpose",
+    "Rule",
+    "TierSpec",
+    "load_policy",
+    "parse_policy",
+    "policy_version",
+]
 
-CALLER_KINDS: tuple[CallerKind, ...] = get_args(CallerKind)
-RELATIONS: tuple[Relation, ...] = get_args(Relation)
-CONDITIONS: tuple[Condition, ...] = get_args(Condition)
-IDENTITY_FIELDS = ("name", "id_number")
-LIMIT_KEYS = (
-    "free_self_reports_per_year",
-    "public_list_searches_per_day",
-    "archive_download_days",
-    "consent_max_days",
-    "consent_max_uses",
-)
 _ID = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 _SNAKE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _TIER_NAMES = frozenset(a.tier for a in Action)
@@ -62,79 +73,6 @@ _DEFAULT_POLICY = "policy.toml"
 
 class PolicyError(ValueError):
     """The policy file is invalid; the message names the file and the table at fault."""
-
-
-@dataclass(frozen=True, slots=True)
-class Purpose:
-    """One institutional purpose from the closed list."""
-
-    code: str
-    title: str
-    title_zh: str
-    categories: frozenset[str]
-    fee_fen: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TierSpec:
-    """What a mask tier may release and how it sees the subject's identity."""
-
-    disclosures: frozenset[Disclosure]
-    identity: Mapping[str, MaskKind]
-
-
-@dataclass(frozen=True, slots=True)
-class ActionSpec:
-    """What an action needs and what its allowed answer carries."""
-
-    action: Action
-    strength: Strength
-    relation: ActionRelation = "any"
-    tier: Tier | None = None
-    releases: bool = False
-    fee: Fee | None = None
-    daily_limit: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """An allow or deny rule; `None` in a filter means "any"."""
-
-    id: str
-    effect: Effect
-    actions: tuple[str, ...]
-    reason: str
-    callers: frozenset[str] | None = None
-    roles: frozenset[str] | None = None
-    scopes: frozenset[str] = frozenset()
-    relations: frozenset[str] | None = None
-    conditions: tuple[Condition, ...] = ()
-
-    def names(self, action: Action) -> bool:
-        return any(p == action.value or p == f"{action.tier}:*" for p in self.actions)
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    free_self_reports_per_year: int
-    public_list_searches_per_day: int
-    archive_download_days: int
-    consent_max_days: int
-    consent_max_uses: int
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyData:
-    """The validated policy and the version hash every decision names."""
-
-    version: str
-    source: str
-    limits: Limits
-    fees: Mapping[str, Fee]
-    tiers: Mapping[Tier, TierSpec]
-    actions: Mapping[Action, ActionSpec]
-    rules: tuple[Rule, ...]
-    purposes: Mapping[str, Purpose]
 
 
 def _error_at(source: str, *where: str) -> ErrorFactory:
@@ -316,56 +254,6 @@ def _parse_purpose(raw: object, source: str, index: int) -> Purpose:
     if fee is not None and fee < 0:
         raise error("'fee_fen' is an integer >= 0")
     return Purpose(code, t.text("title"), t.text("title_zh"), frozenset(categories), fee)
-
-
-def _canonical(doc: dict[str, Any]) -> bytes:
-    return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def _sorted(values: frozenset[str] | None) -> list[str] | None:
-    return None if values is None else sorted(values)
-
-
-def policy_version(data: PolicyData) -> str:
-    """SHA-256 (hex) of the canonical JSON of the parsed data (independent of `version`)."""
-    doc: dict[str, Any] = {
-        "schema": 1,
-        "limits": {k: getattr(data.limits, k) for k in LIMIT_KEYS},
-        "fees": {n: [f.amount_fen, f.free_per_year] for n, f in data.fees.items()},
-        "tiers": {
-            t: {"disclosures": sorted(s.disclosures), "identity": dict(s.identity)}
-            for t, s in data.tiers.items()
-        },
-        "actions": {
-            a.value: {
-                "strength": s.strength.value,
-                "relation": s.relation,
-                "tier": s.tier,
-                "releases": s.releases,
-                "fee": None if s.fee is None else [s.fee.amount_fen, s.fee.free_per_year],
-                "daily_limit": s.daily_limit,
-            }
-            for a, s in data.actions.items()
-        },
-        "rules": {
-            r.id: {
-                "effect": r.effect,
-                "actions": sorted(r.actions),
-                "callers": _sorted(r.callers),
-                "roles": _sorted(r.roles),
-                "scopes": sorted(r.scopes),
-                "relations": _sorted(r.relations),
-                "conditions": sorted(r.conditions),
-                "reason": r.reason,
-            }
-            for r in data.rules
-        },
-        "purposes": {
-            p.code: [p.title, p.title_zh, sorted(p.categories), p.fee_fen]
-            for p in data.purposes.values()
-        },
-    }
-    return hashlib.sha256(_canonical(doc)).hexdigest()
 
 
 _TOP_KEYS = ("schema", "limits", "fees", "tiers", "actions", "rule", "purpose")

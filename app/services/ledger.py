@@ -21,7 +21,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models.base import utcnow
+from app.models.auth import Institution
+from app.models.base import as_utc, utcnow
 from app.models.billing import LedgerAccount, LedgerEntry, LedgerKind
 
 #: The most a single top-up may add (10 million yuan): a typo guard, not a business rule.
@@ -148,3 +149,23 @@ class LedgerService:
         db.add(entry)
         db.flush()
         return entry
+
+
+def institution_id_for(db: Session, client_id: str) -> uuid.UUID | None:
+    """The institution registered under `client_id`, or None."""
+    found: uuid.UUID | None = db.scalar(
+        select(Institution.id).where(Institution.client_id == client_id)
+    )
+    return found
+
+
+def entry_view(entry: LedgerEntry) -> dict[str, object]:
+    return {
+        "id": str(entry.id),
+        "at": as_utc(entry.created_at).isoformat(),
+        "kind": entry.kind,
+        "amount_fen": entry.amount_fen,
+        "balance_after": entry.balance_after,
+        "reference": entry.reference,
+        "created_by": entry.created_by,
+    }

@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Flask
 
 from app.web import (
+    archive,
     auth_card,
     auth_staff,
+    billing,
     browser,
     catalog,
     errors,
@@ -36,5 +38,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(step_up.bp)
     app.register_blueprint(browser.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(archive.bp)
+    app.register_blueprint(billing.bp)
     app.register_blueprint(self_service.bp)
     app.register_blueprint(public_lists.bp)

@@ -233,3 +233,44 @@ def test_query_records_refuse_weak_logins_and_are_logged(app: Flask, holder: Any
     assert client.get(RECORDS).status_code == 403
     [entry] = entries(app, "self:query_log:read")
     assert entry.decision == "denied"
+
+
+def test_a_real_card_login_reaches_the_own_report(app: Flask) -> None:
+    from app.models import Account
+    from tests.services.report_helpers import ingest
+    from tests.web.test_card_login import card_login, enrolled_subject
+
+    person = Person(citizen_id(79), "孙丽", (loan(date(2021, 5, 5)),))
+    subject_id = ingest(app, [person], today=TODAY)[person.id_number]
+    holder = enrolled_subject(app, f"card-{uuid.uuid4().hex[:6]}")
+    with container(app).transaction() as db:
+        db.execute(
+            update(Account).where(Account.id == holder.account.id).values(subject_id=subject_id)
+        )
+    client = app.test_client()
+    assert card_login(client, holder).status_code == 200
+    csrf = client.get("/api/v1/auth/session").get_json()["csrf_token"]
+    response = client.post(REPORTS, headers={"X-CSRF-Token": csrf})
+    assert response.status_code == 200
+    assert response.get_json()["subject"] == {"id_number": person.id_number, "name": "孙丽"}
+
+
+def test_a_key_failure_while_assembling_answers_503_and_logs_a_failed_attempt(
+    app: Flask, holder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.services.reports import ReportService
+    from crypto.keyring import DataKeyUnavailable
+
+    def broken(self: ReportService, *args: Any, **kwargs: Any) -> Any:
+        raise DataKeyUnavailable("data key 7 is unknown or destroyed")
+
+    monkeypatch.setattr(ReportService, "assemble", broken)
+    response = _ask(app, holder)
+    assert response.status_code == 503
+    assert NAME not in response.get_data(as_text=True)
+    [entry] = entries(app, ACTION)
+    assert (entry.decision, entry.reason) == ("failed", "key_failure")
+    assert entry.subject_bidx is not None
+    monkeypatch.undo()
+    assert _ask(app, holder).status_code == 200  # the failed attempt cost no free report
+    assert _ask(app, holder).status_code == 200

@@ -7,7 +7,8 @@
 - records outside their display period on `on` are hidden when the obligations say so
   (`hide_undisplayed`): a record is shown iff `occurred_on <= on <= display_until`, or
   `display_until` is None (policies/retention.py: `display_until` is the last day shown);
-- every released field goes through its mask (`policies.masking.apply_mask`); a field the
+- every released field goes through its mask (`policies.masking.apply_mask`; the `hash` mask
+  under a fresh random key per report, no HSM call); a field the
   obligations do not list is withheld entirely (absent from `fields`, not `null`); the subject's
   name and ID number are masked under the pseudo record type `"subject"` the same way;
 - an unknown subject (`subject=None`) yields the same shape with empty sections, so a caller
@@ -24,10 +25,10 @@
 
 from __future__ import annotations
 
-import importlib
+import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import or_, select
@@ -39,6 +40,8 @@ from crypto.fields import FieldCipher
 from policies.catalog import Catalog
 from policies.catalog_model import FieldType, MaskKind
 from policies.decision import Decision, Obligations
+from policies.masking import apply_mask
+from policies.retention import add_months
 
 REPORT_KINDS = ("self", "archive", "institution", "public")  # public: list search results
 SUBJECT_PSEUDO_TYPE = "subject"
@@ -64,25 +67,6 @@ class QueryRecordLike(Protocol):
     def purpose(self) -> str | None: ...
 
 
-class MaskFunction(Protocol):
-    def __call__(
-        self, kind: MaskKind, value: object, field_type: FieldType, *, hash_key: bytes
-    ) -> object: ...
-
-
-def apply_mask(kind: MaskKind, value: object, field_type: FieldType, *, hash_key: bytes) -> object:
-    """`policies.masking.apply_mask` (engine slice), resolved when first needed.
-
-    TEMPORARY: resolved lazily until the engine slice's module is on main; then a plain import.
-    """
-    found: MaskFunction = importlib.import_module("policies.masking").apply_mask
-    return found(kind, value, field_type, hash_key=hash_key)
-
-
-class HashKeyMissing(RuntimeError):
-    """A field is masked by `hash` but the service was built without a hash key."""
-
-
 class ReportService:
     """Assembles reports; see the module docstring for what it guarantees."""
 
@@ -92,12 +76,12 @@ class ReportService:
         catalog: Catalog,
         *,
         policy_version: str = "",
-        hash_key: Callable[[], bytes] | None = None,
+        hash_key: Callable[[], bytes] = lambda: secrets.token_bytes(32),
     ) -> None:
         self.cipher = cipher
         self.catalog = catalog
         self.policy_version = policy_version
-        self._hash_key = hash_key
+        self._new_hash_key = hash_key
 
     def assemble(
         self,
@@ -123,6 +107,7 @@ class ReportService:
             raise ValueError(f"report kind must be one of {REPORT_KINDS}")
         if kind != "self" and query_records:
             raise ValueError("query records belong to the self report only")
+        masker = _Masker(self._new_hash_key)
         sections: dict[str, list[dict[str, Any]]] = {
             name: [] for name in SECTION_BY_CATEGORY.values()
         }
@@ -130,7 +115,7 @@ class ReportService:
             identity = subject.unseal("identity", self.cipher)
             for record in self._records(db, subject.id, obligations, on):
                 sections[SECTION_BY_CATEGORY[record.category]].append(
-                    self._record(record, obligations)
+                    self._record(record, obligations, masker)
                 )
         else:
             identity = {} if id_number is None else {"id_number": id_number}
@@ -145,7 +130,7 @@ class ReportService:
                 "purpose": obligations.purpose,
                 "fee_fen": fee_fen,
             },
-            "subject": self._identity(identity, obligations),
+            "subject": self._identity(identity, obligations, masker),
             "sections": {
                 **sections,
                 "objections": [],
@@ -179,7 +164,7 @@ class ReportService:
             )
         return db.scalars(query.order_by(Record.category, Record.occurred_on, Record.id)).all()
 
-    def _record(self, record: Record, obligations: Obligations) -> dict[str, Any]:
+    def _record(self, record: Record, obligations: Obligations, masker: _Masker) -> dict[str, Any]:
         record_type = self.catalog.require(record.record_type)
         payload: Mapping[str, Any] = record.unseal("payload", self.cipher)
         fields: dict[str, Any] = {}
@@ -190,7 +175,7 @@ class ReportService:
             mask = obligations.mask(record_type.code, spec.name)
             if mask is None:
                 continue  # not released: withheld entirely
-            fields[spec.name] = self._mask(mask, payload[spec.name], spec.type)
+            fields[spec.name] = masker(mask, payload[spec.name], spec.type)
             if mask != "none":
                 masked[spec.name] = mask
         return {
@@ -205,23 +190,30 @@ class ReportService:
             "masked": masked,
         }
 
-    def _identity(self, identity: Mapping[str, Any], obligations: Obligations) -> dict[str, Any]:
+    def _identity(
+        self, identity: Mapping[str, Any], obligations: Obligations, masker: _Masker
+    ) -> dict[str, Any]:
         shown: dict[str, Any] = {}
         for name, field_type in _IDENTITY_FIELD_TYPES.items():
             mask = obligations.mask(SUBJECT_PSEUDO_TYPE, name)
             if mask is None or name not in identity:
                 continue
-            shown[name] = self._mask(mask, identity[name], field_type)
+            shown[name] = masker(mask, identity[name], field_type)
         return shown
 
-    def _mask(self, kind: MaskKind, value: object, field_type: FieldType) -> object:
-        if kind == "none":
-            return value
-        if kind == "hash":
-            if self._hash_key is None:
-                raise HashKeyMissing("a field is masked by hash but no hash key was configured")
-            return apply_mask(kind, value, field_type, hash_key=self._hash_key())
-        return apply_mask(kind, value, field_type, hash_key=b"")
+
+class _Masker:
+    """Applies masks for one report; the `hash` mask's key is drawn once per report (lazily),
+    so hashed values match within a report and cannot be linked across reports."""
+
+    def __init__(self, new_key: Callable[[], bytes]) -> None:
+        self._new_key = new_key
+        self._key: bytes | None = None
+
+    def __call__(self, kind: MaskKind, value: object, field_type: FieldType) -> object:
+        if kind == "hash" and self._key is None:
+            self._key = self._new_key()
+        return apply_mask(kind, value, field_type, hash_key=self._key or b"")
 
 
 def _iso(day: date | None) -> str | None:
@@ -235,3 +227,14 @@ def _query_record(entry: QueryRecordLike) -> dict[str, Any]:
         "action": entry.action,
         "purpose": entry.purpose,
     }
+
+
+def subject_by_id(db: Session, subject_id: uuid.UUID | None) -> Subject | None:
+    """The subject row (sealed identity, blind index), or None; opens nothing."""
+    return None if subject_id is None else db.get(Subject, subject_id)
+
+
+def query_records_since(on: date) -> datetime:
+    """The start of the query-record window shown to a subject: two years before `on`."""
+    start = add_months(on, -24)
+    return datetime(start.year, start.month, start.day, tzinfo=UTC)

@@ -18,7 +18,9 @@ from app.web import (
     identity,
     oauth,
     openapi,
+    public_lists,
     queries,
+    self_service,
     session_api,
     step_up,
 )
@@ -38,3 +40,5 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(openapi.bp)
     app.register_blueprint(archive.bp)
     app.register_blueprint(billing.bp)
+    app.register_blueprint(self_service.bp)
+    app.register_blueprint(public_lists.bp)

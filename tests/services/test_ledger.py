@@ -62,3 +62,24 @@ def test_malformed_amounts_are_refused(app: Flask, amount: int) -> None:
             )
         with pytest.raises(LedgerError):
             LedgerService().debit(db, institution_id=bank.id, amount_fen=amount, reference="r")
+
+
+def test_flask_billing_top_up_records_a_row_and_refuses_bad_input(app: Flask) -> None:
+    with container(app).transaction() as db:
+        bank = add_institution(db)
+        client_id, bank_id = bank.client_id, bank.id
+    runner = app.test_cli_runner()
+    done = runner.invoke(args=["billing", "top-up", client_id, "12000", "--reference", "R-9"])
+    assert done.exit_code == 0, done.output
+    assert "balance 12000 fen" in done.output
+    refused = runner.invoke(args=["billing", "top-up", client_id, "0", "--reference", "R-10"])
+    assert refused.exit_code != 0
+    assert "amount_fen" in refused.output
+    unknown = runner.invoke(args=["billing", "top-up", "nobody", "5", "--reference", "R"])
+    assert unknown.exit_code != 0
+    assert "no institution" in unknown.output
+    shown = runner.invoke(args=["billing", "ledger", client_id])
+    assert "balance 12000 fen" in shown.output
+    assert "R-9" in shown.output
+    with container(app).transaction() as db:
+        assert LedgerService().balance(db, bank_id) == 12000

@@ -38,6 +38,9 @@ REVIEWED_PUBLIC = {
     "oauth.token",
     "oauth.revoke",
     "oauth.whoami",
+    "billing.own_ledger",  # bearer token
+    # The payment provider signs each notification (HMAC); it has no session.
+    "billing.payment_notification",
 }
 
 

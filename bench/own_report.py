@@ -82,7 +82,7 @@ class CountingProvider:
 
 def _prepare(env: dict[str, str], token: BenchToken, subjects: int) -> tuple[str, str, str]:
     """Seed, pick the subject with the most records, give it an account and a card-strength
-    session. Returns (subject id, session cookie value, CSRF token)."""
+    session. Returns (subject id, signed session cookie, CSRF token)."""
     from sqlalchemy import func, select
 
     from app.demo.loader import seed_demo
@@ -114,11 +114,14 @@ def _prepare(env: dict[str, str], token: BenchToken, subjects: int) -> tuple[str
             session_id = SessionService().start(db, account, frozenset({"password", "card"}))
             principal = SessionService().resume(db, session_id, touch=False)
             assert principal is not None
-        return str(subject_id), session_id, principal.csrf_token
+        # The browser cookie is Flask's signed session holding the session id (flask-login).
+        serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+        cookie = serializer.dumps({"_user_id": session_id, "_fresh": True})
+        return str(subject_id), cookie, principal.csrf_token
 
 
 def hsm_calls_per_query(
-    env: dict[str, str], token: BenchToken, session_id: str, csrf: str, requests: int = 200
+    env: dict[str, str], token: BenchToken, cookie: str, csrf: str, requests: int = 200
 ) -> dict[str, Any]:
     from app.factory import create_app
     from app.settings import Settings
@@ -129,10 +132,12 @@ def hsm_calls_per_query(
             Settings.from_env(env), key_provider=counting, policy_path=Path(env["CG_BENCH_POLICY"])
         )
         client = app.test_client()
-        client.set_cookie("cg_session", session_id)
+        client.set_cookie("cg_session", cookie)
         headers = {"X-CSRF-Token": csrf}
         for _ in range(20):  # warm-up: data keys unwrapped once, then cached
-            assert client.post("/api/v1/self/reports", json={}, headers=headers).status_code == 200
+            answer = client.post("/api/v1/self/reports", json={}, headers=headers)
+            if answer.status_code != 200:
+                raise RuntimeError(f"own report answered {answer.status_code}: {answer.json}")
         counting.calls = 0
         for _ in range(requests):
             assert client.post("/api/v1/self/reports", json={}, headers=headers).status_code == 200
@@ -210,9 +215,9 @@ def run(
     url = sqlite_database(work, "own-report")
     env = _env(work, token, url)
     bench_policy(Path(env["CG_BENCH_POLICY"]))
-    subject_id, session_id, csrf = _prepare(env, token, subjects)
+    subject_id, cookie, csrf = _prepare(env, token, subjects)
     env["CG_BENCH_SUBJECT"] = subject_id
-    calls = hsm_calls_per_query(env, token, session_id, csrf)
+    calls = hsm_calls_per_query(env, token, cookie, csrf)
     scripts = {}
     for name, method, body in (("own", "POST", "{}"), ("bare", "GET", "")):
         scripts[name] = work / f"{name}.lua"
@@ -220,7 +225,7 @@ def run(
             _LUA.format(
                 method=method,
                 body=body,
-                cookie=session_id if name == "own" else "",
+                cookie=cookie if name == "own" else "",
                 csrf=csrf if name == "own" else "",
             ),
             encoding="utf-8",

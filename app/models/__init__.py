@@ -23,6 +23,7 @@ from app.models.billing import (
     PaidVia,
     PaymentNotification,
 )
+from app.models.consents import Consent
 from app.models.domain import DataProvider, Record, Subject
 from app.models.keys import DataKey, DataKeyState
 from app.models.query_log import LogCheckpoint, QueryLogEntry, QueryLogHead
@@ -37,6 +38,7 @@ __all__ = [
     "Base",
     "Card",
     "ClientAssertionUse",
+    "Consent",
     "DailyUse",
     "DataKey",
     "DataKeyState",

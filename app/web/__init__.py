@@ -11,11 +11,13 @@ from app.web import (
     billing,
     browser,
     catalog,
+    consents,
     errors,
     gate,
     health,
     home,
     identity,
+    institution_reports,
     oauth,
     openapi,
     public_lists,
@@ -37,6 +39,8 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(auth_staff.bp)
     app.register_blueprint(step_up.bp)
     app.register_blueprint(browser.bp)
+    app.register_blueprint(consents.bp)
+    app.register_blueprint(institution_reports.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(archive.bp)
     app.register_blueprint(billing.bp)

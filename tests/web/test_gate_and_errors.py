@@ -39,6 +39,7 @@ REVIEWED_PUBLIC = {
     "oauth.revoke",
     "oauth.whoami",
     "billing.own_ledger",  # bearer token
+    "institution_reports.query",  # bearer token
     # The payment provider signs each notification (HMAC); it has no session.
     "billing.payment_notification",
 }

@@ -183,6 +183,17 @@ def test_signed_payment_notifications(app: Flask) -> None:
     status, body = _notify(provider, app, {**good, "notification_id": "N-2"})
     assert (status, body["error"]) == (409, "order_not_pending")
     assert buyer.get(f"/api/v1/archive/orders/{order_id}/report")[0] == 200
+    notices = [e for e in _log(app) if e.action == "billing:payment:notify"]
+    assert [(e.decision, e.reason) for e in notices] == [
+        ("denied", "bad_signature"),
+        ("denied", "stale_timestamp"),
+        ("denied", "bad_signature"),
+        ("denied", "amount_mismatch"),
+        ("allowed", "paid"),
+        ("denied", "notification_replayed"),
+        ("denied", "order_not_pending"),
+    ]
+    assert {e.actor_kind for e in notices} == {"payment_provider"}
 
 
 def test_top_up_then_debit_shows_in_both_ledger_views(app: Flask) -> None:

@@ -111,7 +111,9 @@ def body() -> tuple[Any, str | None]:
 
 def body_refusal(problem: str) -> tuple[Response, int]:
     if problem == TOO_LARGE:
-        return jsonify(error="payload_too_large", message="The request body is too large."), 413
+        return jsonify(
+            error="request_entity_too_large", message="The request body is too large."
+        ), 413
     return jsonify(error="bad_request", message="The body must be a JSON object."), 400
 
 

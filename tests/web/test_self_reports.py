@@ -155,7 +155,7 @@ def test_bad_input_is_refused_logged_and_costs_no_free_report(
         REPORTS, data=raw, headers={**headers, "Content-Type": "application/json"}
     )
     assert response.status_code == status
-    assert response.get_json()["error"] in {"bad_request", "payload_too_large"}
+    assert response.get_json()["error"] in {"bad_request", "request_entity_too_large"}
     [entry] = entries(app, ACTION)
     assert (entry.decision, entry.reason) == ("denied", reason)
     assert _ask(app, holder).status_code == 200

@@ -228,8 +228,93 @@ def test_the_subject_sees_who_queried_them(app: Flask, holder: Any) -> None:
     assert [e.decision for e in entries(app, "self:query_log:read")] == ["allowed"]
 
 
+def test_query_records_page_through_everything_and_the_report_shows_the_newest(
+    app: Flask, holder: Any
+) -> None:
+    from app.models import Subject
+    from app.services.query_log import QueryAttempt
+
+    parts = container(app)
+    with parts.transaction() as db:
+        subject = db.get(Subject, holder.subject_id)
+        assert subject is not None
+        for number in range(7):
+            parts.query_log().append(
+                db,
+                QueryAttempt(
+                    action="archive:report:read",
+                    decision="allowed",
+                    reason="allowed",
+                    actor_kind="subject",
+                    actor_ref=f"someone-{number}",
+                    request_id=f"r{number}",
+                    client_address="127.0.0.1",
+                    subject_bidx=subject.id_bidx,
+                ),
+            )
+    client, _ = client_for(app, holder)
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        query = "?limit=3" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(RECORDS + query).get_json()
+        seen += [record["requester"] for record in page["query_records"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert seen == ["individual"] * 7  # every entry once; the reads themselves come later
+    assert client.get(RECORDS + "?limit=0").status_code == 400
+    assert client.get(RECORDS + "?cursor=abc").status_code == 400
+    report = _ask(app, holder).get_json()
+    assert len(report["sections"]["query_records"]) == 7 + 3  # the three page reads too
+
+
 def test_query_records_refuse_weak_logins_and_are_logged(app: Flask, holder: Any) -> None:
     client, _ = client_for(app, holder, frozenset({"password"}))
     assert client.get(RECORDS).status_code == 403
     [entry] = entries(app, "self:query_log:read")
     assert entry.decision == "denied"
+
+
+def test_a_real_card_login_reaches_the_own_report(app: Flask) -> None:
+    from app.models import Account
+    from tests.services.report_helpers import ingest
+    from tests.web.test_card_login import card_login, enrolled_subject
+
+    person = Person(citizen_id(79), "孙丽", (loan(date(2021, 5, 5)),))
+    subject_id = ingest(app, [person], today=TODAY)[person.id_number]
+    holder = enrolled_subject(app, f"card-{uuid.uuid4().hex[:6]}")
+    with container(app).transaction() as db:
+        db.execute(
+            update(Account).where(Account.id == holder.account.id).values(subject_id=subject_id)
+        )
+    client = app.test_client()
+    assert card_login(client, holder).status_code == 200
+    csrf = client.get("/api/v1/auth/session").get_json()["csrf_token"]
+    response = client.post(REPORTS, headers={"X-CSRF-Token": csrf})
+    assert response.status_code == 200
+    assert response.get_json()["subject"] == {"id_number": person.id_number, "name": "孙丽"}
+
+
+def test_a_key_failure_while_assembling_answers_503_and_logs_a_failed_attempt(
+    app: Flask, holder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.services.reports import ReportService
+    from crypto.keyring import DataKeyUnavailable
+
+    def broken(self: ReportService, *args: Any, **kwargs: Any) -> Any:
+        raise DataKeyUnavailable("data key 7 is unknown or destroyed")
+
+    monkeypatch.setattr(ReportService, "assemble", broken)
+    response = _ask(app, holder)
+    assert response.status_code == 503
+    assert NAME not in response.get_data(as_text=True)
+    [entry] = entries(app, ACTION)
+    assert (entry.decision, entry.reason) == ("failed", "key_failure")
+    assert entry.subject_bidx is not None
+    monkeypatch.undo()
+    assert _ask(app, holder).status_code == 200  # the failed attempt cost no free report
+    assert _ask(app, holder).status_code == 200

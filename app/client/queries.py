@@ -23,6 +23,7 @@ from app.client import render
 from app.client.common import Service, Stop, refused
 from app.client.http import Reply
 
+PAGE, MAX_PAGES = 500, 200
 SEARCH_REFUSALS = {
     "daily_limit_reached": "You have used today's public-list searches; try again tomorrow.",
 }
@@ -89,14 +90,22 @@ def report(args: argparse.Namespace, ask: Callable[[str], str], out: TextIO) -> 
 
 
 def query_records(args: argparse.Namespace, ask: Callable[[str], str], out: TextIO) -> None:
-    reply = Service().get("/api/v1/self/query-records")
-    if reply.status != 200:
-        raise refused(reply)
+    """Every page (`next_cursor`) of the subject's query records, newest first."""
+    service, items, cursor = Service(), [], None
+    for _ in range(MAX_PAGES):
+        path = f"/api/v1/self/query-records?limit={PAGE}"
+        reply = service.get(path if cursor is None else f"{path}&cursor={cursor}")
+        if reply.status != 200:
+            raise refused(reply)
+        page = reply.body.get("query_records")
+        items += page if isinstance(page, list) else []
+        cursor = reply.body.get("next_cursor")
+        if not isinstance(cursor, str) or not cursor.isdigit():
+            break
     if args.json:
-        _json(out, reply.body)
+        _json(out, {"query_records": items})
         return
-    items = reply.body.get("query_records")
-    out.write(render.query_records(items if isinstance(items, list) else []))
+    out.write(render.query_records(items))
 
 
 def search(args: argparse.Namespace, ask: Callable[[str], str], out: TextIO) -> None:

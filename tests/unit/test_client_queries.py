@@ -147,7 +147,7 @@ def test_a_paid_order_is_redeemed_by_naming_it(standin: StandIn) -> None:
 
 def test_query_records_list_who_looked(standin: StandIn) -> None:
     records = {"query_records": REPORT["sections"]["query_records"]}
-    standin.on("GET", "/api/v1/self/query-records", 200, records)
+    standin.on("GET", "/api/v1/self/query-records?limit=500", 200, records)
     terminal = Terminal()
     assert terminal.run("query-records") == 0
     assert terminal.out.getvalue() == (
@@ -155,7 +155,7 @@ def test_query_records_list_who_looked(standin: StandIn) -> None:
         "  2026-11-01T09:00:00+00:00  Bank of Chongqing  institution:report:query"
         "  purpose loan_approval\n"
     )
-    standin.on("GET", "/api/v1/self/query-records", 200, {"query_records": []})
+    standin.on("GET", "/api/v1/self/query-records?limit=500", 200, {"query_records": []})
     empty = Terminal()
     assert empty.run("query-records") == 0
     assert empty.out.getvalue() == "Nobody has looked at your report in the last 2 years.\n"
@@ -270,7 +270,7 @@ def test_archive_order_orders_and_report(standin: StandIn, tmp_path: Path) -> No
 def test_refusals_weak_login_outage_and_an_ended_session(standin: StandIn) -> None:
     standin.on(
         "GET",
-        "/api/v1/self/query-records",
+        "/api/v1/self/query-records?limit=500",
         403,
         {"error": "step_up_required", "message": "Log in with your smart card first."},
     )
@@ -281,7 +281,7 @@ def test_refusals_weak_login_outage_and_an_ended_session(standin: StandIn) -> No
 
     standin.on(
         "GET",
-        "/api/v1/self/query-records",
+        "/api/v1/self/query-records?limit=500",
         503,
         {"error": "service_unavailable", "message": "Try later."},
     )
@@ -293,7 +293,7 @@ def test_refusals_weak_login_outage_and_an_ended_session(standin: StandIn) -> No
 
     standin.on(
         "GET",
-        "/api/v1/self/query-records",
+        "/api/v1/self/query-records?limit=500",
         401,
         {"error": "unauthenticated", "message": "Log in first."},
     )
@@ -304,3 +304,15 @@ def test_refusals_weak_login_outage_and_an_ended_session(standin: StandIn) -> No
     after = Terminal()
     assert after.run("report") == 1
     assert after.err.getvalue().startswith("Not logged in.")
+
+
+def test_query_records_follow_every_page(standin: StandIn) -> None:
+    first = {"at": "2026-11-02T09:00:00+00:00", "requester": "you", "action": "self:report:read",
+             "purpose": None}  # fmt: skip
+    second = {**first, "at": "2026-10-01T09:00:00+00:00", "requester": "individual"}
+    base = "/api/v1/self/query-records?limit=500"
+    standin.on("GET", base, 200, {"query_records": [first], "next_cursor": "41"})
+    standin.on("GET", f"{base}&cursor=41", 200, {"query_records": [second], "next_cursor": None})
+    terminal = Terminal()
+    assert terminal.run("query-records", "--json") == 0
+    assert json.loads(terminal.out.getvalue()) == {"query_records": [first, second]}

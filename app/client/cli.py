@@ -1,4 +1,8 @@
-"""``python -m app.client login|whoami|logout``.
+"""``python -m app.client login|whoami|logout`` and the subject's commands.
+
+The query commands live in `app.client.queries` (report, query-records, search, archive) and
+the consent commands in `app.client.consent`; they share the saved session through
+`app.client.common`.
 
 ``login`` checks that the card is present, asks the password and the card PIN without echo,
 fetches a challenge (``POST /api/v1/auth/challenge``), signs its bytes on the card
@@ -8,8 +12,8 @@ fetches a challenge (``POST /api/v1/auth/challenge``), signs its bytes on the ca
 
 Exit codes: 0 done; 1 refused or unreachable ("Login failed." for any refused login, the
 server's message when throttled); 2 a card problem (wrong PIN, no card, empty or locked card),
-one line naming the card, never the PIN. The PIN and the password are never printed, logged
-or stored.
+one line naming the card, never the PIN, or an answer that needs a paid order. The PIN and
+the password are never printed, logged or stored.
 """
 
 from __future__ import annotations
@@ -23,19 +27,16 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from app.client import store
+from app.client import consent, queries, store
+from app.client.common import Stop as _Stop
+from app.client.common import saved as _saved
+from app.client.common import session_facts as _session
 from app.client.http import ServiceUnreachable, origin_of, request
 from hsm.card import CardError, CardToken
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 LOGIN_FAILED = "Login failed."
-
-
-class _Stop(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def _b64url_decode(text: object) -> bytes:
@@ -101,23 +102,6 @@ def login(args: argparse.Namespace, ask: Callable[[str], str], out: TextIO) -> N
     out.write(f"Logged in as {reply.body.get('username', args.username)} ({how}).\n")
 
 
-def _saved() -> store.SavedSession:
-    saved = store.load()
-    if saved is None:
-        raise _Stop(1, "Not logged in. Run: python -m app.client login --help")
-    return saved
-
-
-def _session(saved: store.SavedSession) -> dict[str, object]:
-    reply = request(
-        saved.origin, "GET", "/api/v1/auth/session", cookie=f"{store.COOKIE_NAME}={saved.cookie}"
-    )
-    if reply.status != 200:
-        store.forget()
-        raise _Stop(1, "Your session has ended. Log in again.")
-    return reply.body
-
-
 def whoami(args: argparse.Namespace, ask: Callable[[str], str], out: TextIO) -> None:
     body = _session(_saved())
     roles = body.get("roles") or []
@@ -151,16 +135,22 @@ def _parser() -> argparse.ArgumentParser:
     log_in = commands.add_parser("login", help="log in with password and smart card")
     log_in.add_argument("--url", default=os.environ.get("CREDITGATE_URL", DEFAULT_URL))
     log_in.add_argument("--username", required=True)
-    log_in.add_argument("--token-label", required=True, help="the card's PKCS#11 token label")
-    log_in.add_argument(
+    _card_options(log_in)
+    log_in.set_defaults(run=login)
+    commands.add_parser("whoami", help="show the saved session").set_defaults(run=whoami)
+    commands.add_parser("logout", help="end the saved session").set_defaults(run=logout)
+    queries.add_commands(commands)
+    consent.add_commands(commands, _card_options)
+    return parser
+
+
+def _card_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--token-label", required=True, help="the card's PKCS#11 token label")
+    parser.add_argument(
         "--module",
         default=os.environ.get("CREDITGATE_CARD_MODULE", DEFAULT_MODULE),
         help="PKCS#11 module of the card reader (default: SoftHSM2)",
     )
-    log_in.set_defaults(run=login)
-    commands.add_parser("whoami", help="show the saved session").set_defaults(run=whoami)
-    commands.add_parser("logout", help="end the saved session").set_defaults(run=logout)
-    return parser
 
 
 def main(
@@ -170,8 +160,10 @@ def main(
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    """Run one command; returns the exit code (0 done, 1 refused/unreachable, 2 card problem)."""
+    """Run one command; returns the exit code (0 done, 1 refused/unreachable, 2 card problem
+    or payment needed)."""
     args = _parser().parse_args(argv)
+    args.err = err or sys.stderr
     try:
         args.run(args, ask, out or sys.stdout)
     except _Stop as stop:

@@ -19,7 +19,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import urlsplit
 
-MAX_RESPONSE_BYTES = 64 * 1024
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024  # a full report with its query records
 TIMEOUT_SECONDS = 30.0
 
 
@@ -63,7 +63,7 @@ def request(
     method: str,
     path: str,
     *,
-    body: dict[str, str] | None = None,
+    body: dict[str, Any] | None = None,
     cookie: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> Reply:

@@ -61,7 +61,14 @@ class _Log(Protocol):
 
 class _Reports(Protocol):
     def assemble(
-        self, db: Session, *, subject: Subject | None, decision: Decision, kind: str, on: Any
+        self,
+        db: Session,
+        *,
+        subject: Subject | None,
+        decision: Decision,
+        kind: str,
+        on: Any,
+        fee_fen: int = 0,
     ) -> dict[str, Any]: ...
 
     def released_fields(self, report: dict[str, Any]) -> list[str]: ...
@@ -218,7 +225,7 @@ class InstitutionQueries:
             )
         unit.commit()
         report = self.reports.assemble(
-            db, subject=subject, decision=decision, kind="institution", on=now.date()
+            db, subject=subject, decision=decision, kind="institution", on=now.date(), fee_fen=fee
         )
         allowed = replace(
             base,

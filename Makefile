@@ -26,6 +26,7 @@ serve:
 	@echo "CreditGate is starting on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
 	@echo "  log in with a demo card (usernames, passwords, PINs above and in var/demo-credentials.txt):"
 	@echo "        SOFTHSM2_CONF=var/softhsm/softhsm2.conf .venv/bin/python -m app.client login --url http://localhost:$(PORT) --username demo-subject-1 --token-label creditgate-card-1"
+	@echo "  then: .venv/bin/python -m app.client report       # own credit report (also: query-records, search, consent create)"
 	@echo "  try:  curl -s http://$(HOST):$(PORT)/readyz"
 	@echo "        curl -s http://$(HOST):$(PORT)/api/v1/catalog | head -c 600"
 	@echo "        $(FLASK) hsm selftest"

@@ -65,9 +65,23 @@ class Action(StrEnum):
         return self.value.rsplit(":", 1)[1]
 
 
-#: Tiers whose actions disclose credit information and therefore write a query-log entry for
-#: every attempt, allowed, denied or failed.
+#: Tiers whose query-log entries a subject is shown as "query records".
 QUERY_TIERS = frozenset({"public", "self", "archive", "institution"})
+
+#: Actions that release, price or pay for credit information: every attempt at one of these,
+#: allowed, denied or failed, writes exactly one query-log entry. (Reading one's own orders and
+#: managing one's own consents release no credit information and are not logged there.)
+LOGGED_ACTIONS = frozenset(
+    {
+        Action.PUBLIC_LIST_SEARCH,
+        Action.SELF_REPORT_READ,
+        Action.SELF_QUERY_LOG_READ,
+        Action.ARCHIVE_ORDER_CREATE,
+        Action.ARCHIVE_REPORT_READ,
+        Action.INSTITUTION_REPORT_QUERY,
+        Action.BILLING_PAYMENT_NOTIFY,
+    }
+)
 
 
 def parse_action(text: str) -> Action:

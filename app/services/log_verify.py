@@ -38,6 +38,7 @@ from sqlalchemy import (
     String,
     func,
     literal,
+    literal_column,
     select,
     type_coerce,
 )
@@ -54,8 +55,6 @@ BAD_SIGNATURE = "bad_signature"
 CHECKPOINT_MISMATCH = "checkpoint_mismatch"
 HEAD_MISMATCH = "head_mismatch"
 
-_LEN = struct.Struct(">I").pack
-_NONE = struct.pack(">I", 0xFFFFFFFF)
 _SHA256 = hashlib.sha256
 
 
@@ -100,11 +99,11 @@ class _Checkpoint:
     signature: bytes
 
 
-def _canonical_at(connection: Connection) -> ColumnElement[str]:
+def _canonical_at(dialect: str) -> ColumnElement[str]:
     """The entry time as the database renders it, in `datetime.isoformat(timespec=
     "microseconds")` form for UTC — exactly what append hashed — without parsing per row."""
     column = QueryLogEntry.__table__.c.at
-    if connection.dialect.name == "postgresql":
+    if dialect == "postgresql":
         return func.to_char(
             func.timezone("UTC", column), literal('YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')
         )
@@ -113,32 +112,144 @@ def _canonical_at(connection: Connection) -> ColumnElement[str]:
     return func.substr(raw, 1, 10) + "T" + func.substr(raw, 12) + "+00:00"
 
 
-def _entry_rows(connection: Connection, batch: int) -> CursorResult[Any]:
+#: Columns that repeat from entry to entry, in canonical order; the database joins them into one
+#: unambiguous key (each value as "<length in characters>:<value>", NULL as "-").
+_REPEATING = (
+    "actor_kind",
+    "tier",
+    "action",
+    "purpose",
+    "decision",
+    "reason",
+    "rule_ids",
+    "fields_released",
+    "fee_fen",
+    "catalog_version",
+    "policy_version",
+)
+
+
+def _repeating_key(dialect: str) -> ColumnElement[str]:
+    parts = []
+    for name in _REPEATING:
+        value = f"CAST({name} AS TEXT)" if name == "fee_fen" else name
+        length = f"CAST(length({value}) AS TEXT)"
+        parts.append(f"coalesce({length} || ':' || {value}, '-')")
+    return literal_column(" || ".join(parts), String)
+
+
+def _parse_key(key: str) -> list[str | None] | None:
+    """The values of a repeating-columns key, or None if it is not exactly one well-formed key
+    (so a value the database measured differently can never pass as another)."""
+    values: list[str | None] = []
+    pos = 0
+    for _ in _REPEATING:
+        if key.startswith("-", pos):
+            values.append(None)
+            pos += 1
+            continue
+        colon = key.find(":", pos)
+        digits = key[pos:colon]
+        if colon < 0 or not digits.isdigit():
+            return None
+        end = colon + 1 + int(digits)
+        values.append(key[colon + 1 : end])
+        pos = end
+    return values if pos == len(key) else None
+
+
+def entry_rows(connection: Connection, batch: int) -> CursorResult[Any]:
+    """Plain rows in `seq` order: seq, time (pre-rendered), actor_ref, subject_bidx,
+    consent_jti, request_id, client_address, the repeating-columns key, prev_hash, entry_hash."""
     t = QueryLogEntry.__table__.c
     statement = select(
         t.seq,
-        _canonical_at(connection),
-        t.actor_kind,
+        _canonical_at(connection.dialect.name),
         t.actor_ref,
-        t.tier,
-        t.action,
         t.subject_bidx,
-        t.purpose,
         t.consent_jti,
-        t.decision,
-        t.reason,
-        t.rule_ids,
-        t.fields_released,
-        t.fee_fen,
-        t.catalog_version,
-        t.policy_version,
         t.request_id,
         t.client_address,
+        _repeating_key(connection.dialect.name),
         t.prev_hash,
         t.entry_hash,
     ).order_by(t.seq)
     # per statement: Connection.execution_options would stick to the connection
     return connection.execute(statement.execution_options(yield_per=batch))
+
+
+_LEN = struct.Struct(">I").pack
+_NONE = _LEN(0xFFFFFFFF)
+_CACHE_LIMIT = 100_000
+_Pieces = tuple[bytes, bytes, bytes, bytes]
+
+
+def _field(value: str | None) -> bytes:
+    if value is None:
+        return _NONE
+    raw = value.encode()
+    return _LEN(len(raw)) + raw
+
+
+class _Canonical:
+    """`crypto.hash_chain.canonical` of a row, specialised for speed: the repeating columns are
+    encoded once per distinct key and cached; seq, time, actor, blind index, consent id,
+    request id and address are encoded every time. Returns None for a row whose key is not
+    well formed (it then fails its hash check)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, _Pieces] = {}
+
+    def encode(self, row: Sequence[Any]) -> bytes | None:
+        seq, at, actor, bidx, jti, request, address, key = row[:8]
+        pieces = self._cache.get(key)
+        if pieces is None:
+            found = self._pieces(key)
+            if found is None:
+                return None
+            pieces = found
+        kind_b, tier_action_b, purpose_b, run_b = pieces
+        seq_s = str(seq).encode()
+        at_s = at.encode()
+        actor_s = actor.encode()
+        request_s = request.encode()
+        address_s = address.encode()
+        return b"".join(
+            (
+                _LEN(len(seq_s)),
+                seq_s,
+                _LEN(len(at_s)),
+                at_s,
+                kind_b,
+                _LEN(len(actor_s)),
+                actor_s,
+                tier_action_b,
+                _NONE if bidx is None else _LEN(len(bidx)) + bidx,
+                purpose_b,
+                _NONE if jti is None else _field(jti),
+                run_b,
+                _LEN(len(request_s)),
+                request_s,
+                _LEN(len(address_s)),
+                address_s,
+            )
+        )
+
+    def _pieces(self, key: str) -> _Pieces | None:
+        values = _parse_key(key)
+        if values is None:
+            return None
+        kind, tier, action, purpose, *run = values
+        pieces = (
+            _field(kind),
+            _field(tier) + _field(action),
+            _field(purpose),
+            b"".join(_field(value) for value in run),
+        )
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[key] = pieces
+        return pieces
 
 
 def _public_key(public_key_der: bytes) -> ec.EllipticCurvePublicKey:
@@ -164,37 +275,6 @@ def _signature_valid(key: ec.EllipticCurvePublicKey, cp: _Checkpoint) -> bool:
     return True
 
 
-class _Encoder:
-    """The canonical bytes of a row, as `crypto.hash_chain.canonical` encodes the same values.
-    Low-cardinality columns (kinds, actions, versions, reasons) are encoded once and cached."""
-
-    def __init__(self) -> None:
-        self._cache: dict[object, bytes] = {None: _NONE}
-
-    def encode(self, row: Sequence[Any]) -> bytes:
-        cache = self._cache
-        out = []
-        for index in range(18):
-            value = row[index]
-            if index in _UNIQUE:
-                if value is None:
-                    out.append(_NONE)
-                    continue
-                raw = value if isinstance(value, bytes) else str(value).encode()
-                out.append(_LEN(len(raw)) + raw)
-                continue
-            encoded = cache.get(value)
-            if encoded is None:
-                raw = value if isinstance(value, bytes) else str(value).encode()
-                encoded = cache[value] = _LEN(len(raw)) + raw
-            out.append(encoded)
-        return b"".join(out)
-
-
-#: seq, at, actor_ref, subject_bidx, consent_jti, request_id: rarely repeated, not cached.
-_UNIQUE = frozenset({0, 1, 3, 6, 8, 16})
-
-
 def verify_log(
     connection: Connection, public_key_der: bytes, *, batch: int = 10_000
 ) -> VerifyReport:
@@ -213,7 +293,7 @@ def verify_log(
             select(c.seq, c.entry_hash, c.signature).order_by(c.seq)
         )
     ]
-    result = _entry_rows(connection, batch)
+    result = entry_rows(connection, batch)
     try:
         rows = chain.from_iterable(result.partitions())
         problem, count, last_hash = _walk(rows, head, checkpoints, key)
@@ -234,16 +314,17 @@ def _walk(
     pending = iter(checkpoints)
     next_cp = next(pending, None)
     next_cp_seq = next_cp.seq if next_cp is not None else -1
-    encode = _Encoder().encode
     sha256 = _SHA256
+    encode = _Canonical().encode
     prev = before = GENESIS
     expected = 1
     for row in rows:
         seq = row[0]
-        if seq != expected or seq > head_seq or row[18] != prev:
+        if seq != expected or seq > head_seq or row[8] != prev:
             return _diagnose(row, rows, expected, (before, prev), head_seq), expected - 1, prev
-        digest = sha256(prev + encode(row)).digest()
-        if digest != row[19]:
+        encoded = encode(row)
+        digest = sha256(prev + encoded).digest() if encoded is not None else b""
+        if digest != row[9]:
             return _diagnose(row, rows, expected, (before, prev), head_seq), expected - 1, prev
         if seq == next_cp_seq and next_cp is not None:
             if next_cp.entry_hash != digest:
@@ -277,18 +358,18 @@ def _diagnose(
         return Problem(expected, DELETED, f"entry {missing} missing")
     if seq > head_seq:
         return Problem(seq, INSERTED, f"entry beyond the head (last seq {head_seq})")
-    if row[18] == before and before != prev:
+    if row[8] == before and before != prev:
         # this entry chains past the one before it: that one was slipped in
         return Problem(seq - 1, INSERTED, "the next entry chains to the one before this one")
     following = next(rest, None)
-    if row[18] != prev:
-        later = {following[19]} if following is not None else set()
-        later.update(r[19] for r in rest)
-        if row[18] in later:
+    if row[8] != prev:
+        later = {following[9]} if following is not None else set()
+        later.update(r[9] for r in rest)
+        if row[8] in later:
             return Problem(seq, REORDERED, "entry chains to a later entry: out of order")
-    if following is not None and following[18] == prev:
+    if following is not None and following[8] == prev:
         return Problem(seq, INSERTED, "the next entry chains to the one before this one")
-    if row[18] != prev:
+    if row[8] != prev:
         return Problem(seq, EDITED, "its previous-hash field was changed")
     return Problem(seq, EDITED, "content does not match its hash")
 

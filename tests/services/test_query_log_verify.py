@@ -40,7 +40,7 @@ def _attempt(n: int) -> QueryAttempt:
     return QueryAttempt(
         action=("self:report:read", "institution:report:query", "public:list:search")[n % 3],
         decision=("allowed", "denied", "allowed", "failed")[n % 4],
-        reason=f"reason-{n % 5}",
+        reason=f"reason-{n % 5}" + ("-拒绝 ü" if n % 2 else ""),  # multi-byte UTF-8 too
         actor_kind="subject" if n % 3 != 1 else "institution",
         actor_ref=f"actor-{n % 17}",
         request_id=str(uuid.uuid4()),
@@ -106,6 +106,16 @@ def edit_time(conn: Connection) -> None:
 
 def edit_prev_hash(conn: Connection) -> None:
     _set(conn, TARGET, {"prev_hash": bytes(32)})
+
+
+def shift_text_between_columns(conn: Connection) -> None:
+    """Move characters from one column to its neighbour: the concatenation stays the same."""
+    row = _row(conn, TARGET)
+    _set(
+        conn,
+        TARGET,
+        {"reason": row["reason"] + row["rule_ids"][:1], "rule_ids": row["rule_ids"][1:]},
+    )
 
 
 def delete_one(conn: Connection) -> None:
@@ -184,6 +194,7 @@ CASES: list[tuple[Callable[[Connection], None], tuple[int, str]]] = [
     (edit_field, (TARGET, EDITED)),
     (edit_time, (TARGET, EDITED)),
     (edit_prev_hash, (TARGET, EDITED)),
+    (shift_text_between_columns, (TARGET, EDITED)),
     (delete_one, (TARGET, DELETED)),
     (insert_one_chained, (TARGET, INSERTED)),
     (insert_one_unchained, (TARGET, INSERTED)),
@@ -225,3 +236,27 @@ def test_cli_exit_status_and_summary(app: Flask, built: Connection) -> None:
     assert broken.exit_code == 1
     assert f"first problem at seq {TARGET}: edited" in broken.output
     assert "marketing" not in broken.output  # names positions, never contents
+
+
+def test_the_repeating_columns_key_parses_only_when_well_formed() -> None:
+    from app.services.log_verify import _parse_key
+
+    values = [
+        "subject",
+        "self",
+        "self:report:read",
+        None,
+        "allowed",
+        "ok:1",
+        "",
+        "a",
+        "0",
+        "c",
+        "p",
+    ]
+    key = "".join("-" if v is None else f"{len(v)}:{v}" for v in values)
+    assert _parse_key(key) == values
+    assert _parse_key(key + "x") is None  # trailing garbage
+    assert _parse_key(key[:-1]) is None  # cut short
+    assert _parse_key("x" + key) is None
+    assert _parse_key("2:ab\x00c" + key[len("7:subject") :]) is None  # SQLite stops at NUL

@@ -70,6 +70,7 @@ pytest:
 	@$(VENV)/bin/pytest
 
 bench: system-deps install-dev
+	@scripts/system-deps.sh wrk
 	@$(PY) -m bench
 
 clean:

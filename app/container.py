@@ -18,9 +18,7 @@ from app.settings import Settings
 from crypto.fields import FieldCipher
 from crypto.keys import KeyProvider
 from policies.catalog import Catalog
-
-#: Placeholder until the engine slice wires `Container.policy`: then use `self.policy.version`.
-POLICY_VERSION_PLACEHOLDER = "unversioned"
+from policies.engine import PolicyEngine
 
 
 @dataclass(frozen=True)
@@ -31,6 +29,7 @@ class Container:
     key_provider: KeyProvider
     cipher: FieldCipher
     catalog: Catalog
+    policy: PolicyEngine  # loaded and validated at start-up with the catalog
 
     @property
     def keys(self) -> KeyService:
@@ -43,7 +42,7 @@ class Container:
         """The query log, signing checkpoints in the HSM per the settings."""
         return QueryLog(
             self.catalog.version,
-            POLICY_VERSION_PLACEHOLDER,  # TODO(engine): self.policy.version
+            self.policy.version,
             signer=self.key_provider,
             every=self.settings.log_checkpoint_every,
             seconds=self.settings.log_checkpoint_seconds,

@@ -9,6 +9,7 @@ master that imports this module never holds a session its workers would inherit.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import Connection
@@ -22,6 +23,8 @@ from crypto.fields import FieldCipher
 from crypto.keyring import DataKeyRing
 from crypto.keys import KeyProvider
 from policies.catalog import load_catalog
+from policies.engine import PolicyEngine
+from policies.policy_data import load_policy
 
 MAX_REQUEST_BYTES = 64 * 1024
 
@@ -31,9 +34,14 @@ def create_app(
     *,
     key_provider: KeyProvider | None = None,
     bind: Connection | None = None,
+    policy_path: Path | None = None,
 ) -> Flask:
     """Build the app. Tests may inject `key_provider` and `bind` (a connection inside an outer
-    transaction, so every unit of work becomes a savepoint that the test rolls back)."""
+    transaction, so every unit of work becomes a savepoint that the test rolls back).
+
+    The catalog and the access policy (`policy_path`, default the packaged
+    policies/data/policy.toml) are validated here: an invalid one raises `CatalogError` /
+    `PolicyError` and the service does not start."""
     settings = settings if settings is not None else Settings.from_env()
     app = Flask(__name__)
     app.config.update(
@@ -47,6 +55,7 @@ def create_app(
         TESTING=settings.mode == "test",
     )
     catalog = load_catalog()
+    policy = PolicyEngine(load_policy(policy_path), catalog)
     engine = (
         make_engine(settings.database_url, role=settings.database_role)
         if bind is None
@@ -71,6 +80,7 @@ def create_app(
         key_provider=provider,
         cipher=cipher,
         catalog=catalog,
+        policy=policy,
     )
     _configure_logging(app)
 

@@ -2,9 +2,10 @@
 
 Guarantees:
 - production refuses to start, naming every missing item, without a secret key, a PKCS#11 module
-  path, a token label and a PIN source (file or environment variable, never a CLI argument);
+  path, a token label, a PIN source (file or environment variable, never a CLI argument) and the
+  payment-notification key file (`CREDITGATE_PAYMENT_NOTIFY_KEY_FILE`, at least 32 characters);
 - development never falls back to a built-in secret: it creates random ones under `var/` (mode
-  0600) on first run and reuses them;
+  0600) on first run and reuses them (the payment-notification key included);
 - `repr()` and `describe()` never show the secret key or the PIN.
 """
 
@@ -22,6 +23,7 @@ from typing import Any, Self
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 DEV_TOKEN_LABEL = "creditgate-dev"  # noqa: S105 - a token label, not a secret
+MIN_NOTIFY_KEY_LENGTH = 32
 
 
 class Mode(StrEnum):
@@ -57,6 +59,9 @@ class Settings:
     #: Addresses (or CIDR networks) of TLS proxies whose client-certificate header is trusted.
     trusted_proxies: tuple[str, ...] = ()
     client_cert_header: str = "X-SSL-Client-Cert"
+    #: The shared HMAC key of the payment provider; None: `var/payment-notify-key` (not in
+    #: production, which refuses to start without a configured file).
+    payment_notify_key_file: Path | None = None
     #: Query-log checkpoints: sign the head every N entries or when the last is T seconds old.
     log_checkpoint_every: int = 1000
     log_checkpoint_seconds: int = 300
@@ -88,6 +93,27 @@ class Settings:
         if not pin:
             raise SettingsError(f"the PIN file {self.pin_file} is empty")
         return pin
+
+    def read_payment_notify_key(self) -> bytes:
+        """The payment provider's HMAC key, read when needed; created (0600) under `var/`
+        outside production when no file is configured."""
+        if self.payment_notify_key_file is None:
+            if self.mode is Mode.PRODUCTION:
+                raise SettingsError("no payment-notification key file configured")
+            return _local_secret(self.var_dir / "payment-notify-key", 48).encode()
+        try:
+            key = self.payment_notify_key_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SettingsError(
+                f"cannot read the payment-notification key file "
+                f"{self.payment_notify_key_file}: {exc.strerror}"
+            ) from None
+        if len(key) < MIN_NOTIFY_KEY_LENGTH:
+            raise SettingsError(
+                f"the payment-notification key file {self.payment_notify_key_file} must hold "
+                f"at least {MIN_NOTIFY_KEY_LENGTH} characters"
+            )
+        return key.encode()
 
     def describe(self) -> dict[str, str]:
         """What is safe to print: never the secret key, never the PIN."""
@@ -131,6 +157,10 @@ def _production(env: dict[str, str], side: Side, var_dir: Path) -> Settings:
     missing = [f"{name} ({what})" for name, what in required.items() if not env.get(name)]
     if not env.get("CREDITGATE_PIN_FILE") and not env.get("CREDITGATE_PIN"):
         missing.append("CREDITGATE_PIN_FILE or CREDITGATE_PIN (the token PIN source)")
+    if not env.get("CREDITGATE_PAYMENT_NOTIFY_KEY_FILE"):
+        missing.append(
+            "CREDITGATE_PAYMENT_NOTIFY_KEY_FILE (the payment provider's notification key file)"
+        )
     if missing:
         raise SettingsError("production mode refuses to start; missing: " + "; ".join(missing))
     if len(env["CREDITGATE_SECRET_KEY"]) < 32:
@@ -152,8 +182,10 @@ def _production(env: dict[str, str], side: Side, var_dir: Path) -> Settings:
         pin_env=env.get("CREDITGATE_PIN") or None,
         secret_key=env["CREDITGATE_SECRET_KEY"],
         softhsm_conf=Path(env["SOFTHSM2_CONF"]) if env.get("SOFTHSM2_CONF") else None,
+        payment_notify_key_file=Path(env["CREDITGATE_PAYMENT_NOTIFY_KEY_FILE"]),
     )
     settings.read_pin()  # fail at start, not on the first request; the value is discarded
+    settings.read_payment_notify_key()  # likewise
     return settings
 
 
@@ -178,7 +210,17 @@ def _development(env: dict[str, str], mode: Mode, side: Side, var_dir: Path) -> 
         secret_key=secret,
         softhsm_conf=Path(env.get("SOFTHSM2_CONF", var_dir / "softhsm" / "softhsm2.conf")),
         demo_subjects=int(env.get("CREDITGATE_DEMO_SUBJECTS", "2000")),
+        payment_notify_key_file=_notify_key_file(env, var_dir),
     )
+
+
+def _notify_key_file(env: dict[str, str], var_dir: Path) -> Path:
+    configured = env.get("CREDITGATE_PAYMENT_NOTIFY_KEY_FILE")
+    if configured:
+        return Path(configured)
+    path = var_dir / "payment-notify-key"
+    _local_secret(path, 48)
+    return path
 
 
 def _positive_int(env: dict[str, str], name: str, default: int) -> int:

@@ -17,6 +17,8 @@ from app.settings import Mode, Settings, Side
 from bench.harness import cipher_for, peak_rss_mib
 from hsm import Pkcs11KeyProvider
 from policies.catalog import load_catalog
+from policies.engine import PolicyEngine
+from policies.policy_data import load_policy
 
 
 def main() -> None:
@@ -37,7 +39,9 @@ def main() -> None:
         secret_key=secrets.token_urlsafe(32),
         pin_env=None,
     )
-    parts = Container(settings, engine, sessions, provider, cipher, load_catalog())
+    catalog = load_catalog()
+    policy = PolicyEngine(load_policy(), catalog)
+    parts = Container(settings, engine, sessions, provider, cipher, catalog, policy)
     result = seed_demo(parts, count=int(count), seed=7, batch_size=1000, today=date(2026, 11, 21))
     assert result is not None
     print(

@@ -19,6 +19,7 @@ class BlindIndexKind(StrEnum):
     CITIZEN_ID = "citizen_id"
     CREDIT_CODE = "credit_code"
     USERNAME = "username"
+    PERSON_NAME = "person_name"  # a normalised personal name, for the public lists only
 
 
 def blind_index(provider: KeyProvider, kind: BlindIndexKind, normalised: str) -> bytes:

@@ -21,7 +21,11 @@ from app import migrate
 from app.db import make_engine
 from app.settings import Mode, Settings, Side
 from crypto.keys import KeyProvider
+from tests import openapi_check
 from tests.fakes import InMemoryKeyProvider
+
+# Every response to an /api/ route in the whole run is checked against app/openapi.json.
+Flask.test_client_class = openapi_check.ValidatingClient
 
 pytest_plugins = ["tests.softhsm_fixtures"]
 
@@ -170,3 +174,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     counts = ", ".join(f"{backend}: {count}" for backend, count in _backend_passes.items())
     terminalreporter.write_line(f"database tests passed per backend: {counts}")
+    checked = openapi_check.validated
+    terminalreporter.write_line(
+        f"responses validated against the OpenAPI document: {sum(checked.values())} "
+        f"over {len(checked)} operations"
+    )

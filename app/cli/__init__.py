@@ -1,11 +1,11 @@
-"""`flask` commands: hsm, db, demo, keys, log. Secrets are read from files or the environment, never
-taken as arguments, and never printed."""
+"""`flask` commands: hsm, db, demo, keys, log, billing, lists. Secrets are read from files or
+the environment, never taken as arguments, and never printed."""
 
 from __future__ import annotations
 
 from flask import Flask
 
-from app.cli import accounts, cards, db, demo, hsm, institutions, keys, log
+from app.cli import accounts, billing, cards, db, demo, hsm, institutions, keys, lists, log
 
 
 def init_app(app: Flask) -> None:
@@ -14,3 +14,5 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(institutions.group)
     app.cli.add_command(accounts.group)
     app.cli.add_command(cards.group)
+    app.cli.add_command(billing.group)
+    app.cli.add_command(lists.group)

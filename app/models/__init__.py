@@ -13,9 +13,21 @@ from app.models.auth import (
     TotpUsedStep,
 )
 from app.models.base import Base
+from app.models.billing import (
+    LedgerAccount,
+    LedgerEntry,
+    LedgerKind,
+    Order,
+    OrderKind,
+    OrderStatus,
+    PaidVia,
+    PaymentNotification,
+)
+from app.models.consents import Consent
 from app.models.domain import DataProvider, Record, Subject
 from app.models.keys import DataKey, DataKeyState
 from app.models.query_log import LogCheckpoint, QueryLogEntry, QueryLogHead
+from app.models.usage import DailyUse, PublicListEntry, ReportAllowance
 
 __all__ = [
     "AccessToken",
@@ -26,16 +38,28 @@ __all__ = [
     "Base",
     "Card",
     "ClientAssertionUse",
+    "Consent",
+    "DailyUse",
     "DataKey",
     "DataKeyState",
     "DataProvider",
     "Institution",
+    "LedgerAccount",
+    "LedgerEntry",
+    "LedgerKind",
     "LogCheckpoint",
     "LoginAttempt",
     "LoginChallenge",
+    "Order",
+    "OrderKind",
+    "OrderStatus",
+    "PaidVia",
+    "PaymentNotification",
+    "PublicListEntry",
     "QueryLogEntry",
     "QueryLogHead",
     "Record",
+    "ReportAllowance",
     "Role",
     "Subject",
     "TotpCredential",

@@ -10,6 +10,10 @@ Guarantees:
 - display and destruction dates are computed from the catalog's retention rules, and each
   record is sealed under the data key of its expiry epoch, so it can be crypto-shredded; a
   record already past its destruction date is not stored (it is counted as expired);
+- records of the public disclosure class are indexed for the public-list search by the HMAC
+  blind indexes of the subject's normalised name and ID number (one extra HMAC per subject
+  with public records, none otherwise); a record may carry `repaired_on` (credit repair), which
+  may end a penalty's display early, never before the rule's minimum;
 - nothing here commits: the caller's transaction decides.
 """
 
@@ -24,9 +28,10 @@ from typing import Any, Protocol, cast
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from app.models import DataProvider, Record, Subject
+from app.models import DataProvider, PublicListEntry, Record, Subject
 from app.models.ids import uuid7
 from app.services.keys import KeyService, wrapping_label_for
+from app.services.public_lists import index_rows, public_record_types
 from crypto.blind_index import BlindIndexKind, blind_index
 from crypto.fields import canonical_json
 from crypto.keys import WrappingKey
@@ -37,6 +42,7 @@ from policies.retention import retention_dates
 
 _SUBJECTS = cast(Table, Subject.__table__)
 _RECORDS = cast(Table, Record.__table__)
+_LIST_ENTRIES = cast(Table, PublicListEntry.__table__)
 
 
 class RecordIntake(Protocol):
@@ -132,6 +138,8 @@ class IngestService:
         result = IntakeResult()
         subject_rows: list[dict[str, Any]] = []
         record_rows: list[dict[str, Any]] = []
+        list_rows: list[dict[str, Any]] = []
+        public_types = public_record_types(self.catalog)
         seen: set[bytes] = set()
         for position, ((normalised, subject, payloads), bidx) in enumerate(
             zip(prepared, indexes, strict=True)
@@ -155,6 +163,7 @@ class IngestService:
                     ),
                 }
             )
+            added: list[tuple[uuid.UUID, str]] = []
             for index, (record, payload) in enumerate(zip(subject.records, payloads, strict=True)):
                 row = self._record_row(
                     session, key_ids, provider_ids, subject_id, (position, index), record, payload
@@ -163,6 +172,15 @@ class IngestService:
                     result.records_expired += 1
                 else:
                     record_rows.append(row)
+                    added.append((row["id"], row["record_type"]))
+            list_rows += index_rows(
+                self.keys.provider,
+                subject_id=subject_id,
+                id_bidx=bidx,
+                name=subject.name,
+                records=added,
+                public_types=public_types,
+            )
         # Core inserts on the tables: one executemany per batch. (ORM bulk insert would split a
         # batch into many small groups wherever optional dates are None.) The sealed column
         # type still applies: it binds Envelopes only.
@@ -170,6 +188,8 @@ class IngestService:
             session.execute(insert(_SUBJECTS), subject_rows)
         if record_rows:
             session.execute(insert(_RECORDS), record_rows)
+        if list_rows:
+            session.execute(insert(_LIST_ENTRIES), list_rows)
         result.subjects_added = len(subject_rows)
         result.records_added = len(record_rows)
         return result
@@ -218,9 +238,13 @@ class IngestService:
         provider_id = provider_ids.get(record.provider_credit_code)
         if provider_id is None:
             raise IntakeError(f"subject #{where[0]} record #{where[1]}: unknown data provider")
-        display_until, destroy_after = retention_dates(
-            record_type.retention, record.occurred_on, record.ended_on
-        )
+        repaired_on: date | None = getattr(record, "repaired_on", None)
+        try:
+            display_until, destroy_after = retention_dates(
+                record_type.retention, record.occurred_on, record.ended_on, repaired_on
+            )
+        except ValueError as exc:
+            raise IntakeError(f"subject #{where[0]} record #{where[1]}: {exc}") from None
         if destroy_after is not None and destroy_after < self.today:
             return None
         key_id = self._key_id(session, key_ids, wrapping_label_for(destroy_after))

@@ -108,6 +108,27 @@ class SessionService:
         session.flush()
         return token
 
+    def peek(self, session: Session, token: str) -> tuple[Principal | None, bool]:
+        """Read-only resume: `(principal, False)` for a live session that needs no write now,
+        `(None, False)` for an unknown or ended one, `(None, True)` when `resume` must run in a
+        writing unit (the session is to be ended, or its activity time is due). Lets the
+        common case skip the write lock (SQLite) and the row write entirely."""
+        row = session.get(AuthSession, _hash(token))
+        if row is None or row.ended_at is not None:
+            return None, False
+        now = utcnow()
+        last_seen = as_utc(row.last_seen_at)
+        if (
+            now >= as_utc(row.expires_at)
+            or now >= last_seen + timedelta(seconds=row.idle_seconds)
+            or now - last_seen >= TOUCH_EVERY
+        ):
+            return None, True
+        account = session.get(Account, row.account_id)
+        if account is None or account.status != "active":
+            return None, True
+        return self._principal(session, row, account), False
+
     def resume(self, session: Session, token: str, *, touch: bool = True) -> Principal | None:
         """The principal of a live session, or None (ended, idle, too old, account disabled)."""
         row = session.get(AuthSession, _hash(token))
@@ -124,6 +145,9 @@ class SessionService:
             return None
         if touch and now - as_utc(row.last_seen_at) >= TOUCH_EVERY:
             row.last_seen_at = now  # at most one write a minute per session
+        return self._principal(session, row, account)
+
+    def _principal(self, session: Session, row: AuthSession, account: Account) -> Principal:
         roles = frozenset(
             session.scalars(select(AccountRole.role).where(AccountRole.account_id == account.id))
         )

@@ -5,16 +5,24 @@ from __future__ import annotations
 from flask import Flask
 
 from app.web import (
+    archive,
     auth_card,
     auth_staff,
+    billing,
     browser,
     catalog,
+    consents,
     errors,
     gate,
     health,
     home,
     identity,
+    institution_reports,
     oauth,
+    openapi,
+    public_lists,
+    queries,
+    self_service,
     session_api,
     step_up,
 )
@@ -24,9 +32,17 @@ def register_web(app: Flask) -> None:
     identity.init_app(app)
     gate.init_app(app)
     errors.init_app(app)
+    queries.init_app(app)
     for blueprint in (home.bp, health.bp, catalog.bp, session_api.bp, auth_card.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(auth_staff.bp)
     app.register_blueprint(step_up.bp)
     app.register_blueprint(browser.bp)
+    app.register_blueprint(consents.bp)
+    app.register_blueprint(institution_reports.bp)
+    app.register_blueprint(openapi.bp)
+    app.register_blueprint(archive.bp)
+    app.register_blueprint(billing.bp)
+    app.register_blueprint(self_service.bp)
+    app.register_blueprint(public_lists.bp)

@@ -45,8 +45,12 @@ def init_app(app: Flask) -> None:
     @login_manager.user_loader
     def load(token: str) -> WebUser | None:
         parts = container()
-        with parts.transaction() as db:
-            principal = SessionService().resume(db, token)
+        sessions = SessionService()
+        with parts.sessions() as db:  # a plain read: no write lock for the common case
+            principal, needs_write = sessions.peek(db, token)
+        if needs_write:
+            with parts.transaction() as db:
+                principal = sessions.resume(db, token)
         return None if principal is None else WebUser(token, principal)
 
     @login_manager.unauthorized_handler

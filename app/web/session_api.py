@@ -18,13 +18,16 @@ bp = Blueprint("session_api", __name__, url_prefix="/api/v1/auth")
 def whoami() -> Response:
     principal = current_principal()
     assert principal is not None  # the gate admits only logged-in callers here
-    return jsonify(
-        username=principal.username,
-        kind=principal.kind,
-        roles=sorted(principal.roles),
-        methods=sorted(principal.methods),
-        csrf_token=principal.csrf_token,
-    )
+    body: dict[str, object] = {
+        "username": principal.username,
+        "kind": principal.kind,
+        "roles": sorted(principal.roles),
+        "methods": sorted(principal.methods),
+        "csrf_token": principal.csrf_token,
+    }
+    if principal.kind == "subject" and principal.subject_id is not None:
+        body["subject_ref"] = str(principal.subject_id)  # the `sub` of their consent tokens
+    return jsonify(body)
 
 
 @bp.post("/logout")

@@ -16,6 +16,9 @@ def pin_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "pin"
     path.write_text("1357-test-pin\n")
     monkeypatch.setenv("CG_TEST_PIN_FILE", str(path))
+    notify = tmp_path / "notify-key"
+    notify.write_text("n" * 40 + "\n")
+    monkeypatch.setenv("CG_TEST_NOTIFY_KEY_FILE", str(notify))
     return path
 
 
@@ -29,6 +32,7 @@ def _production(**extra: str) -> dict[str, str]:
         "CREDITGATE_PKCS11_MODULE": MODULE,
         "CREDITGATE_TOKEN_LABEL": "prod-token",
         "CREDITGATE_PIN_FILE": os.environ["CG_TEST_PIN_FILE"],
+        "CREDITGATE_PAYMENT_NOTIFY_KEY_FILE": os.environ["CG_TEST_NOTIFY_KEY_FILE"],
     }
     env.update(extra)
     return env
@@ -42,6 +46,7 @@ def _production(**extra: str) -> dict[str, str]:
         ("CREDITGATE_TOKEN_LABEL", "token label"),
         ("CREDITGATE_PIN_FILE", "PIN source"),
         ("CREDITGATE_DATABASE_URL", "database URL"),
+        ("CREDITGATE_PAYMENT_NOTIFY_KEY_FILE", "notification key file"),
     ],
 )
 def test_production_refuses_to_start_naming_what_is_missing(missing: str, named: str) -> None:
@@ -117,3 +122,24 @@ def test_unknown_mode_or_side_is_refused() -> None:
         Settings.from_env({"CREDITGATE_MODE": "staging"})
     with pytest.raises(SettingsError):
         Settings.from_env({"CREDITGATE_SIDE": "dmz"})
+
+
+def test_production_refuses_a_short_or_unreadable_payment_notification_key(
+    tmp_path: Path,
+) -> None:
+    short = tmp_path / "short-key"
+    short.write_text("too-short\n")
+    with pytest.raises(SettingsError, match="at least 32 characters"):
+        Settings.from_env(_production(CREDITGATE_PAYMENT_NOTIFY_KEY_FILE=str(short)))
+    with pytest.raises(SettingsError, match="cannot read the payment-notification key"):
+        Settings.from_env(_production(CREDITGATE_PAYMENT_NOTIFY_KEY_FILE=str(tmp_path / "no")))
+
+
+def test_development_creates_a_private_payment_notification_key_once(tmp_path: Path) -> None:
+    env = {"CREDITGATE_VAR_DIR": str(tmp_path)}
+    first = Settings.from_env(env).read_payment_notify_key()
+    path = tmp_path / "payment-notify-key"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert len(first) >= 32
+    assert Settings.from_env(env).read_payment_notify_key() == first
+    assert first.decode() not in repr(Settings.from_env(env))

@@ -25,6 +25,7 @@ REVIEWED_PUBLIC = {
     "health.readyz",
     "catalog.catalog_index",
     "catalog.catalog_entry",
+    "openapi.openapi_document",  # the API description (no data)
     "static",
     # Logins: they establish the session, so they cannot require one.
     "auth_card.challenge",
@@ -37,6 +38,10 @@ REVIEWED_PUBLIC = {
     "oauth.token",
     "oauth.revoke",
     "oauth.whoami",
+    "billing.own_ledger",  # bearer token
+    "institution_reports.query",  # bearer token
+    # The payment provider signs each notification (HMAC); it has no session.
+    "billing.payment_notification",
 }
 
 

@@ -1,0 +1,41 @@
+"""Consent tokens (ARCHITECTURE §5): a subject's signed authorization for one institution.
+
+A row is the server's memory of one token, keyed by its `jti`: who signed it (`subject_id`,
+`card_thumbprint`), for whom (`client_id`), for what (`purpose`, `scope`), how long and how
+often (`issued_at`, `expires_at`, `max_uses`), how often it was used (`uses`) and whether the
+subject revoked it. The token itself is never stored, only its SHA-256 (`token_sha256`), so a
+jti presented again with different bytes is recognised as a replay. `uses` only ever grows by
+one conditional UPDATE (`uses < max_uses AND revoked_at IS NULL`); a CHECK keeps it in range.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base
+
+
+class Consent(Base):
+    __tablename__ = "consents"
+    __table_args__ = (
+        CheckConstraint("uses >= 0 AND uses <= max_uses", name="uses"),
+        CheckConstraint("max_uses >= 1", name="max_uses"),
+    )
+
+    jti: Mapped[str] = mapped_column(String(128), primary_key=True)
+    token_sha256: Mapped[bytes] = mapped_column(LargeBinary(32))
+    subject_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subjects.id"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    scope: Mapped[str] = mapped_column(String(16))  # sorted categories, comma-separated
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    max_uses: Mapped[int] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    card_thumbprint: Mapped[str] = mapped_column(String(64))
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,240 @@
+"""Report assembly: one report shape for the self, archive and institution tiers.
+
+`ReportService.assemble` turns an allowing decision into the report of docs/queries.md
+("The report"). Guarantees:
+- only record types listed in `decision.obligations.record_types` are read at all (the
+  selection is made on plain columns, before anything is opened);
+- records outside their display period on `on` are hidden when the obligations say so
+  (`hide_undisplayed`): a record is shown iff `occurred_on <= on <= display_until`, or
+  `display_until` is None (policies/retention.py: `display_until` is the last day shown);
+- every released field goes through its mask (`policies.masking.apply_mask`; the `hash` mask
+  under a fresh random key per report, no HSM call); a field the
+  obligations do not list is withheld entirely (absent from `fields`, not `null`); the subject's
+  name and ID number are masked under the pseudo record type `"subject"` the same way;
+- an unknown subject (`subject=None`) yields the same shape with empty sections, so a caller
+  cannot tell "no such subject" from "no records of that class";
+- `query_records` (who queried the subject) appear in the self report only;
+- `objections` and `statements` are present and empty: filing objections and statements is a
+  later issue (ARCHITECTURE §3), the sections are reserved so the shape does not change then;
+- cost: one sealed identity plus one sealed payload per released record; data keys come from
+  the process-local key ring (crypto/keyring.py), so a warm report costs no HSM call at all and
+  a cold one at most one per data key. No HMAC is computed here (the caller already holds the
+  subject's blind index on the subject row);
+- nothing here logs, commits or writes; a key or sealed-value failure propagates (fail closed).
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from app.models import Record, Subject
+from app.models.base import as_utc, utcnow
+from crypto.fields import FieldCipher
+from policies.catalog import Catalog
+from policies.catalog_model import FieldType, MaskKind
+from policies.decision import Decision, Obligations
+from policies.masking import apply_mask
+from policies.retention import add_months
+
+REPORT_KINDS = ("self", "archive", "institution", "public")  # public: list search results
+SUBJECT_PSEUDO_TYPE = "subject"
+SECTION_BY_CATEGORY: Mapping[str, str] = {
+    "A": "identity",
+    "B": "financial",
+    "C": "social",
+    "D": "special",
+}
+_IDENTITY_FIELD_TYPES: Mapping[str, FieldType] = {"name": "string", "id_number": "id_number"}
+
+
+class QueryRecordLike(Protocol):
+    """What the report shows of one query-log entry about the subject (log slice's QueryRecord)."""
+
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def requester(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def purpose(self) -> str | None: ...
+
+
+class ReportService:
+    """Assembles reports; see the module docstring for what it guarantees."""
+
+    def __init__(
+        self,
+        cipher: FieldCipher,
+        catalog: Catalog,
+        *,
+        policy_version: str = "",
+        hash_key: Callable[[], bytes] = lambda: secrets.token_bytes(32),
+    ) -> None:
+        self.cipher = cipher
+        self.catalog = catalog
+        self.policy_version = policy_version
+        self._new_hash_key = hash_key
+
+    def assemble(
+        self,
+        db: Session,
+        *,
+        subject: Subject | None,
+        decision: Decision,
+        kind: str,
+        on: date,
+        query_records: Sequence[QueryRecordLike] = (),
+        fee_fen: int = 0,
+        id_number: str | None = None,
+    ) -> dict[str, Any]:
+        """The report for `subject` under `decision` as of `on`.
+
+        `id_number` (already validated) is shown, masked, when `subject` is None, so that an
+        archive report about an unknown number looks like one about a subject without records.
+        """
+        obligations = decision.obligations
+        if not decision.allowed or obligations is None:
+            raise ValueError("a report is assembled only under an allowing decision")
+        if kind not in REPORT_KINDS:
+            raise ValueError(f"report kind must be one of {REPORT_KINDS}")
+        if kind != "self" and query_records:
+            raise ValueError("query records belong to the self report only")
+        masker = _Masker(self._new_hash_key)
+        sections: dict[str, list[dict[str, Any]]] = {
+            name: [] for name in SECTION_BY_CATEGORY.values()
+        }
+        if subject is not None:
+            identity = subject.unseal("identity", self.cipher)
+            for record in self._records(db, subject.id, obligations, on):
+                sections[SECTION_BY_CATEGORY[record.category]].append(
+                    self._record(record, obligations, masker)
+                )
+        else:
+            identity = {} if id_number is None else {"id_number": id_number}
+        return {
+            "report": {
+                "id": str(uuid.uuid4()),
+                "kind": kind,
+                "generated_at": utcnow().isoformat(),
+                "as_of": on.isoformat(),
+                "catalog_version": self.catalog.version,
+                "policy_version": self.policy_version,
+                "purpose": obligations.purpose,
+                "fee_fen": fee_fen,
+            },
+            "subject": self._identity(identity, obligations, masker),
+            "sections": {
+                **sections,
+                "objections": [],
+                "statements": [],
+                "query_records": [_query_record(entry) for entry in query_records],
+            },
+        }
+
+    @staticmethod
+    def released_fields(report: Mapping[str, Any]) -> list[str]:
+        """The `type.field` names actually present in `report` (for the query log), sorted."""
+        names = {f"{SUBJECT_PSEUDO_TYPE}.{name}" for name in report.get("subject", {})}
+        for section in SECTION_BY_CATEGORY.values():
+            for record in report["sections"][section]:
+                names.update(f"{record['type']}.{name}" for name in record["fields"])
+        return sorted(names)
+
+    def _records(
+        self, db: Session, subject_id: uuid.UUID, obligations: Obligations, on: date
+    ) -> Sequence[Record]:
+        if not obligations.record_types:
+            return ()
+        query = select(Record).where(
+            Record.subject_id == subject_id,
+            Record.record_type.in_(sorted(obligations.record_types)),
+        )
+        if obligations.hide_undisplayed:
+            query = query.where(
+                Record.occurred_on <= on,
+                or_(Record.display_until.is_(None), Record.display_until >= on),
+            )
+        return db.scalars(query.order_by(Record.category, Record.occurred_on, Record.id)).all()
+
+    def _record(self, record: Record, obligations: Obligations, masker: _Masker) -> dict[str, Any]:
+        record_type = self.catalog.require(record.record_type)
+        payload: Mapping[str, Any] = record.unseal("payload", self.cipher)
+        fields: dict[str, Any] = {}
+        masked: dict[str, str] = {}
+        for spec in record_type.fields:
+            if spec.name not in payload:
+                continue
+            mask = obligations.mask(record_type.code, spec.name)
+            if mask is None:
+                continue  # not released: withheld entirely
+            fields[spec.name] = masker(mask, payload[spec.name], spec.type)
+            if mask != "none":
+                masked[spec.name] = mask
+        return {
+            "id": str(record.id),
+            "type": record_type.code,
+            "title": record_type.title,
+            "title_zh": record_type.title_zh,
+            "occurred_on": record.occurred_on.isoformat(),
+            "ended_on": _iso(record.ended_on),
+            "display_until": _iso(record.display_until),
+            "fields": fields,
+            "masked": masked,
+        }
+
+    def _identity(
+        self, identity: Mapping[str, Any], obligations: Obligations, masker: _Masker
+    ) -> dict[str, Any]:
+        shown: dict[str, Any] = {}
+        for name, field_type in _IDENTITY_FIELD_TYPES.items():
+            mask = obligations.mask(SUBJECT_PSEUDO_TYPE, name)
+            if mask is None or name not in identity:
+                continue
+            shown[name] = masker(mask, identity[name], field_type)
+        return shown
+
+
+class _Masker:
+    """Applies masks for one report; the `hash` mask's key is drawn once per report (lazily),
+    so hashed values match within a report and cannot be linked across reports."""
+
+    def __init__(self, new_key: Callable[[], bytes]) -> None:
+        self._new_key = new_key
+        self._key: bytes | None = None
+
+    def __call__(self, kind: MaskKind, value: object, field_type: FieldType) -> object:
+        if kind == "hash" and self._key is None:
+            self._key = self._new_key()
+        return apply_mask(kind, value, field_type, hash_key=self._key or b"")
+
+
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+def _query_record(entry: QueryRecordLike) -> dict[str, Any]:
+    return {
+        "at": as_utc(entry.at).isoformat(),
+        "requester": entry.requester,
+        "action": entry.action,
+        "purpose": entry.purpose,
+    }
+
+
+def subject_by_id(db: Session, subject_id: uuid.UUID | None) -> Subject | None:
+    """The subject row (sealed identity, blind index), or None; opens nothing."""
+    return None if subject_id is None else db.get(Subject, subject_id)
+
+
+def query_records_since(on: date) -> datetime:
+    """The start of the query-record window shown to a subject: two years before `on`."""
+    start = add_months(on, -24)
+    return datetime(start.year, start.month, start.day, tzinfo=UTC)

@@ -1,0 +1,215 @@
+"""Billing endpoints: cashier confirmations and refunds, payment-provider notifications,
+institution top-ups and ledgers.
+
+Guarantees:
+- cashier routes answer only staff holding the `cashier` role in a password+TOTP session
+  (401 without a session, 403 `step_up_required` for a weaker one, 403 for anyone else);
+- the payment notification route takes no session: it is authenticated by its HMAC signature
+  over the raw body (`app.services.payments`), refused before parsing when the signature or
+  timestamp is wrong; a refusal is logged by reason code only, never with the body or headers;
+- every state change runs in one unit of work; retries of a confirmation or refund with the
+  same input answer the same order unchanged;
+- an institution sees only its own ledger (bearer token), a cashier any institution's.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from app.container import container
+from app.services.bearer import InstitutionPrincipal
+from app.services.callers import PAYMENT_PROVIDER, caller_for, caller_for_institution
+from app.services.ledger import LedgerError, LedgerService, entry_view, institution_id_for
+from app.services.orders import OrderConflict, OrderInputError, OrderService, order_view
+from app.services.payments import (
+    NotificationRefused,
+    PaymentService,
+    parse_notice,
+    verify_signature,
+)
+from app.services.policy import Action
+from app.services.sessions import Principal
+from app.web.gate import bound_to, csrf_exempt, public
+from app.web.identity import bad_request, current_principal
+from app.web.oauth import require_bearer
+from app.web.queries import refusal
+
+bp = Blueprint("billing", __name__)
+log = logging.getLogger("creditgate.billing")
+Answer = Response | tuple[Response, int]
+
+
+def _cashier(action: Action) -> tuple[Principal | None, Answer | None]:
+    """The cashier, if the policy engine allows `action` to the caller (staff with the
+    cashier role, password+TOTP session); otherwise the refusal to answer."""
+    principal = current_principal()
+    decision = container().policy.decide(caller_for(principal), action, on=_now().date())
+    if principal is None or not decision.allowed:
+        return None, refusal(decision)
+    return principal, None
+
+
+def _body() -> dict[str, Any] | None:
+    body: Any = request.get_json(silent=True)
+    return body if isinstance(body, dict) else None
+
+
+def _orders() -> OrderService:
+    return OrderService(download_days=container().policy.archive_download_days)
+
+
+def _not_found() -> tuple[Response, int]:
+    return jsonify(error="not_found", message="There is no such order."), 404
+
+
+def _conflict(conflict: OrderConflict) -> tuple[Response, int]:
+    return jsonify(error=conflict.code, message=str(conflict)), 409
+
+
+@bp.post("/api/v1/billing/orders/<uuid:order_id>/confirm")
+@bound_to(Action.BILLING_ORDER_CONFIRM)
+def confirm(order_id: uuid.UUID) -> Answer:
+    cashier, refused = _cashier(Action.BILLING_ORDER_CONFIRM)
+    if cashier is None:
+        return refused  # type: ignore[return-value]
+    body = _body()
+    if body is None or not isinstance(body.get("payment_ref"), str):
+        return bad_request('Send {"payment_ref": "<the receipt or transfer reference>"}.')
+    try:
+        with container().transaction() as db:
+            order = _orders().confirm(
+                db,
+                order_id=order_id,
+                payment_ref=body["payment_ref"],
+                cashier_id=cashier.account_id,
+            )
+            view = order_view(order) if order is not None else None
+    except OrderInputError as bad:
+        return bad_request(str(bad))
+    except OrderConflict as conflict:
+        return _conflict(conflict)
+    return jsonify(order=view) if view is not None else _not_found()
+
+
+@bp.post("/api/v1/billing/orders/<uuid:order_id>/refund")
+@bound_to(Action.BILLING_ORDER_REFUND)
+def refund(order_id: uuid.UUID) -> Answer:
+    cashier, refused = _cashier(Action.BILLING_ORDER_REFUND)
+    if cashier is None:
+        return refused  # type: ignore[return-value]
+    body = _body()
+    if body is None or not isinstance(body.get("reason"), str):
+        return bad_request('Send {"reason": "<why the payment is refunded>"}.')
+    try:
+        with container().transaction() as db:
+            order = _orders().refund(
+                db, order_id=order_id, reason=body["reason"], cashier_id=cashier.account_id
+            )
+            view = order_view(order) if order is not None else None
+    except OrderInputError as bad:
+        return bad_request(str(bad))
+    except OrderConflict as conflict:
+        return _conflict(conflict)
+    return jsonify(order=view) if view is not None else _not_found()
+
+
+@bp.post("/api/v1/billing/payment-notifications")
+@bound_to(Action.BILLING_PAYMENT_NOTIFY)
+@public
+@csrf_exempt
+def payment_notification() -> Answer:
+    parts = container()
+    raw = request.get_data(cache=False)
+    try:
+        verify_signature(
+            parts.settings.read_payment_notify_key(),
+            timestamp=request.headers.get("X-CG-Timestamp"),
+            signature=request.headers.get("X-CG-Signature"),
+            body=raw,
+            now=_now(),
+        )
+        notice = parse_notice(raw)
+        decision = parts.policy.decide(
+            PAYMENT_PROVIDER, Action.BILLING_PAYMENT_NOTIFY, on=_now().date()
+        )
+        if not decision.allowed:
+            return refusal(decision)
+        with parts.transaction() as db:
+            order = PaymentService(_orders()).accept(db, notice)
+            view = order_view(order)
+    except NotificationRefused as refused:
+        log.warning("payment notification refused: %s", refused.code)
+        return jsonify(error=refused.code, message=str(refused)), refused.status
+    return jsonify(order=view)
+
+
+@bp.post("/api/v1/billing/institutions/<client_id>/top-ups")
+@bound_to(Action.BILLING_LEDGER_TOPUP)
+def top_up(client_id: str) -> Answer:
+    cashier, refused = _cashier(Action.BILLING_LEDGER_TOPUP)
+    if cashier is None:
+        return refused  # type: ignore[return-value]
+    body = _body()
+    if body is None or not isinstance(body.get("reference"), str):
+        return bad_request('Send {"amount_fen": <positive integer>, "reference": "<receipt>"}.')
+    try:
+        with container().transaction() as db:
+            institution_id = institution_id_for(db, client_id)
+            if institution_id is None:
+                return jsonify(error="not_found", message="There is no such institution."), 404
+            ledger = LedgerService()
+            entry = ledger.top_up(
+                db,
+                institution_id=institution_id,
+                amount_fen=body.get("amount_fen"),  # type: ignore[arg-type] - checked inside
+                reference=body["reference"],
+                created_by=str(cashier.account_id),
+            )
+            view = entry_view(entry)
+    except LedgerError as bad:
+        return bad_request(str(bad))
+    return jsonify(entry=view, balance_fen=view["balance_after"]), 201
+
+
+@bp.get("/api/v1/billing/institutions/<client_id>/ledger")
+@bound_to(Action.BILLING_LEDGER_READ)
+def institution_ledger_for_cashier(client_id: str) -> Answer:
+    cashier, refused = _cashier(Action.BILLING_LEDGER_READ)
+    if cashier is None:
+        return refused  # type: ignore[return-value]
+    ledger = LedgerService()
+    with container().transaction() as db:
+        institution_id = institution_id_for(db, client_id)
+        if institution_id is None:
+            return jsonify(error="not_found", message="There is no such institution."), 404
+        balance = ledger.balance(db, institution_id)
+        entries = [entry_view(entry) for entry in ledger.entries(db, institution_id)]
+    return jsonify(client_id=client_id, balance_fen=balance, entries=entries)
+
+
+@bp.get("/api/v1/institution/ledger")
+@bound_to(Action.INSTITUTION_LEDGER_READ)
+@public
+@csrf_exempt
+@require_bearer(None)
+def own_ledger() -> Answer:
+    principal: InstitutionPrincipal = g.institution
+    decision = container().policy.decide(
+        caller_for_institution(principal), Action.INSTITUTION_LEDGER_READ, on=_now().date()
+    )
+    if not decision.allowed:
+        return refusal(decision)
+    ledger = LedgerService()
+    with container().transaction() as db:
+        balance = ledger.balance(db, principal.institution_id)
+        entries = [entry_view(entry) for entry in ledger.entries(db, principal.institution_id)]
+    return jsonify(client_id=principal.client_id, balance_fen=balance, entries=entries)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,119 @@
+"""One attempt at a query action, as every query endpoint of the self-service handles it.
+
+Guarantees (docs/queries.md, "The shape of every query endpoint"):
+- `unit()` is the one unit of work of the attempt; whatever is appended to the log in it
+  commits with the answer or not at all. If the HSM or the database fails inside it (the log
+  append included), the unit rolls back, a `failed` entry is written in a fresh unit
+  (`record_failure`), and the exception goes on to the 503 handler: nothing is disclosed;
+- every entry names the caller by kind and account id (never a username, session id or token),
+  the subject only by blind index, the request id and the client address;
+- `body()` reads the JSON body without ever raising: an oversized or malformed body is an
+  answer the view can log as a denied attempt before refusing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Any
+
+from flask import Response, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from app.container import Container, container
+from app.services.callers import caller_for
+from app.services.failures import DATABASE_FAILURES, KEY_FAILURES
+from app.services.policy import Action, Decision, Target
+from app.services.query_log import QueryAttempt, record_failure
+from app.web.identity import client_address, current_principal
+from app.web.queries import request_id
+
+TOO_LARGE = "body_too_large"
+MALFORMED = "malformed_body"
+
+
+def today() -> date:
+    """The service's current day (tests move it)."""
+    return date.today()
+
+
+class QueryCall:
+    """The caller, the decision and the log entries of one attempt at `action`."""
+
+    def __init__(self, action: Action) -> None:
+        self.action = action
+        self.parts: Container = container()
+        self.principal = current_principal()
+        self.caller = caller_for(self.principal)
+        self.request_id = request_id()
+        self.address = client_address()
+        self.subject_bidx: bytes | None = None
+        self.decision: Decision | None = None
+        self.on = today()
+
+    @property
+    def actor_ref(self) -> str:
+        return "anonymous" if self.principal is None else str(self.principal.account_id)
+
+    def decide(self, target: Target) -> Decision:
+        self.decision = self.parts.policy.decide(self.caller, self.action, target, on=self.on)
+        return self.decision
+
+    def attempt(self, decision: str, reason: str, **details: Any) -> QueryAttempt:
+        return QueryAttempt(
+            action=self.action.value,
+            decision=decision,
+            reason=reason,
+            actor_kind=self.caller.kind,
+            actor_ref=self.actor_ref,
+            request_id=self.request_id,
+            client_address=self.address,
+            subject_bidx=self.subject_bidx,
+            rule_ids=() if self.decision is None else self.decision.rule_ids,
+            **details,
+        )
+
+    def log(self, db: Any, decision: str, reason: str, **details: Any) -> None:
+        """Append this attempt's entry in the unit of work `db` (no try/except: a failure
+        propagates and nothing is released)."""
+        self.parts.query_log().append(db, self.attempt(decision, reason, **details))
+
+    def deny(self, db: Any, reason: str, answer: tuple[Response, int]) -> tuple[Response, int]:
+        """Log a denied attempt and hand back the refusal to send once the unit commits."""
+        self.log(db, "denied", reason)
+        return answer
+
+    @contextmanager
+    def unit(self) -> Iterator[Any]:
+        try:
+            with self.parts.transaction() as db:
+                yield db
+        except KEY_FAILURES + DATABASE_FAILURES as exc:
+            reason = "key_failure" if isinstance(exc, KEY_FAILURES) else "database_failure"
+            record_failure(self.parts, self.attempt("failed", reason))
+            raise
+
+
+def body() -> tuple[Any, str | None]:
+    """(the parsed JSON body or None, None) or (None, TOO_LARGE | MALFORMED)."""
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        return None, TOO_LARGE
+    if not raw.strip():
+        return None, None
+    parsed = request.get_json(silent=True, force=True)
+    if parsed is None:
+        return None, MALFORMED
+    return parsed, None
+
+
+def body_refusal(problem: str) -> tuple[Response, int]:
+    if problem == TOO_LARGE:
+        return jsonify(error="payload_too_large", message="The request body is too large."), 413
+    return jsonify(error="bad_request", message="The body must be a JSON object."), 400
+
+
+def bad_request(message: str) -> tuple[Response, int]:
+    return jsonify(error="bad_request", message=message), 400

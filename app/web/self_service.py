@@ -1,0 +1,137 @@
+"""A subject about themselves: the own credit report and the query records.
+
+Guarantees:
+- only a subject logged in with password and card, asking about the subject their account is
+  linked to, gets anything; staff, institutions and weaker logins are refused by the policy
+  engine, and every attempt, allowed or denied, writes exactly one query-log entry in the same
+  unit of work (failures: one `failed` entry, 503, nothing disclosed);
+- two own reports per calendar year are free, counted atomically (`AllowanceService`); from the
+  third on the answer is 402 with a pending fee order (`OrderService.create`), and a request
+  naming a paid, unused self-report order of the same account gets the report, the order being
+  marked used in the same unit of work;
+- an order that is not the caller's, unknown, unpaid, refunded or already used answers 404
+  (someone else's order looks like no order), or 402 naming it when it is the caller's own
+  order still waiting for payment;
+- the report is returned only after its log entry committed.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, Response, jsonify
+
+from app.services.allowances import AllowanceService
+from app.services.orders import OrderService
+from app.services.policy import Action, Target
+from app.services.reports import (
+    ReportService,
+    query_records_since,
+    subject_by_id,
+)
+from app.web.gate import bound_to
+from app.web.queries import payment_required, refusal
+from app.web.query_call import QueryCall, bad_request, body, body_refusal
+
+bp = Blueprint("self_service", __name__, url_prefix="/api/v1/self")
+NO_ORDER = {"error": "not_found", "message": "Not found."}
+
+
+@bp.post("/reports")
+@bound_to(Action.SELF_REPORT_READ)
+def own_report() -> tuple[Response, int]:
+    call = QueryCall(Action.SELF_REPORT_READ)
+    principal = call.principal
+    assert principal is not None  # the gate admits only logged-in callers here
+    parts = call.parts
+    with call.unit() as db:
+        subject = subject_by_id(db, principal.subject_id)
+        call.subject_bidx = None if subject is None else subject.id_bidx
+        decision = call.decide(Target(relation="own" if subject is not None else "none"))
+        if not decision.allowed or decision.obligations is None:
+            return call.deny(db, decision.reason, refusal(decision))
+        sent, problem = body()
+        if problem is not None:
+            return call.deny(db, problem, body_refusal(problem))
+        if sent is None:
+            sent = {}
+        if not isinstance(sent, dict) or set(sent) - {"order_id"}:
+            return call.deny(db, "bad_request", bad_request('Send {} or {"order_id": "<id>"}.'))
+        orders = OrderService()
+        fee_fen = 0
+        if "order_id" in sent:
+            try:
+                order_id = uuid.UUID(str(sent["order_id"]))
+            except ValueError:
+                return call.deny(db, "bad_request", bad_request("order_id must be an order id."))
+            order = orders.redeem_self_report(
+                db, order_id=order_id, account_id=principal.account_id
+            )
+            if order is None:
+                own = orders.get_own(db, order_id, principal.account_id)
+                if own is not None and own.kind == "self_report" and own.status == "pending":
+                    return call.deny(db, "order_not_paid", payment_required(str(own.id)))
+                return call.deny(db, "order_not_redeemable", (jsonify(NO_ORDER), 404))
+            fee_fen = order.fee_fen
+        else:
+            free = AllowanceService().take_free_report(
+                db,
+                account_id=principal.account_id,
+                year=call.on.year,
+                limit=parts.policy.free_self_reports_per_year,
+            )
+            if not free:
+                assert call.subject_bidx is not None
+                order = orders.create(
+                    db,
+                    kind="self_report",
+                    account_id=principal.account_id,
+                    subject_bidx=call.subject_bidx,
+                    fee_fen=decision.obligations.fee.amount_fen,
+                )
+                return call.deny(db, "payment_required", payment_required(str(order.id)))
+        assert subject is not None
+        log = parts.query_log()
+        records = log.entries_about(
+            db,
+            subject.id_bidx,
+            since=query_records_since(call.on),
+            viewer_ref=call.actor_ref,
+        )
+        reports = ReportService(parts.cipher, parts.catalog, policy_version=parts.policy.version)
+        report = reports.assemble(
+            db,
+            subject=subject,
+            decision=decision,
+            kind="self",
+            on=call.on,
+            query_records=records,
+            fee_fen=fee_fen,
+        )
+        call.log(
+            db,
+            "allowed",
+            decision.reason,
+            fields_released=reports.released_fields(report),
+            fee_fen=fee_fen,
+        )
+    return jsonify(report), 200
+
+
+@bp.get("/query-records")
+@bound_to(Action.SELF_QUERY_LOG_READ)
+def query_records() -> tuple[Response, int]:
+    call = QueryCall(Action.SELF_QUERY_LOG_READ)
+    principal = call.principal
+    assert principal is not None
+    with call.unit() as db:
+        subject = subject_by_id(db, principal.subject_id)
+        call.subject_bidx = None if subject is None else subject.id_bidx
+        decision = call.decide(Target(relation="own" if subject is not None else "none"))
+        if not decision.allowed or subject is None:
+            return call.deny(db, decision.reason, refusal(decision))
+        entries = call.parts.query_log().entries_about(
+            db, subject.id_bidx, since=query_records_since(call.on), viewer_ref=call.actor_ref
+        )
+        call.log(db, "allowed", decision.reason)
+    return jsonify(query_records=[entry.as_dict() for entry in entries]), 200

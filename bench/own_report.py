@@ -1,0 +1,285 @@
+"""Own-report throughput on a real server, against a bare endpoint on the same server.
+
+Setup: a SQLite database (WAL, synchronous=FULL: every commit durable) seeded with demo
+subjects through the real intake, a SoftHSM2 token, gunicorn (2 sync workers) serving
+`bench.own_report_wsgi`, and `wrk` as the load generator in a second process on loopback.
+
+- **own report**: `POST /api/v1/self/reports` with a card-strength session: session check,
+  policy decision, free-allowance update, open every record of the subject (AES-GCM; data keys
+  cached), masks, query-log append with the hash chain, durable commit.
+- **baseline**: `GET /bench/bare-report` on the same server: the same rows, unencrypted
+  columns, no session, no decision, no log.
+The two alternate in rounds; the figures are medians. The benchmark's policy file differs from
+the reviewed one in one number only: the free self reports a year (so every request takes the
+free path instead of needing a paid order).
+
+HSM calls per query are counted in-process (a counting key provider around the SoftHSM2 one)
+over requests made after a warm-up: the hot path's budget is one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from bench.harness import BenchToken, sqlite_database
+
+POLICY = Path(__file__).resolve().parent.parent / "policies" / "data" / "policy.toml"
+_FREE = re.compile(r"^(free_self_reports_per_year|free_per_year)\s*=\s*\d+\s*$", re.M)
+
+
+def bench_policy(path: Path) -> Path:
+    text, count = _FREE.subn(r"\1 = 1000000000", POLICY.read_text(encoding="utf-8"))
+    if count == 0:
+        raise RuntimeError("policy.toml has no free-report allowance to raise")
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _env(work: Path, token: BenchToken, url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CREDITGATE_MODE": "development",
+        "CREDITGATE_VAR_DIR": str(work),
+        "CREDITGATE_DATABASE_URL": url,
+        "CREDITGATE_PKCS11_MODULE": token.module,
+        "CREDITGATE_TOKEN_LABEL": token.label,
+        "CREDITGATE_PIN": token.pin,
+        "CREDITGATE_SECRET_KEY": secrets.token_urlsafe(48),
+        "SOFTHSM2_CONF": str(token.conf),
+        "CG_BENCH_POLICY": str(work / "bench-policy.toml"),
+    }
+
+
+class CountingProvider:
+    """Counts every call into the key provider (the HSM) and passes it on."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self.inner, name)
+        if not callable(target):
+            return target
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            return target(*args, **kwargs)
+
+        return counted
+
+
+def _prepare(env: dict[str, str], token: BenchToken, subjects: int) -> tuple[str, str, str]:
+    """Seed, pick the subject with the most records, give it an account and a card-strength
+    session. Returns (subject id, signed session cookie, CSRF token)."""
+    from sqlalchemy import func, select
+
+    from app.demo.loader import seed_demo
+    from app.factory import create_app
+    from app.models import Account, AccountKind, Record
+    from app.services.sessions import SessionService
+    from app.settings import Settings
+
+    with token.provider() as provider:
+        app = create_app(
+            Settings.from_env(env),
+            key_provider=provider,
+            policy_path=Path(env["CG_BENCH_POLICY"]),
+        )
+        parts = app.extensions["creditgate"]
+        seed_demo(parts, count=subjects, seed=11, batch_size=200, today=date.today())
+        with parts.transaction() as db:
+            subject_id = db.execute(
+                select(Record.subject_id, func.count())
+                .group_by(Record.subject_id)
+                .order_by(func.count().desc())
+                .limit(1)
+            ).one()[0]
+            account = Account(
+                username="bench-subject", kind=AccountKind.SUBJECT.value, subject_id=subject_id
+            )
+            db.add(account)
+            db.flush()
+            session_id = SessionService().start(db, account, frozenset({"password", "card"}))
+            principal = SessionService().resume(db, session_id, touch=False)
+            assert principal is not None
+        # The browser cookie is Flask's signed session holding the session id (flask-login).
+        serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+        cookie = serializer.dumps({"_user_id": session_id, "_fresh": True})
+        return str(subject_id), cookie, principal.csrf_token
+
+
+def hsm_calls_per_query(
+    env: dict[str, str], token: BenchToken, cookie: str, csrf: str, requests: int = 200
+) -> dict[str, Any]:
+    from app.factory import create_app
+    from app.settings import Settings
+
+    with token.provider() as provider:
+        counting = CountingProvider(provider)
+        app = create_app(
+            Settings.from_env(env), key_provider=counting, policy_path=Path(env["CG_BENCH_POLICY"])
+        )
+        client = app.test_client()
+        client.set_cookie("cg_session", cookie)
+        headers = {"X-CSRF-Token": csrf}
+        for _ in range(20):  # warm-up: data keys unwrapped once, then cached
+            answer = client.post("/api/v1/self/reports", json={}, headers=headers)
+            if answer.status_code != 200:
+                raise RuntimeError(f"own report answered {answer.status_code}: {answer.json}")
+        counting.calls = 0
+        for _ in range(requests):
+            assert client.post("/api/v1/self/reports", json={}, headers=headers).status_code == 200
+        return {
+            "requests": requests,
+            "hsm_calls": counting.calls,
+            "hsm_calls_per_query": round(counting.calls / requests, 3),
+        }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_ready(port: int, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError("gunicorn exited during start-up")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("gunicorn did not become ready")
+
+
+_LUA = """
+wrk.method = "{method}"
+wrk.body = "{body}"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Cookie"] = "cg_session={cookie}"
+wrk.headers["X-CSRF-Token"] = "{csrf}"
+"""
+_UNIT = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip()).groups()  # type: ignore[union-attr]
+    return float(number) * _UNIT[unit]
+
+
+def wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"\n\s+50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\n\s+99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if non_2xx:
+        raise RuntimeError(f"{non_2xx.group(1)} failed responses from {url}")
+    return {"requests_per_s": rate, "p50_ms": p50, "p99_ms": p99}
+
+
+def run(
+    base: Path,
+    token: BenchToken,
+    *,
+    subjects: int = 300,
+    seconds: int = 8,
+    rounds: int = 3,
+    connections: int = 4,
+) -> dict[str, Any]:
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed (make bench installs it)")
+    work = base / "own-report"
+    work.mkdir()
+    url = sqlite_database(work, "own-report")
+    env = _env(work, token, url)
+    bench_policy(Path(env["CG_BENCH_POLICY"]))
+    subject_id, cookie, csrf = _prepare(env, token, subjects)
+    env["CG_BENCH_SUBJECT"] = subject_id
+    calls = hsm_calls_per_query(env, token, cookie, csrf)
+    scripts = {}
+    for name, method, body in (("own", "POST", "{}"), ("bare", "GET", "")):
+        scripts[name] = work / f"{name}.lua"
+        scripts[name].write_text(
+            _LUA.format(
+                method=method,
+                body=body,
+                cookie=cookie if name == "own" else "",
+                csrf=csrf if name == "own" else "",
+            ),
+            encoding="utf-8",
+        )
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "bench.own_report_wsgi:app",
+        ],
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_ready(port, server)
+        urls = {
+            "own": f"http://127.0.0.1:{port}/api/v1/self/reports",
+            "bare": f"http://127.0.0.1:{port}/bench/bare-report",
+        }
+        for name in ("bare", "own"):
+            wrk(urls[name], scripts[name], 2, connections)  # warm-up
+        samples: dict[str, list[dict[str, float]]] = {"own": [], "bare": []}
+        for _ in range(rounds):
+            for name in ("bare", "own"):
+                samples[name].append(wrk(urls[name], scripts[name], seconds, connections))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    def median(name: str, key: str) -> float:
+        values = sorted(sample[key] for sample in samples[name])
+        return values[len(values) // 2]
+
+    own, bare = median("own", "requests_per_s"), median("bare", "requests_per_s")
+    p50, p99 = median("own", "p50_ms"), median("own", "p99_ms")
+    return {
+        "subjects": subjects,
+        "connections": connections,
+        "seconds_per_round": seconds,
+        "rounds": rounds,
+        "own_report_requests_per_s": own,
+        "bare_requests_per_s": bare,
+        "own_vs_bare": round(own / bare, 3),
+        "own_p50_ms": p50,
+        "own_p99_ms": p99,
+        "own_p99_over_p50": round(p99 / p50, 2),
+        "samples": samples,
+        **calls,
+    }

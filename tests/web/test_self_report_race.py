@@ -1,0 +1,77 @@
+"""100 simultaneous own-report requests of one account, each its own committed transaction on a
+real database (both backends): exactly two are free, the other 98 are asked to pay."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from app.container import container
+from app.factory import create_app
+from app.migrate import upgrade
+from app.models import Order, QueryLogEntry, ReportAllowance
+from crypto.keys import KeyProvider
+from tests.conftest import BACKENDS, ScratchDatabase, make_settings
+from tests.services.report_helpers import Person, citizen_id, loan
+from tests.web.self_helpers import client_for, subject_account
+
+RACERS = 100
+TODAY = date(2026, 11, 21)
+
+
+@pytest.mark.parametrize("scratch_database", BACKENDS, indirect=True)
+def test_a_hundred_simultaneous_requests_get_exactly_two_free_reports(
+    scratch_database: ScratchDatabase,
+    key_provider: KeyProvider,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("app.web.query_call.today", lambda: TODAY)
+    upgrade(scratch_database.url)
+    app = create_app(make_settings(scratch_database.url, tmp_path), key_provider=key_provider)
+    account, _ = subject_account(
+        app, Person(citizen_id(5), "陈静", (loan(date(2020, 2, 2)),)), today=TODAY
+    )
+    client, headers = client_for(app, account)
+    cookie = client.get_cookie("cg_session")
+    assert cookie is not None
+    start = threading.Barrier(RACERS)
+    statuses: list[int] = []
+    errors: list[BaseException] = []
+
+    def race() -> None:
+        try:
+            mine = app.test_client()
+            mine.set_cookie("cg_session", cookie.value)
+            start.wait()
+            statuses.append(mine.post("/api/v1/self/reports", headers=headers).status_code)
+        except BaseException as exc:  # noqa: BLE001 - collected, asserted empty below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=race) for _ in range(RACERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert Counter(statuses) == {200: 2, 402: RACERS - 2}
+    with container(app).sessions() as db:
+        assert db.scalars(select(ReportAllowance.used)).all() == [2]
+        assert db.scalar(select(func.count()).select_from(Order)) == RACERS - 2
+        logged = Counter(
+            db.execute(
+                select(QueryLogEntry.decision, QueryLogEntry.reason).where(
+                    QueryLogEntry.action == "self:report:read"
+                )
+            ).all()
+        )
+    assert logged == {
+        ("allowed", "subject_own_data"): 2,
+        ("denied", "payment_required"): RACERS - 2,
+    }
+    container(app).engine.dispose()

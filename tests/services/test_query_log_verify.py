@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from flask import Flask
 from sqlalchemy import Connection, delete, insert, select, text, update
 
 from app.container import container
+from app.migrate import upgrade
 from app.models import LogCheckpoint, QueryLogEntry, QueryLogHead
 from app.services.log_verify import (
     BAD_SIGNATURE,
@@ -29,6 +31,7 @@ from app.services.log_verify import (
 from app.services.query_log import QueryAttempt, QueryLog, entry_fields
 from crypto.hash_chain import canonical, chain_hash
 from crypto.keys import KeyProvider, SigningKey
+from tests.conftest import BACKENDS, ScratchDatabase, make_settings
 
 ENTRIES = 300
 EVERY = 25  # checkpoints at 1, 26, 51, ... 276 (first entry is signed at once)
@@ -260,3 +263,22 @@ def test_the_repeating_columns_key_parses_only_when_well_formed() -> None:
     assert _parse_key(key[:-1]) is None  # cut short
     assert _parse_key("x" + key) is None
     assert _parse_key("2:ab\x00c" + key[len("7:subject") :]) is None  # SQLite stops at NUL
+
+
+@pytest.mark.parametrize("scratch_database", BACKENDS, indirect=True)
+def test_cli_verify_on_a_real_engine_reads_one_snapshot(
+    scratch_database: ScratchDatabase, key_provider: KeyProvider, tmp_path: Path
+) -> None:
+    """Outside the test savepoints: its own connection (REPEATABLE READ on PostgreSQL)."""
+    from app.factory import create_app
+
+    upgrade(scratch_database.url)
+    app = create_app(make_settings(scratch_database.url, tmp_path), key_provider=key_provider)
+    parts = container(app)
+    with parts.transaction() as db:
+        for n in range(30):
+            parts.query_log().append(db, _attempt(n))
+    result = app.test_cli_runner().invoke(args=["log", "verify"])
+    parts.engine.dispose()
+    assert result.exit_code == 0, result.output
+    assert "query log intact: 30 entries, 1 checkpoints" in result.output

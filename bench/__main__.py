@@ -57,7 +57,7 @@ def main() -> None:
             )
         if "log-verify" in wanted:
             results["log_verify"] = log_verify.run(
-                base, token, entries=args.log_entries, rounds=max(args.rounds, 3)
+                base, token, entries=args.log_entries, rounds=max(args.rounds, 5)
             )
     path = save(results)
     print(json.dumps(results, indent=2))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import struct
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -44,7 +44,7 @@ from sqlalchemy import (
 )
 
 from app.models.query_log import LogCheckpoint, QueryLogEntry, QueryLogHead
-from crypto.hash_chain import GENESIS, checkpoint_message
+from crypto.hash_chain import GENESIS, canonical, checkpoint_message
 
 EDITED = "edited"
 DELETED = "deleted"
@@ -112,8 +112,10 @@ def _canonical_at(dialect: str) -> ColumnElement[str]:
     return func.substr(raw, 1, 10) + "T" + func.substr(raw, 12) + "+00:00"
 
 
-#: Columns that repeat from entry to entry, in canonical order; the database joins them into one
-#: unambiguous key (each value as "<length in characters>:<value>", NULL as "-").
+#: Columns that repeat from entry to entry, in canonical order. The database joins them into
+#: one cache key, each followed by the unit separator U+001F (purpose as "=value" or "!" for
+#: NULL). A key with exactly one separator per column is unambiguous; any other key (a value
+#: holding U+001F) is never cached and its row is encoded from the real columns instead.
 _REPEATING = (
     "actor_kind",
     "tier",
@@ -127,35 +129,68 @@ _REPEATING = (
     "catalog_version",
     "policy_version",
 )
+_SEP = "\x1f"
 
 
 def _repeating_key(dialect: str) -> ColumnElement[str]:
     parts = []
     for name in _REPEATING:
-        value = f"CAST({name} AS TEXT)" if name == "fee_fen" else name
-        length = f"CAST(length({value}) AS TEXT)"
-        parts.append(f"coalesce({length} || ':' || {value}, '-')")
-    return literal_column(" || ".join(parts), String)
+        if name == "purpose":
+            parts.append("coalesce('=' || purpose, '!')")
+        elif name == "fee_fen":
+            parts.append("CAST(fee_fen AS TEXT)")
+        else:
+            parts.append(name)
+    return literal_column(f" || '{_SEP}' || ".join(parts) + f" || '{_SEP}'", String)
 
 
 def _parse_key(key: str) -> list[str | None] | None:
-    """The values of a repeating-columns key, or None if it is not exactly one well-formed key
-    (so a value the database measured differently can never pass as another)."""
-    values: list[str | None] = []
-    pos = 0
-    for _ in _REPEATING:
-        if key.startswith("-", pos):
-            values.append(None)
-            pos += 1
-            continue
-        colon = key.find(":", pos)
-        digits = key[pos:colon]
-        if colon < 0 or not digits.isdigit():
-            return None
-        end = colon + 1 + int(digits)
-        values.append(key[colon + 1 : end])
-        pos = end
-    return values if pos == len(key) else None
+    """The values of a repeating-columns key, or None unless it has exactly one separator per
+    column (then no two different rows can share it)."""
+    values: list[str | None] = list(key.split(_SEP))
+    if len(values) != len(_REPEATING) + 1 or values.pop() != "":
+        return None
+    purpose = values[3]
+    if purpose == "!":
+        values[3] = None
+    elif purpose is not None and purpose.startswith("="):
+        values[3] = purpose[1:]
+    else:
+        return None
+    return values
+
+
+def _exact_canonical(connection: Connection, seq: int) -> bytes:
+    """The canonical bytes of one entry from its real columns (rows whose key is ambiguous)."""
+    t = QueryLogEntry.__table__.c
+    row = connection.execute(
+        select(
+            t.seq,
+            _canonical_at(connection.dialect.name),
+            *(getattr(t, name) for name in _CANONICAL_REST),
+        ).where(t.seq == seq)
+    ).one()
+    return canonical(row)
+
+
+_CANONICAL_REST = (
+    "actor_kind",
+    "actor_ref",
+    "tier",
+    "action",
+    "subject_bidx",
+    "purpose",
+    "consent_jti",
+    "decision",
+    "reason",
+    "rule_ids",
+    "fields_released",
+    "fee_fen",
+    "catalog_version",
+    "policy_version",
+    "request_id",
+    "client_address",
+)
 
 
 def entry_rows(connection: Connection, batch: int) -> CursorResult[Any]:
@@ -194,8 +229,8 @@ def _field(value: str | None) -> bytes:
 class _Canonical:
     """`crypto.hash_chain.canonical` of a row, specialised for speed: the repeating columns are
     encoded once per distinct key and cached; seq, time, actor, blind index, consent id,
-    request id and address are encoded every time. Returns None for a row whose key is not
-    well formed (it then fails its hash check)."""
+    request id and address are encoded every time. Returns None for a row whose key is
+    ambiguous (the caller then encodes it from its real columns)."""
 
     def __init__(self) -> None:
         self._cache: dict[str, _Pieces] = {}
@@ -296,7 +331,11 @@ def verify_log(
     result = entry_rows(connection, batch)
     try:
         rows = chain.from_iterable(result.partitions())
-        problem, count, last_hash = _walk(rows, head, checkpoints, key)
+
+        def exact(seq: int) -> bytes:
+            return _exact_canonical(connection, seq)
+
+        problem, count, last_hash = _walk(rows, exact, head, checkpoints, key)
     finally:
         result.close()  # a server-side cursor left open would outlive an early return
     if problem is None:
@@ -306,6 +345,7 @@ def verify_log(
 
 def _walk(
     rows: Iterator[Sequence[Any]],
+    exact: Callable[[int], bytes],
     head: Any,
     checkpoints: list[_Checkpoint],
     key: ec.EllipticCurvePublicKey,
@@ -323,7 +363,9 @@ def _walk(
         if seq != expected or seq > head_seq or row[8] != prev:
             return _diagnose(row, rows, expected, (before, prev), head_seq), expected - 1, prev
         encoded = encode(row)
-        digest = sha256(prev + encoded).digest() if encoded is not None else b""
+        if encoded is None:  # a value holds the key separator: encode the real columns
+            encoded = exact(seq)
+        digest = sha256(prev + encoded).digest()
         if digest != row[9]:
             return _diagnose(row, rows, expected, (before, prev), head_seq), expected - 1, prev
         if seq == next_cp_seq and next_cp is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -241,28 +242,36 @@ def test_cli_exit_status_and_summary(app: Flask, built: Connection) -> None:
     assert "marketing" not in broken.output  # names positions, never contents
 
 
-def test_the_repeating_columns_key_parses_only_when_well_formed() -> None:
+def test_the_repeating_columns_key_parses_only_when_unambiguous() -> None:
     from app.services.log_verify import _parse_key
 
-    values = [
-        "subject",
-        "self",
-        "self:report:read",
-        None,
-        "allowed",
-        "ok:1",
-        "",
-        "a",
-        "0",
-        "c",
-        "p",
-    ]
-    key = "".join("-" if v is None else f"{len(v)}:{v}" for v in values)
+    values = ["subject", "self", "self:report:read", None, "allowed", "ok", "", "a", "0", "c", "p"]
+    key = "".join(
+        ("!" if v is None else ("=" + v if i == 3 else v)) + "\x1f" for i, v in enumerate(values)
+    )
     assert _parse_key(key) == values
-    assert _parse_key(key + "x") is None  # trailing garbage
-    assert _parse_key(key[:-1]) is None  # cut short
-    assert _parse_key("x" + key) is None
-    assert _parse_key("2:ab\x00c" + key[len("7:subject") :]) is None  # SQLite stops at NUL
+    assert _parse_key(key.replace("!", "loan", 1)) is None  # a purpose is "=value" or "!"
+    assert _parse_key(key + "x") is None
+    assert _parse_key(key[:-1]) is None  # terminator missing (e.g. cut at a NUL)
+    assert _parse_key("x\x1f" + key) is None  # one separator too many
+
+
+def test_values_holding_the_key_separator_still_verify_and_cannot_hide_an_edit(
+    app: Flask, connection: Connection, key_provider: KeyProvider
+) -> None:
+    log = QueryLog("catalog-v", "policy-v", signer=key_provider, every=EVERY, seconds=3600)
+    odd = replace(_attempt(1), reason="a\x1fb", rule_ids=("x\x1f",))
+    with container(app).transaction() as db:
+        for n in range(5):
+            log.append(db, _attempt(n))
+        log.append(db, odd)
+        log.append(db, replace(odd, reason="a", rule_ids=("b\x1fx\x1f",)))
+    assert _verify(connection, key_provider) is None
+    if connection.dialect.name == "sqlite":
+        connection.execute(text("DROP TRIGGER query_log_no_update"))
+    # move text across the separator: same concatenation, different entry
+    _set(connection, 6, {"reason": "a\x1fb\x1fx", "rule_ids": ""})
+    assert _verify(connection, key_provider) == (6, EDITED)
 
 
 @pytest.mark.parametrize("scratch_database", BACKENDS, indirect=True)

@@ -243,7 +243,7 @@ def test_cli_exit_status_and_summary(app: Flask, built: Connection) -> None:
 
 
 def test_the_repeating_columns_key_parses_only_when_unambiguous() -> None:
-    from app.services.log_verify import _parse_key
+    from app.services.log_rows import parse_key as _parse_key
 
     values = ["subject", "self", "self:report:read", None, "allowed", "ok", "", "a", "0", "c", "p"]
     key = "".join(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 from flask import Flask, current_app
@@ -15,6 +15,7 @@ from app.services.ingest import IngestService
 from app.services.keys import KeyService
 from app.services.query_log import QueryLog
 from app.settings import Settings
+from app.writer_lock import WriterLock
 from crypto.fields import FieldCipher
 from crypto.keys import KeyProvider
 from policies.catalog import Catalog
@@ -30,6 +31,7 @@ class Container:
     cipher: FieldCipher
     catalog: Catalog
     policy: PolicyEngine  # loaded and validated at start-up with the catalog
+    writer_lock: WriterLock | None = None  # SQLite only: fair hand-over between writers
 
     @property
     def keys(self) -> KeyService:
@@ -54,7 +56,7 @@ class Container:
 
         On SQLite it holds the write lock from its first statement (BEGIN IMMEDIATE).
         """
-        with self.sessions() as session:
+        with self.writer_lock or nullcontext(), self.sessions() as session:
             session.connection(execution_options={WRITE_INTENT: True})
             try:
                 yield session

@@ -19,6 +19,7 @@ from app.container import Container
 from app.db import make_engine, make_session_factory
 from app.services.keys import data_key_loader
 from app.settings import Settings
+from app.writer_lock import writer_lock_for
 from crypto.fields import FieldCipher
 from crypto.keyring import DataKeyRing
 from crypto.keys import KeyProvider
@@ -81,6 +82,7 @@ def create_app(
         cipher=cipher,
         catalog=catalog,
         policy=policy,
+        writer_lock=writer_lock_for(settings.database_url) if bind is None else None,
     )
     _configure_logging(app)
 

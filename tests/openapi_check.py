@@ -3,10 +3,12 @@ OpenAPI 3.1 document (`app/openapi.json`).
 
 `ValidatingClient` replaces Flask's test client for the whole run (see tests/conftest.py). For
 each response to a route of the real application it checks that the operation is documented
-(operationId = Flask endpoint), that the status code is documented for it, and that a JSON body
-matches the documented schema (JSON Schema 2020-12). Routes a test registers for itself (not in
-the real application) and paths the router does not know (404/405) are checked against the
-generic error schema only. A mismatch fails the test that made the request.
+(operationId = Flask endpoint), that the status code is documented for it, that a response
+documented as JSON is JSON and matches the documented schema (JSON Schema 2020-12, formats
+`uuid`, `date`, `date-time` asserted), that a response documented without a body sends no JSON,
+and that every header the document marks required is present. Routes a test registers for
+itself (not in the real application) and paths the router does not know (404/405) are checked
+against the generic error schema only. A mismatch fails the test that made the request.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from werkzeug.exceptions import HTTPException
 from werkzeug.test import TestResponse
@@ -74,7 +76,7 @@ def register_web_routes_only(shell: Flask, register_web: Any) -> None:
 
 
 def _validate(schema: dict[str, Any], body: Any, where: str) -> None:
-    validator = Draft202012Validator(schema, registry=_registry())
+    validator = Draft202012Validator(schema, registry=_registry(), format_checker=FormatChecker())
     errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
     if errors:
         first = errors[0]
@@ -119,6 +121,13 @@ def check(app: Flask, method: str, path: str, response: TestResponse) -> None:
             raise AssertionError(f"OpenAPI: {where} documents JSON but the body is not JSON")
         schema = content["application/json"]["schema"]
         _validate(_absolute(schema), body, where)
+    elif response.is_json:
+        raise AssertionError(f"OpenAPI: {where} sends JSON but documents no JSON body")
+    for name, header in documented.get("headers", {}).items():
+        if "$ref" in header:
+            header = _resolve(header["$ref"])
+        if header.get("required") and name not in response.headers:
+            raise AssertionError(f"OpenAPI: {where} lacks the required header {name}")
     validated[endpoint] += 1
 
 

@@ -68,6 +68,9 @@ class Order(CreatedAt, Base):
     kind: Mapped[str] = mapped_column(String(16))
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
     subject_bidx: Mapped[bytes] = mapped_column(LargeBinary(32))
+    #: Archive orders: the ID number as the buyer typed it, masked (first 6 + last 4); the
+    #: report names the subject only by this, so it is the same whether the subject exists.
+    subject_label: Mapped[str | None] = mapped_column(String(18))
     fee_fen: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default=OrderStatus.PENDING.value)
     paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -34,6 +34,7 @@ from policies.actions import Action
 from policies.decision import Caller, Decision, Target
 from policies.engine import PolicyEngine
 from policies.identifiers import InvalidIdentifier, parse_citizen_id
+from policies.masking import apply_mask
 
 __all__ = ["ArchiveOutcome", "ArchiveService", "InvalidIdentifier", "Requester"]
 
@@ -74,13 +75,21 @@ class ArchiveService:
         self.reports = reports
         self.orders = OrderService(download_days=policy.archive_download_days)
 
-    def subject_index(self, id_number: str, *, today: date) -> bytes:
-        """The blind index of a valid citizen ID number; `InvalidIdentifier` otherwise."""
+    def subject_index(self, id_number: str, *, today: date) -> tuple[bytes, str]:
+        """The blind index of a valid citizen ID number and its masked label (first 6 + last
+        4); `InvalidIdentifier` otherwise."""
         normalised = parse_citizen_id(id_number, today=today).value
-        return blind_index(self.provider, BlindIndexKind.CITIZEN_ID, normalised)
+        label = str(apply_mask("first6_last4", normalised, "id_number", hash_key=b""))
+        return blind_index(self.provider, BlindIndexKind.CITIZEN_ID, normalised), label
 
     def place_order(
-        self, db: Session, who: Requester, *, subject_bidx: bytes, on: date
+        self,
+        db: Session,
+        who: Requester,
+        *,
+        subject_bidx: bytes,
+        on: date,
+        subject_label: str | None = None,
     ) -> ArchiveOutcome:
         action = Action.ARCHIVE_ORDER_CREATE
         decision = self.policy.decide(who.caller, action, Target(relation="own"), on=on)
@@ -95,6 +104,7 @@ class ArchiveService:
             subject_bidx=subject_bidx,
             fee_fen=fee,
         )
+        order.subject_label = subject_label
         self._log(db, who, decision, "allowed", subject_bidx=subject_bidx, fee_fen=fee)
         return ArchiveOutcome(decision, order=order)
 
@@ -122,6 +132,11 @@ class ArchiveService:
         subject = db.scalar(select(Subject).where(Subject.id_bidx == order.subject_bidx))
         report = self.reports.assemble(
             db, subject=subject, decision=decision, kind="archive", on=on, fee_fen=order.fee_fen
+        )
+        # The archive extract names the subject only as the buyer did (masked): it must read
+        # the same whether or not the subject exists, so the name is never shown here.
+        report["subject"] = (
+            {} if order.subject_label is None else {"id_number": order.subject_label}
         )
         self._log(
             db,

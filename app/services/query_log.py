@@ -113,6 +113,7 @@ class QueryRecord:
     requester: str  # institution name | "individual" | "you"
     action: str
     purpose: str | None
+    seq: int = 0  # the entry's position: the cursor for the next page, never shown as data
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -185,16 +186,20 @@ class QueryLog:
         *,
         since: datetime,
         viewer_ref: str | None = None,
+        limit: int | None = None,
+        before_seq: int | None = None,
     ) -> list[QueryRecord]:
-        """Allowed queries about the subject in a query tier since `since`, newest first.
+        """Allowed queries about the subject in a query tier since `since`, newest first; at
+        most `limit` of them, older than the entry `before_seq` when paging.
 
         `requester` is the institution's name for institutions, "you" for the subject's own
         `self` queries (and for any entry whose actor is `viewer_ref`, the subject's account
         id), "individual" for anyone else. Denied and failed attempts released nothing and are
         left to the compliance review.
         """
-        rows = db.execute(
+        query = (
             select(
+                QueryLogEntry.seq,
                 QueryLogEntry.at,
                 QueryLogEntry.actor_kind,
                 QueryLogEntry.actor_ref,
@@ -215,15 +220,20 @@ class QueryLog:
                 QueryLogEntry.at >= since.astimezone(UTC),
             )
             .order_by(QueryLogEntry.seq.desc())
-        ).all()
+        )
+        if before_seq is not None:
+            query = query.where(QueryLogEntry.seq < before_seq)
+        if limit is not None:
+            query = query.limit(limit)
         return [
             QueryRecord(
                 at=as_utc(at),
                 requester=_requester(kind, ref, tier, institution, viewer_ref),
                 action=action,
                 purpose=purpose,
+                seq=seq,
             )
-            for at, kind, ref, tier, action, purpose, institution in rows
+            for seq, at, kind, ref, tier, action, purpose, institution in db.execute(query)
         ]
 
 

@@ -66,12 +66,14 @@ def create_order() -> Answer:
     parts, who, today = container(), _requester(), _now().date()
     service = _service(parts)
     try:
-        subject_bidx = service.subject_index(body["id_number"], today=today)
+        subject_bidx, subject_label = service.subject_index(body["id_number"], today=today)
     except InvalidIdentifier as invalid:
         return bad_request(f"The ID number is not valid: {invalid}.")
     try:
         with parts.transaction() as db:
-            outcome = service.place_order(db, who, subject_bidx=subject_bidx, on=today)
+            outcome = service.place_order(
+                db, who, subject_bidx=subject_bidx, on=today, subject_label=subject_label
+            )
             view = order_view(outcome.order) if outcome.order is not None else None
     except Exception:
         record_failure(parts, service.failure_attempt(who, Action.ARCHIVE_ORDER_CREATE))

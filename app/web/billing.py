@@ -33,11 +33,12 @@ from app.services.payments import (
     verify_signature,
 )
 from app.services.policy import Action
+from app.services.query_log import QueryAttempt
 from app.services.sessions import Principal
 from app.web.gate import bound_to, csrf_exempt, public
-from app.web.identity import bad_request, current_principal
+from app.web.identity import bad_request, client_address, current_principal
 from app.web.oauth import require_bearer
-from app.web.queries import refusal
+from app.web.queries import refusal, request_id
 
 bp = Blueprint("billing", __name__)
 log = logging.getLogger("creditgate.billing")
@@ -123,6 +124,9 @@ def refund(order_id: uuid.UUID) -> Answer:
 @public
 @csrf_exempt
 def payment_notification() -> Answer:
+    """Every notification, accepted or refused, writes one query-log entry (action
+    `billing:payment:notify`, actor the payment provider, reason the refusal code); an accepted
+    one in the same unit of work that marks the order paid."""
     parts = container()
     raw = request.get_data(cache=False)
     try:
@@ -138,14 +142,36 @@ def payment_notification() -> Answer:
             PAYMENT_PROVIDER, Action.BILLING_PAYMENT_NOTIFY, on=_now().date()
         )
         if not decision.allowed:
+            with parts.transaction() as db:
+                parts.query_log().append(db, _notification_attempt("denied", decision.reason))
             return refusal(decision)
         with parts.transaction() as db:
             order = PaymentService(_orders()).accept(db, notice)
             view = order_view(order)
+            parts.query_log().append(
+                db, _notification_attempt("allowed", "paid", rule_ids=decision.rule_ids)
+            )
     except NotificationRefused as refused:
         log.warning("payment notification refused: %s", refused.code)
+        with parts.transaction() as db:
+            parts.query_log().append(db, _notification_attempt("denied", refused.code))
         return jsonify(error=refused.code, message=str(refused)), refused.status
     return jsonify(order=view)
+
+
+def _notification_attempt(
+    decision: str, reason: str, *, rule_ids: tuple[str, ...] = ()
+) -> QueryAttempt:
+    return QueryAttempt(
+        action=Action.BILLING_PAYMENT_NOTIFY.value,
+        decision=decision,
+        reason=reason,
+        actor_kind="payment_provider",
+        actor_ref="payment-provider",
+        request_id=request_id(),
+        client_address=client_address(),
+        rule_ids=rule_ids,
+    )
 
 
 @bp.post("/api/v1/billing/institutions/<client_id>/top-ups")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from app.services.allowances import AllowanceService
 from app.services.orders import OrderService
@@ -35,6 +35,10 @@ from app.web.query_call import QueryCall, bad_request, body, body_refusal
 
 bp = Blueprint("self_service", __name__, url_prefix="/api/v1/self")
 NO_ORDER = {"error": "not_found", "message": "Not found."}
+#: The report shows the newest query records; all of them (two years) page through
+#: `GET /api/v1/self/query-records`.
+REPORT_QUERY_RECORDS = 100
+PAGE_DEFAULT, PAGE_MAX = 100, 500
 
 
 @bp.post("/reports")
@@ -97,6 +101,7 @@ def own_report() -> tuple[Response, int]:
             subject.id_bidx,
             since=query_records_since(call.on),
             viewer_ref=call.actor_ref,
+            limit=REPORT_QUERY_RECORDS,
         )
         reports = ReportService(parts.cipher, parts.catalog, policy_version=parts.policy.version)
         report = reports.assemble(
@@ -130,8 +135,37 @@ def query_records() -> tuple[Response, int]:
         decision = call.decide(Target(relation="own" if subject is not None else "none"))
         if not decision.allowed or subject is None:
             return call.deny(db, decision.reason, refusal(decision))
+        page = _page()
+        if page is None:
+            return call.deny(
+                db,
+                "bad_request",
+                bad_request(f"limit must be 1..{PAGE_MAX}; cursor must come from next_cursor."),
+            )
+        limit, before = page
         entries = call.parts.query_log().entries_about(
-            db, subject.id_bidx, since=query_records_since(call.on), viewer_ref=call.actor_ref
+            db,
+            subject.id_bidx,
+            since=query_records_since(call.on),
+            viewer_ref=call.actor_ref,
+            limit=limit + 1,
+            before_seq=before,
         )
         call.log(db, "allowed", decision.reason)
-    return jsonify(query_records=[entry.as_dict() for entry in entries]), 200
+    shown = entries[:limit]
+    more = len(entries) > limit
+    return jsonify(
+        query_records=[entry.as_dict() for entry in shown],
+        next_cursor=str(shown[-1].seq) if more else None,
+    ), 200
+
+
+def _page() -> tuple[int, int | None] | None:
+    """(limit, before_seq) from `?limit=&cursor=`, or None when either is malformed."""
+    raw_limit = request.args.get("limit", str(PAGE_DEFAULT))
+    raw_cursor = request.args.get("cursor")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= PAGE_MAX:
+        return None
+    if raw_cursor is not None and (not raw_cursor.isdigit() or len(raw_cursor) > 19):
+        return None
+    return int(raw_limit), None if raw_cursor is None else int(raw_cursor)

@@ -62,6 +62,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("account_id", sa.Uuid(), nullable=False),
         sa.Column("subject_bidx", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("subject_label", sa.String(length=18), nullable=True),
         sa.Column("fee_fen", sa.BigInteger(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("paid_at", sa.DateTime(timezone=True), nullable=True),

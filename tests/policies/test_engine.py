@@ -222,7 +222,8 @@ def test_identity_masks_per_tier() -> None:
     assert self_ob.mask(SUBJECT_TYPE, "id_number") == "none"
     for ob in (public_ob, archive_ob):
         assert ob.mask(SUBJECT_TYPE, "id_number") == "first6_last4"
-        assert ob.mask(SUBJECT_TYPE, "name") == "none"
+    assert public_ob.mask(SUBJECT_TYPE, "name") == "none"  # the lists are published by name
+    assert archive_ob.mask(SUBJECT_TYPE, "name") == "redact"  # never confirms who it is
 
 
 def test_a_sensitive_field_is_never_unmasked_for_the_public_tier() -> None:

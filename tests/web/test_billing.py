@@ -183,6 +183,17 @@ def test_signed_payment_notifications(app: Flask) -> None:
     status, body = _notify(provider, app, {**good, "notification_id": "N-2"})
     assert (status, body["error"]) == (409, "order_not_pending")
     assert buyer.get(f"/api/v1/archive/orders/{order_id}/report")[0] == 200
+    notices = [e for e in _log(app) if e.action == "billing:payment:notify"]
+    assert [(e.decision, e.reason) for e in notices] == [
+        ("denied", "bad_signature"),
+        ("denied", "stale_timestamp"),
+        ("denied", "bad_signature"),
+        ("denied", "amount_mismatch"),
+        ("allowed", "paid"),
+        ("denied", "notification_replayed"),
+        ("denied", "order_not_pending"),
+    ]
+    assert {e.actor_kind for e in notices} == {"payment_provider"}
 
 
 def test_top_up_then_debit_shows_in_both_ledger_views(app: Flask) -> None:
@@ -210,3 +221,29 @@ def test_top_up_then_debit_shows_in_both_ledger_views(app: Flask) -> None:
     assert [e["kind"] for e in body["entries"]] == ["debit", "topup"]  # type: ignore[union-attr]
     subject = _subject(app)
     assert subject.get(f"/api/v1/billing/institutions/{client_id}/ledger")[0] == 403
+
+
+def test_an_archive_report_reads_the_same_whether_or_not_the_subject_exists(app: Flask) -> None:
+    from tests.services.report_helpers import Person, ingest, loan
+
+    known = make_citizen_id("500103", date(1979, 2, 3), 23)  # a subject with no archive records
+    unknown = make_citizen_id("500103", date(1979, 2, 3), 24)  # nobody
+    ingest(app, [Person(known, "林知秋", (loan(date(2020, 3, 1)),))], today=date.today())
+    buyer, cashier = _subject(app), _cashier(app)
+    bodies = []
+    for number, reference in ((known, "K1"), (unknown, "U1")):
+        status, placed = buyer.post("/api/v1/archive/orders", {"id_number": number})
+        assert status == 201
+        order_id = placed["order"]["id"]  # type: ignore[index]
+        paid = cashier.post(
+            f"/api/v1/billing/orders/{order_id}/confirm", {"payment_ref": reference}
+        )
+        assert paid[0] == 200
+        status, body = buyer.get(f"/api/v1/archive/orders/{order_id}/report")
+        assert status == 200
+        assert "林知秋" not in json.dumps(body, ensure_ascii=False)
+        bodies.append(body)
+    shown = [(body["subject"], body["sections"]) for body in bodies]
+    assert shown[0][1] == shown[1][1]  # empty sections alike
+    assert shown[0][0] == {"id_number": known[:6] + "********" + known[-4:]}
+    assert shown[1][0] == {"id_number": unknown[:6] + "********" + unknown[-4:]}

@@ -91,7 +91,8 @@ def test_no_log_entry_holds_an_id_number_a_name_or_a_released_value(app: Flask) 
         rows = list(db.scalars(select(QueryLogEntry).order_by(QueryLogEntry.seq)))
     assert len(rows) >= 5
     about_alice = [row for row in rows if row.subject_bidx is not None]
-    assert about_alice and all(len(row.subject_bidx or b"") == 32 for row in about_alice)
+    assert about_alice
+    assert all(len(row.subject_bidx or b"") == 32 for row in about_alice)
     for row in rows:
         text_columns = [
             str(getattr(row, column.key))

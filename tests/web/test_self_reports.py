@@ -228,6 +228,50 @@ def test_the_subject_sees_who_queried_them(app: Flask, holder: Any) -> None:
     assert [e.decision for e in entries(app, "self:query_log:read")] == ["allowed"]
 
 
+def test_query_records_page_through_everything_and_the_report_shows_the_newest(
+    app: Flask, holder: Any
+) -> None:
+    from app.models import Subject
+    from app.services.query_log import QueryAttempt
+
+    parts = container(app)
+    with parts.transaction() as db:
+        subject = db.get(Subject, holder.subject_id)
+        assert subject is not None
+        for number in range(7):
+            parts.query_log().append(
+                db,
+                QueryAttempt(
+                    action="archive:report:read",
+                    decision="allowed",
+                    reason="allowed",
+                    actor_kind="subject",
+                    actor_ref=f"someone-{number}",
+                    request_id=f"r{number}",
+                    client_address="127.0.0.1",
+                    subject_bidx=subject.id_bidx,
+                ),
+            )
+    client, _ = client_for(app, holder)
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        query = "?limit=3" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(RECORDS + query).get_json()
+        seen += [record["requester"] for record in page["query_records"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert seen == ["individual"] * 7  # every entry once; the reads themselves come later
+    assert client.get(RECORDS + "?limit=0").status_code == 400
+    assert client.get(RECORDS + "?cursor=abc").status_code == 400
+    report = _ask(app, holder).get_json()
+    assert len(report["sections"]["query_records"]) == 7 + 3  # the three page reads too
+
+
 def test_query_records_refuse_weak_logins_and_are_logged(app: Flask, holder: Any) -> None:
     client, _ = client_for(app, holder, frozenset({"password"}))
     assert client.get(RECORDS).status_code == 403

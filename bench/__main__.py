@@ -1,7 +1,8 @@
 """`make bench` / `python -m bench [--quick]`: every figure with its same-run baseline.
 
 Goals (reported, never asserted in tests): sealed ingest >= 0.25x plain insert; own report
->= 0.5x a bare endpoint on the same server, p99 <= 3x p50, <= 1 HSM call per query.
+>= 0.5x a bare endpoint on the same server, p99 <= 3x p50, <= 1 HSM call per query; query-log
+verification >= 100,000 entries/s (`python -m bench.log_verify` runs it alone).
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import hsm_ops, ingest, lookup, own_report
+from bench import hsm_ops, ingest, log_verify, lookup, own_report
 from bench.harness import BenchToken, machine, save
 from policies.catalog import load_catalog
 
-FIGURES = ("hsm", "ingest", "lookup", "own-report")
+FIGURES = ("hsm", "ingest", "lookup", "own-report", "log-verify")
 
 
 def main() -> None:
@@ -25,6 +26,7 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=100_000, help="city size for lookups")
     parser.add_argument("--ingest-subjects", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--log-entries", type=int, default=200_000)
     parser.add_argument(
         "--only", choices=sorted(FIGURES), action="append", help="run only these figures"
     )
@@ -32,6 +34,7 @@ def main() -> None:
     wanted = set(args.only or FIGURES)
     if args.quick:
         args.subjects, args.ingest_subjects, args.rounds = 5000, 500, 1
+        args.log_entries = 20_000
     catalog = load_catalog()
     with tempfile.TemporaryDirectory(prefix="cg-bench-") as tmp:
         base = Path(tmp)
@@ -52,6 +55,10 @@ def main() -> None:
             results["own_report"] = own_report.run(
                 base, token, seconds=3 if args.quick else 8, rounds=args.rounds
             )
+        if "log-verify" in wanted:
+            results["log_verify"] = log_verify.run(
+                base, token, entries=args.log_entries, rounds=max(args.rounds, 5)
+            )
     path = save(results)
     print(json.dumps(results, indent=2))
     if "ingest" in results:
@@ -64,6 +71,13 @@ def main() -> None:
             f"own report vs bare endpoint: {own['own_vs_bare']}x (>= 0.5x); "
             f"p99/p50 {own['own_p99_over_p50']} (<= 3); "
             f"HSM calls per query {own['hsm_calls_per_query']} (<= 1)"
+        )
+    if "log_verify" in results:
+        log = results["log_verify"]
+        print(
+            f"query-log verify: {log['verify_entries_per_s']:,} entries/s over "
+            f"{log['entries']:,} entries ({log['verify_vs_stream']}x plain streaming; "
+            ">= 100,000 entries/s)"
         )
     print(f"results written to {path}")
 

@@ -18,6 +18,65 @@ depends_on = None
 SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 APPEND_ONLY = ("query_log", "log_checkpoints")
 
+#: The application's PostgreSQL role (cluster-global, NOLOGIN): production logs in as a member
+#: and the engine runs `SET ROLE creditgate_app` (CREDITGATE_DATABASE_ROLE). It may read and
+#: write every app table but only SELECT and INSERT the query log and its checkpoints.
+APP_ROLE = "creditgate_app"
+
+# Created idempotently; parallel test databases may race to create it, so a duplicate is fine.
+_CREATE_ROLE = """
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'creditgate_app') THEN
+        BEGIN
+            CREATE ROLE creditgate_app NOLOGIN;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;
+        END;
+    END IF;
+END
+$$
+"""
+
+
+def _grant_app_role() -> None:
+    op.execute(_CREATE_ROLE)
+    op.execute(f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}")
+    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}")
+    op.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")
+    # tables the later migrations create (by the same migrating owner) get the same rights
+    op.execute(
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public "
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {APP_ROLE}"
+    )
+    op.execute(
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {APP_ROLE}"
+    )
+    # ...except the log: append-only for the application
+    for table in (*APPEND_ONLY, "alembic_version"):
+        op.execute(f"REVOKE ALL ON {table} FROM {APP_ROLE}")
+    for table in APPEND_ONLY:
+        op.execute(f"GRANT SELECT, INSERT ON {table} TO {APP_ROLE}")
+    op.execute(f"GRANT SELECT ON alembic_version TO {APP_ROLE}")
+    op.execute(f"REVOKE ALL ON query_log_head FROM {APP_ROLE}")
+    op.execute(f"GRANT SELECT, UPDATE ON query_log_head TO {APP_ROLE}")
+
+
+def _revoke_app_role() -> None:
+    """The role itself stays: it is cluster-global and other databases may use it."""
+    op.execute(
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public "
+        f"REVOKE SELECT, INSERT, UPDATE, DELETE ON TABLES FROM {APP_ROLE}"
+    )
+    privileges = "USAGE, SELECT"
+    op.execute(
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE {privileges} ON SEQUENCES "
+        f"FROM {APP_ROLE}"
+    )
+    op.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {APP_ROLE}")
+    op.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {APP_ROLE}")
+    op.execute(f"REVOKE USAGE ON SCHEMA public FROM {APP_ROLE}")
+
 
 def upgrade() -> None:
     op.create_table(
@@ -80,9 +139,13 @@ def upgrade() -> None:
                     f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
                     f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
                 )
+    if op.get_context().dialect.name == "postgresql":
+        _grant_app_role()
 
 
 def downgrade() -> None:
+    if op.get_context().dialect.name == "postgresql":
+        _revoke_app_role()
     if op.get_context().dialect.name == "sqlite":
         for table in APPEND_ONLY:
             for verb in ("update", "delete"):

@@ -111,6 +111,7 @@ def _prepare(env: dict[str, str], token: BenchToken, subjects: int) -> tuple[str
             )
             db.add(account)
             db.flush()
+            _plain_copy(db, parts, subject_id)
             session_id = SessionService().start(db, account, frozenset({"password", "card"}))
             principal = SessionService().resume(db, session_id, touch=False)
             assert principal is not None
@@ -118,6 +119,38 @@ def _prepare(env: dict[str, str], token: BenchToken, subjects: int) -> tuple[str
         serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
         cookie = serializer.dumps({"_user_id": session_id, "_fresh": True})
         return str(subject_id), cookie, principal.csrf_token
+
+
+def _plain_copy(db: Any, parts: Any, subject_id: Any) -> None:
+    """The baseline's rows: the subject's records decrypted once into a plain table of this
+    benchmark's database (never the service's schema), so the bare endpoint reads the same
+    records unencrypted."""
+    import json
+
+    from sqlalchemy import select, text
+
+    from app.models import Record
+
+    db.execute(
+        text(
+            "CREATE TABLE bench_plain_records (subject_id TEXT, record_id TEXT, record_type TEXT,"
+            " occurred_on TEXT, ended_on TEXT, display_until TEXT, fields TEXT)"
+        )
+    )
+    for record in db.scalars(select(Record).where(Record.subject_id == subject_id)):
+        db.execute(
+            text("INSERT INTO bench_plain_records VALUES (:s, :r, :t, :o, :e, :d, :f)"),
+            {
+                "s": subject_id.hex,
+                "r": str(record.id),
+                "t": record.record_type,
+                "o": record.occurred_on.isoformat(),
+                "e": record.ended_on.isoformat() if record.ended_on else None,
+                "d": record.display_until.isoformat() if record.display_until else None,
+                "f": json.dumps(record.unseal("payload", parts.cipher), ensure_ascii=False),
+            },
+        )
+    db.execute(text("CREATE INDEX bench_plain_subject ON bench_plain_records (subject_id)"))
 
 
 def hsm_calls_per_query(

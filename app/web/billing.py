@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,42 +76,46 @@ def _conflict(conflict: OrderConflict) -> tuple[Response, int]:
 @bp.post("/api/v1/billing/orders/<uuid:order_id>/confirm")
 @bound_to(Action.BILLING_ORDER_CONFIRM)
 def confirm(order_id: uuid.UUID) -> Answer:
-    cashier, refused = _cashier(Action.BILLING_ORDER_CONFIRM)
-    if cashier is None:
-        return refused  # type: ignore[return-value]
-    body = _body()
-    if body is None or not isinstance(body.get("payment_ref"), str):
-        return bad_request('Send {"payment_ref": "<the receipt or transfer reference>"}.')
-    try:
-        with container().transaction() as db:
-            order = _orders().confirm(
-                db,
-                order_id=order_id,
-                payment_ref=body["payment_ref"],
-                cashier_id=cashier.account_id,
-            )
-            view = order_view(order) if order is not None else None
-    except OrderInputError as bad:
-        return bad_request(str(bad))
-    except OrderConflict as conflict:
-        return _conflict(conflict)
-    return jsonify(order=view) if view is not None else _not_found()
+    return _cashier_changes_order(
+        Action.BILLING_ORDER_CONFIRM,
+        "payment_ref",
+        'Send {"payment_ref": "<the receipt or transfer reference>"}.',
+        lambda db, text, cashier_id: _orders().confirm(
+            db, order_id=order_id, payment_ref=text, cashier_id=cashier_id
+        ),
+    )
 
 
 @bp.post("/api/v1/billing/orders/<uuid:order_id>/refund")
 @bound_to(Action.BILLING_ORDER_REFUND)
 def refund(order_id: uuid.UUID) -> Answer:
-    cashier, refused = _cashier(Action.BILLING_ORDER_REFUND)
+    return _cashier_changes_order(
+        Action.BILLING_ORDER_REFUND,
+        "reason",
+        'Send {"reason": "<why the payment is refunded>"}.',
+        lambda db, text, cashier_id: _orders().refund(
+            db, order_id=order_id, reason=text, cashier_id=cashier_id
+        ),
+    )
+
+
+def _cashier_changes_order(
+    action: Action,
+    field: str,
+    hint: str,
+    change: Callable[[Any, str, uuid.UUID], Any],
+) -> Answer:
+    """A cashier's change to one order (confirm, refund): the body's one text `field`, the
+    change in one unit of work, the order's view, or a clear refusal."""
+    cashier, refused = _cashier(action)
     if cashier is None:
         return refused  # type: ignore[return-value]
     body = _body()
-    if body is None or not isinstance(body.get("reason"), str):
-        return bad_request('Send {"reason": "<why the payment is refunded>"}.')
+    if body is None or not isinstance(body.get(field), str):
+        return bad_request(hint)
     try:
         with container().transaction() as db:
-            order = _orders().refund(
-                db, order_id=order_id, reason=body["reason"], cashier_id=cashier.account_id
-            )
+            order = change(db, body[field], cashier.account_id)
             view = order_view(order) if order is not None else None
     except OrderInputError as bad:
         return bad_request(str(bad))

@@ -4,8 +4,8 @@ refusals as `used_up`, the consent counts 3 uses, and the institution is debited
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from app.services.ledger import LedgerService
 from crypto.keys import KeyProvider
 from tests.conftest import BACKENDS, ScratchDatabase, make_settings
 from tests.consent_helpers import ingest_subjects, signer_for, token_for
+from tests.races import race
 from tests.web.oauth_helpers import ec_key, get_token, register
 
 RACERS = 12
@@ -45,31 +46,24 @@ def test_twelve_simultaneous_queries_under_a_three_use_consent_get_exactly_three
         )
     token = token_for(signer, bank, PURPOSE, max_uses=USES)
     body = {"id_number": signer.id_number, "purpose": PURPOSE, "consent_token": token}
-    start = threading.Barrier(RACERS)
-    answers: list[tuple[int, str | None]] = []
-    errors: list[BaseException] = []
 
-    def race() -> None:
-        try:
-            mine = app.test_client()
-            start.wait()
+    def prepare() -> Callable[[], tuple[int, str | None]]:
+        mine = app.test_client()
+
+        def ask() -> tuple[int, str | None]:
             response = mine.post(
                 "/api/v1/institution/reports",
                 json=body,
                 headers={"Authorization": f"Bearer {bearer}"},
             )
             payload = response.get_json()
-            code = payload.get("error") if response.status_code != 200 else None
-            answers.append((response.status_code, code))
-        except BaseException as exc:  # noqa: BLE001 - collected, asserted empty below
-            errors.append(exc)
+            return response.status_code, payload.get(
+                "error"
+            ) if response.status_code != 200 else None
 
-    threads = [threading.Thread(target=race) for _ in range(RACERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+        return ask
+
+    answers = race(RACERS, prepare)
     assert Counter(answers) == {(200, None): USES, (403, "used_up"): RACERS - USES}
     with container(app).sessions() as db:
         assert db.scalars(select(Consent.uses)).all() == [USES]

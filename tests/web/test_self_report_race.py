@@ -3,8 +3,8 @@ real database (both backends): exactly two are free, the other 98 are asked to p
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from app.migrate import upgrade
 from app.models import Order, QueryLogEntry, ReportAllowance
 from crypto.keys import KeyProvider
 from tests.conftest import BACKENDS, ScratchDatabase, make_settings
+from tests.races import race
 from tests.services.report_helpers import Person, citizen_id, loan
 from tests.web.self_helpers import client_for, subject_account
 
@@ -40,25 +41,13 @@ def test_a_hundred_simultaneous_requests_get_exactly_two_free_reports(
     client, headers = client_for(app, account)
     cookie = client.get_cookie("cg_session")
     assert cookie is not None
-    start = threading.Barrier(RACERS)
-    statuses: list[int] = []
-    errors: list[BaseException] = []
 
-    def race() -> None:
-        try:
-            mine = app.test_client()
-            mine.set_cookie("cg_session", cookie.value)
-            start.wait()
-            statuses.append(mine.post("/api/v1/self/reports", headers=headers).status_code)
-        except BaseException as exc:  # noqa: BLE001 - collected, asserted empty below
-            errors.append(exc)
+    def prepare() -> Callable[[], int]:
+        mine = app.test_client()
+        mine.set_cookie("cg_session", cookie.value)
+        return lambda: mine.post("/api/v1/self/reports", headers=headers).status_code
 
-    threads = [threading.Thread(target=race) for _ in range(RACERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    statuses = race(RACERS, prepare)
     assert Counter(statuses) == {200: 2, 402: RACERS - 2}
     with container(app).sessions() as db:
         assert db.scalars(select(ReportAllowance.used)).all() == [2]

@@ -151,10 +151,18 @@ class ArchiveService:
 
     def failure_attempt(self, who: Requester, action: Action) -> QueryAttempt:
         """The entry `record_failure` writes when a unit of work failed half-way."""
+        return self._attempt(who, action, "failed", "service_failure")
+
+    def refuse_input(self, db: Session, who: Requester, action: Action, reason: str) -> None:
+        """Log a denied attempt whose input was refused before any decision (a malformed body,
+        an ID number that fails its check); nothing about the input is written."""
+        self.query_log.append(db, self._attempt(who, action, "denied", reason))
+
+    def _attempt(self, who: Requester, action: Action, outcome: str, reason: str) -> QueryAttempt:
         return QueryAttempt(
             action=action.value,
-            decision="failed",
-            reason="service_failure",
+            decision=outcome,
+            reason=reason,
             actor_kind=who.caller.kind,
             actor_ref=str(who.account_id),
             request_id=who.request_id,

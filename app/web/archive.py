@@ -13,6 +13,8 @@ Guarantees (see `app.services.archive` for the query itself):
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, jsonify
@@ -20,6 +22,7 @@ from flask import Blueprint, Response, jsonify
 from app.container import Container, container
 from app.services.archive import ArchiveService, InvalidIdentifier, Requester
 from app.services.callers import caller_for
+from app.services.failures import DATABASE_FAILURES, KEY_FAILURES
 from app.services.orders import OrderService, ReportAccess, order_view
 from app.services.policy import Action, Target
 from app.services.query_log import record_failure
@@ -60,24 +63,23 @@ def _now() -> datetime:
 @bp.post("/api/v1/archive/orders")
 @bound_to(Action.ARCHIVE_ORDER_CREATE)
 def create_order() -> Answer:
-    body = json_body("id_number", max_length=32)
-    if body is None:
-        return bad_request('Send {"id_number": "<18-character citizen ID number>"}.')
     parts, who, today = container(), _requester(), _now().date()
     service = _service(parts)
-    try:
-        subject_bidx, subject_label = service.subject_index(body["id_number"], today=today)
-    except InvalidIdentifier as invalid:
-        return bad_request(f"The ID number is not valid: {invalid}.")
-    try:
-        with parts.transaction() as db:
-            outcome = service.place_order(
-                db, who, subject_bidx=subject_bidx, on=today, subject_label=subject_label
-            )
-            view = order_view(outcome.order) if outcome.order is not None else None
-    except Exception:
-        record_failure(parts, service.failure_attempt(who, Action.ARCHIVE_ORDER_CREATE))
-        raise
+    action = Action.ARCHIVE_ORDER_CREATE
+    body = json_body("id_number", max_length=32)
+    with _failures_recorded(parts, service, who, action), parts.transaction() as db:
+        if body is None:
+            service.refuse_input(db, who, action, "malformed_body")
+            return bad_request('Send {"id_number": "<18-character citizen ID number>"}.')
+        try:
+            subject_bidx, subject_label = service.subject_index(body["id_number"], today=today)
+        except InvalidIdentifier as invalid:
+            service.refuse_input(db, who, action, "invalid_id_number")
+            return bad_request(f"The ID number is not valid: {invalid}.")
+        outcome = service.place_order(
+            db, who, subject_bidx=subject_bidx, on=today, subject_label=subject_label
+        )
+        view = order_view(outcome.order) if outcome.order is not None else None
     if view is None:
         return refusal(outcome.decision)
     return jsonify(order=view), 201
@@ -88,12 +90,9 @@ def create_order() -> Answer:
 def report(order_id: uuid.UUID) -> Answer:
     parts, who = container(), _requester()
     service = _service(parts)
-    try:
-        with parts.transaction() as db:
-            outcome = service.download(db, who, order_id=order_id, now=_now())
-    except Exception:
-        record_failure(parts, service.failure_attempt(who, Action.ARCHIVE_REPORT_READ))
-        raise
+    failures = _failures_recorded(parts, service, who, Action.ARCHIVE_REPORT_READ)
+    with failures, parts.transaction() as db:
+        outcome = service.download(db, who, order_id=order_id, now=_now())
     if outcome.access is ReportAccess.PAYMENT_REQUIRED:
         return payment_required(str(order_id))
     if outcome.access is ReportAccess.GONE:
@@ -102,6 +101,19 @@ def report(order_id: uuid.UUID) -> Answer:
     if outcome.report is None:
         return refusal(outcome.decision)
     return jsonify(outcome.report)
+
+
+@contextmanager
+def _failures_recorded(
+    parts: Container, service: ArchiveService, who: Requester, action: Action
+) -> Iterator[None]:
+    """An HSM or database failure inside the block rolls its unit back; a `failed` entry is
+    then written in a unit of its own, and the failure goes on to the 503 handler."""
+    try:
+        yield
+    except KEY_FAILURES + DATABASE_FAILURES:
+        record_failure(parts, service.failure_attempt(who, action))
+        raise
 
 
 @bp.get("/api/v1/self/orders")

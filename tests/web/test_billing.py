@@ -124,6 +124,31 @@ def test_an_unknown_id_number_is_ordered_like_any_other_and_a_bad_one_is_400(app
     status, body = buyer.post("/api/v1/archive/orders", {"id_number": bad})
     assert status == 400
     assert bad not in json.dumps(body)
+    assert buyer.post("/api/v1/archive/orders", {"id": bad})[0] == 400
+    orders = [e for e in _log(app) if e.action == "archive:order:create"]
+    assert [(e.decision, e.reason) for e in orders][1:] == [
+        ("denied", "invalid_id_number"),
+        ("denied", "malformed_body"),
+    ]
+    assert all(bad not in f"{e.reason}{e.fields_released}" for e in orders)
+
+
+def test_an_hsm_failure_while_ordering_is_503_and_a_failed_entry(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crypto.keys import HsmUnavailable
+
+    buyer = _subject(app)
+
+    def dead(*_args: object, **_kwargs: object) -> bytes:
+        raise HsmUnavailable("token gone")
+
+    monkeypatch.setattr(container(app).key_provider, "hmac_sha256", dead)
+    status, body = buyer.post("/api/v1/archive/orders", {"id_number": ID_NUMBER})
+    assert (status, body["error"]) == (503, "service_unavailable")
+    assert ID_NUMBER not in json.dumps(body)
+    (entry,) = [e for e in _log(app) if e.action == "archive:order:create"]
+    assert (entry.decision, entry.subject_bidx) == ("failed", None)
 
 
 def test_cashier_routes_refuse_subjects_other_staff_and_weak_sessions(app: Flask) -> None:

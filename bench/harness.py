@@ -63,6 +63,27 @@ def sqlite_database(base: Path, name: str) -> str:
     return url
 
 
+#: The local PostgreSQL that `make test` starts (trust auth on 127.0.0.1).
+PG_ADMIN_URL = os.environ.get(
+    "CREDITGATE_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def postgresql_database(name: str) -> str:
+    """A fresh PostgreSQL database for one benchmark (dropped and re-created), migrated."""
+    from sqlalchemy import text
+
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    database = f"cg_bench_{name.replace('-', '_')}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{database}"'))
+    admin.dispose()
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{database}"
+    upgrade(url)
+    return url
+
+
 def cipher_for(url: str, provider: Pkcs11KeyProvider) -> tuple[Any, Any, FieldCipher]:
     engine = make_engine(url)
     sessions = make_session_factory(engine)

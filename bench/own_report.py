@@ -32,7 +32,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bench.harness import BenchToken, sqlite_database
+from bench.harness import BenchToken, postgresql_database, sqlite_database
 
 POLICY = Path(__file__).resolve().parent.parent / "policies" / "data" / "policy.toml"
 _FREE = re.compile(r"^(free_self_reports_per_year|free_per_year)\s*=\s*\d+\s*$", re.M)
@@ -240,12 +240,17 @@ def run(
     seconds: int = 8,
     rounds: int = 3,
     connections: int = 4,
+    backend: str = "sqlite",
 ) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (make bench installs it)")
-    work = base / "own-report"
+    work = base / f"own-report-{backend}"
     work.mkdir()
-    url = sqlite_database(work, "own-report")
+    url = (
+        sqlite_database(work, "own-report")
+        if backend == "sqlite"
+        else postgresql_database("own-report")
+    )
     env = _env(work, token, url)
     bench_policy(Path(env["CG_BENCH_POLICY"]))
     subject_id, cookie, csrf = _prepare(env, token, subjects)
@@ -303,6 +308,7 @@ def run(
     own, bare = median("own", "requests_per_s"), median("bare", "requests_per_s")
     p50, p99 = median("own", "p50_ms"), median("own", "p99_ms")
     return {
+        "backend": backend,
         "subjects": subjects,
         "connections": connections,
         "seconds_per_round": seconds,

@@ -9,85 +9,12 @@ import pytest
 
 from policies.catalog import (
     CATEGORIES,
-    Catalog,
     CatalogError,
     default_catalog,
     load_catalog,
     parse_catalog,
 )
-
-SHIPPED = Path(__file__).resolve().parents[2] / "policies" / "data" / "catalog.toml"
-
-HEAD = """
-schema = 1
-title = "Test catalog"
-title_zh = "测试目录"
-
-[retention.negative_5y]
-kind = "after_end"
-years = 5
-
-[retention.life_of_report]
-kind = "life_of_report"
-"""
-
-LOAN = """
-[[record_type]]
-code = "B.loan"
-category = "B"
-title = "Loan"
-title_zh = "贷款"
-disclosure = "restricted"
-retention = "life_of_report"
-
-[[record_type.field]]
-name = "lender"
-type = "string"
-title = "Lender"
-
-[[record_type.field]]
-name = "{name}"
-type = "{type}"
-title = "{title}"
-{extra}
-"""
-
-OVERDUE = """
-[[record_type]]
-code = "B.overdue"
-category = "B"
-title = "Overdue"
-title_zh = "逾期"
-disclosure = "restricted"
-negative = true
-retention = "negative_5y"
-requires_notice = true
-
-[[record_type.field]]
-name = "days"
-type = "integer"
-title = "Days overdue"
-"""
-
-
-def loan(name: str = "rate", type: str = "integer", title: str = "Rate", extra: str = "") -> str:
-    return LOAN.format(name=name, type=type, title=title, extra=extra)
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "catalog.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def refused(tmp_path: Path, text: str) -> str:
-    path = write(tmp_path, text)
-    with pytest.raises(CatalogError) as caught:
-        load_catalog(path)
-    message = str(caught.value)
-    assert message.startswith(f"{path}: "), message
-    return message
-
+from tests.policies.catalog_texts import HEAD, OVERDUE, SHIPPED, loan, refused
 
 # -- the shipped catalog ------------------------------------------------------------------------
 
@@ -355,72 +282,3 @@ def test_retention_rule_refusals_name_the_rule(tmp_path: Path) -> None:
 def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="cannot be read"):
         load_catalog(tmp_path / "missing.toml")
-
-
-# -- prohibited collection and consent ----------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("args", "concept"),
-    [
-        ({"name": "religion"}, "religion"),
-        ({"name": "religious_affiliation", "type": "string"}, "religion"),
-        ({"name": "gene_marker", "type": "string"}, "genes"),
-        ({"name": "fingerprint_hash", "type": "string"}, "fingerprints"),
-        ({"name": "blood_type", "type": "string"}, "blood type"),
-        ({"name": "chronic_disease", "type": "boolean"}, "disease"),
-        ({"name": "diseased_since", "type": "date"}, "disease"),
-        ({"name": "health_condition", "type": "string"}, "disease"),
-        ({"name": "medical_history", "type": "text"}, "medical history"),
-        ({"extra": 'concept = "genetic"'}, "genes"),
-        ({"title": "Blood group"}, "blood type"),
-        ({"extra": 'title_zh = "血型"'}, "blood type"),
-        ({"extra": 'title_zh = "既往病史"'}, "medical history"),
-        ({"extra": 'title_zh = "宗教信仰"'}, "religion"),
-        ({"extra": 'title_zh = "指纹"'}, "fingerprints"),
-        ({"extra": 'title_zh = "基因检测"'}, "genes"),
-        ({"extra": 'title_zh = "疾病"'}, "disease"),
-    ],
-)
-def test_prohibited_fields_are_refused(tmp_path: Path, args: dict[str, str], concept: str) -> None:
-    message = refused(tmp_path, HEAD + loan(**args))
-    assert f"collecting {concept} is prohibited" in message
-    assert "prohibited-collection rule" in message
-    assert f"field '{args.get('name', 'rate')}'" in message
-
-
-def test_prohibited_record_types_are_refused(tmp_path: Path) -> None:
-    text = HEAD + loan().replace("B.loan", "B.genetic_risk").replace(
-        'title = "Loan"', 'title = "X"'
-    )
-    assert "prohibited-collection rule" in refused(tmp_path, text)
-
-
-def test_word_boundaries_do_not_overreach() -> None:
-    # Matching is by whole words: "general" is not "gene", "bloodline" is not "blood type".
-    for name in ("general_ledger", "genesis_id", "medical_insurance_months", "bloodline"):
-        assert parse_catalog(HEAD + loan(name=name), source="x").require("B.loan").has_field(name)
-
-
-@pytest.mark.parametrize(
-    ("args", "concept"),
-    [
-        ({"name": "monthly_income_fen", "type": "money_fen"}, "income"),
-        ({"name": "salary_fen", "type": "money_fen"}, "income"),
-        ({"name": "deposits_fen", "type": "money_fen"}, "deposits"),
-        ({"name": "securities_value_fen", "type": "money_fen"}, "securities"),
-        ({"name": "insured_amount_fen", "type": "money_fen"}, "insurance"),
-        ({"name": "real_estate_count"}, "real estate"),
-        ({"name": "tax_amount_fen", "type": "money_fen"}, "tax amounts"),
-        ({"extra": 'concept = "deposit"'}, "deposits"),
-        ({"extra": 'title_zh = "月收入"'}, "income"),
-    ],
-)
-def test_consent_bound_fields_must_declare_consent(
-    tmp_path: Path, args: dict[str, str], concept: str
-) -> None:
-    message = refused(tmp_path, HEAD + loan(**args))
-    assert f"has {concept} semantics and must declare consent_required = true" in message
-    accepted = dict(args, extra=args.get("extra", "") + "\nconsent_required = true")
-    catalog: Catalog = parse_catalog(HEAD + loan(**accepted), source="x")
-    assert catalog.require("B.loan").field(args.get("name", "rate")).consent_required

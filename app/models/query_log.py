@@ -21,6 +21,29 @@ from app.models.base import Base
 Sequence64 = BigInteger().with_variant(Integer(), "sqlite")
 
 
+#: The columns an entry's hash covers, in canonical order (everything but the two hashes).
+CANONICAL_COLUMNS = (
+    "seq",
+    "at",
+    "actor_kind",
+    "actor_ref",
+    "tier",
+    "action",
+    "subject_bidx",
+    "purpose",
+    "consent_jti",
+    "decision",
+    "reason",
+    "rule_ids",
+    "fields_released",
+    "fee_fen",
+    "catalog_version",
+    "policy_version",
+    "request_id",
+    "client_address",
+)
+
+
 class QueryLogEntry(Base):
     __tablename__ = "query_log"
     __table_args__ = (Index("ix_query_log_subject_bidx_seq", "subject_bidx", "seq"),)

@@ -24,7 +24,7 @@ import json
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,11 +32,14 @@ from sqlalchemy.orm import Session
 from app.models import Subject
 from app.services.consent_token import ConsentRefused
 from app.services.consents import NOT_FOUND_REASONS, ConsentService
-from app.services.query_log import QueryAttempt
+from app.services.ledger import InsufficientFunds, LedgerService
+from app.services.query_log import QueryAttempt, QueryLog
+from app.services.reports import ReportService
 from crypto.blind_index import BlindIndexKind, blind_index
 from crypto.keys import KeyProvider
 from policies.actions import Action
 from policies.decision import Caller, Decision, Target
+from policies.engine import PolicyEngine
 from policies.identifiers import InvalidIdentifier, parse_citizen_id
 
 ACTION = Action.INSTITUTION_REPORT_QUERY
@@ -49,35 +52,6 @@ def normalised_id_number(raw: str) -> str | None:
         return parse_citizen_id(raw).value
     except InvalidIdentifier:
         return None
-
-
-class _Engine(Protocol):
-    def decide(self, caller: Caller, action: Action, target: Target, *, on: Any) -> Decision: ...
-
-
-class _Log(Protocol):
-    def append(self, db: Session, attempt: QueryAttempt) -> Any: ...
-
-
-class _Reports(Protocol):
-    def assemble(
-        self,
-        db: Session,
-        *,
-        subject: Subject | None,
-        decision: Decision,
-        kind: str,
-        on: Any,
-        fee_fen: int = 0,
-    ) -> dict[str, Any]: ...
-
-    def released_fields(self, report: dict[str, Any]) -> list[str]: ...
-
-
-class _Ledger(Protocol):
-    def debit(
-        self, db: Session, *, institution_id: Any, amount_fen: int, reference: str
-    ) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -126,12 +100,11 @@ class InstitutionQueries:
     def __init__(
         self,
         provider: KeyProvider,
-        engine: _Engine,
+        engine: PolicyEngine,
         consents: ConsentService,
-        reports: _Reports,
-        ledger: _Ledger,
-        query_log: _Log,
-        insufficient_funds: type[Exception],
+        reports: ReportService,
+        ledger: LedgerService,
+        query_log: QueryLog,
     ) -> None:
         self.provider = provider
         self.engine = engine
@@ -139,7 +112,6 @@ class InstitutionQueries:
         self.reports = reports
         self.ledger = ledger
         self.query_log = query_log
-        self.insufficient_funds = insufficient_funds
 
     def attempt_for(self, request: QueryRequest, bidx: bytes | None) -> QueryAttempt:
         """The log entry of this attempt, as `failed` (the caller fills in the outcome)."""
@@ -218,7 +190,7 @@ class InstitutionQueries:
                     amount_fen=fee,
                     reference=f"consent:{consent.jti}:{request.request_id}"[:128],
                 )
-        except self.insufficient_funds:
+        except InsufficientFunds:
             unit.rollback()
             return self._denied(
                 db, base, "insufficient_funds", refused="insufficient_funds", decision=decision

@@ -29,7 +29,7 @@ from sqlalchemy import (
     type_coerce,
 )
 
-from app.models.query_log import QueryLogEntry
+from app.models.query_log import CANONICAL_COLUMNS, QueryLogEntry
 from crypto.hash_chain import canonical
 
 
@@ -107,24 +107,8 @@ def exact_canonical(connection: Connection, seq: int) -> bytes:
     return canonical(row)
 
 
-_CANONICAL_REST = (
-    "actor_kind",
-    "actor_ref",
-    "tier",
-    "action",
-    "subject_bidx",
-    "purpose",
-    "consent_jti",
-    "decision",
-    "reason",
-    "rule_ids",
-    "fields_released",
-    "fee_fen",
-    "catalog_version",
-    "policy_version",
-    "request_id",
-    "client_address",
-)
+#: After `seq` and `at` (which is rendered in SQL), the canonical columns as stored.
+_CANONICAL_REST = CANONICAL_COLUMNS[2:]
 
 
 def entry_rows(connection: Connection, batch: int) -> CursorResult[Any]:

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from app.models.auth import Institution
 from app.models.base import as_utc, utcnow
-from app.models.query_log import QueryLogEntry
+from app.models.query_log import CANONICAL_COLUMNS, QueryLogEntry
 from app.services.checkpoints import checkpoint_due, lock_head, sign_head
 from crypto.hash_chain import Field, canonical, chain_hash
 from crypto.keys import KeyProvider
@@ -77,25 +77,8 @@ class QueryAttempt:
 
 def entry_fields(row: QueryLogEntry) -> tuple[Field, ...]:
     """The fields of an entry in canonical order (everything but the two hashes)."""
-    return (
-        row.seq,
-        as_utc(row.at),
-        row.actor_kind,
-        row.actor_ref,
-        row.tier,
-        row.action,
-        row.subject_bidx,
-        row.purpose,
-        row.consent_jti,
-        row.decision,
-        row.reason,
-        row.rule_ids,
-        row.fields_released,
-        row.fee_fen,
-        row.catalog_version,
-        row.policy_version,
-        row.request_id,
-        row.client_address,
+    return tuple(
+        as_utc(row.at) if name == "at" else getattr(row, name) for name in CANONICAL_COLUMNS
     )
 
 

@@ -29,13 +29,14 @@ import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app.models import Record, Subject
 from app.models.base import as_utc, utcnow
+from app.services.query_log import QueryRecord
 from crypto.fields import FieldCipher
 from policies.catalog import Catalog
 from policies.catalog_model import FieldType, MaskKind
@@ -52,19 +53,6 @@ SECTION_BY_CATEGORY: Mapping[str, str] = {
     "D": "special",
 }
 _IDENTITY_FIELD_TYPES: Mapping[str, FieldType] = {"name": "string", "id_number": "id_number"}
-
-
-class QueryRecordLike(Protocol):
-    """What the report shows of one query-log entry about the subject (log slice's QueryRecord)."""
-
-    @property
-    def at(self) -> datetime: ...
-    @property
-    def requester(self) -> str: ...
-    @property
-    def action(self) -> str: ...
-    @property
-    def purpose(self) -> str | None: ...
 
 
 class ReportService:
@@ -91,7 +79,7 @@ class ReportService:
         decision: Decision,
         kind: str,
         on: date,
-        query_records: Sequence[QueryRecordLike] = (),
+        query_records: Sequence[QueryRecord] = (),
         fee_fen: int = 0,
         id_number: str | None = None,
     ) -> dict[str, Any]:
@@ -220,7 +208,7 @@ def _iso(day: date | None) -> str | None:
     return None if day is None else day.isoformat()
 
 
-def _query_record(entry: QueryRecordLike) -> dict[str, Any]:
+def _query_record(entry: QueryRecord) -> dict[str, Any]:
     return {
         "at": as_utc(entry.at).isoformat(),
         "requester": entry.requester,

@@ -26,7 +26,7 @@ from app.services.institution_queries import (
     QueryRequest,
     normalised_id_number,
 )
-from app.services.ledger import InsufficientFunds, LedgerService
+from app.services.ledger import LedgerService
 from app.services.oauth import InstitutionPrincipal
 from app.services.policy import Action
 from app.services.query_log import record_failure
@@ -75,7 +75,6 @@ def query() -> Response | tuple[Response, int]:
         ReportService(parts.cipher, parts.catalog, policy_version=parts.policy.version),
         LedgerService(),
         parts.query_log(),
-        InsufficientFunds,
     )
     body = request.get_json(silent=True)
     fields = ("id_number", "purpose", "consent_token")

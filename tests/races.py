@@ -10,22 +10,22 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def race(count: int, prepare: Callable[[], Callable[[], T]]) -> list[T]:
-    """`prepare()` runs in each thread first (a test client, a connection…) and returns the
+def race(count: int, prepare: Callable[[int], Callable[[], T]]) -> list[T]:
+    """`prepare(n)` runs in thread n first (a test client, a connection…) and returns the
     attempt; the attempts start together once every thread is ready. Returns their results."""
     start = threading.Barrier(count)
     results: list[T] = []
     errors: list[BaseException] = []
 
-    def run() -> None:
+    def run(n: int) -> None:
         try:
-            attempt = prepare()
+            attempt = prepare(n)
             start.wait()
             results.append(attempt())
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             errors.append(exc)
 
-    threads = [threading.Thread(target=run) for _ in range(count)]
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import func, select
@@ -12,6 +12,7 @@ from app.migrate import upgrade
 from app.models import LedgerAccount, LedgerEntry
 from app.services.ledger import InsufficientFunds, LedgerService
 from tests.conftest import BACKENDS, ScratchDatabase
+from tests.races import race
 from tests.services.billing_helpers import add_institution
 
 CONCURRENT = 20
@@ -31,31 +32,22 @@ def test_concurrent_debits_never_overdraw(scratch_database: ScratchDatabase) -> 
         )
         db.commit()
         bank_id = bank.id
-    start = threading.Barrier(CONCURRENT)
-    outcomes: list[str] = []
-    errors: list[BaseException] = []
 
-    def debit(n: int) -> None:
-        try:
-            start.wait()
+    def debit(n: int) -> Callable[[], str]:
+        def attempt() -> str:
             with sessions() as db:
                 db.connection(execution_options={WRITE_INTENT: True})
                 try:
                     ledger.debit(db, institution_id=bank_id, amount_fen=PRICE, reference=f"q{n}")
                 except InsufficientFunds:
                     db.rollback()
-                    outcomes.append("refused")
-                    return
+                    return "refused"
                 db.commit()
-                outcomes.append("debited")
-        except BaseException as exc:  # noqa: BLE001 - collected, asserted empty below
-            errors.append(exc)
+                return "debited"
 
-    threads = [threading.Thread(target=debit, args=(n,)) for n in range(CONCURRENT)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+        return attempt
+
+    outcomes = race(CONCURRENT, debit)
     with sessions() as db:
         balance = db.get(LedgerAccount, bank_id)
         debits = db.scalar(
@@ -66,7 +58,6 @@ def test_concurrent_debits_never_overdraw(scratch_database: ScratchDatabase) -> 
         lowest = db.scalar(select(func.min(LedgerEntry.balance_after)))
         final = balance.balance_fen if balance is not None else None
     engine.dispose()
-    assert errors == []
     assert outcomes.count("debited") == 7
     assert outcomes.count("refused") == CONCURRENT - 7
     assert final == 0

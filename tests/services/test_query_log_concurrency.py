@@ -4,8 +4,8 @@ checkpoints that verify."""
 from __future__ import annotations
 
 import hashlib
-import threading
 import uuid
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import select
@@ -17,6 +17,7 @@ from app.services.log_verify import verify_log
 from app.services.query_log import QueryAttempt, QueryLog
 from crypto.keys import KeyProvider, SigningKey
 from tests.conftest import BACKENDS, ScratchDatabase
+from tests.races import race
 
 CONCURRENT = 16
 EACH = 3
@@ -30,12 +31,9 @@ def test_concurrent_appends_form_one_gap_free_chain(
     engine = make_engine(scratch_database.url, pool_size=CONCURRENT, max_overflow=0)
     sessions = make_session_factory(engine)
     log = QueryLog("cat-v", "pol-v", signer=key_provider, every=5, seconds=3600)
-    start = threading.Barrier(CONCURRENT)
-    errors: list[BaseException] = []
 
-    def worker(n: int) -> None:
-        try:
-            start.wait()
+    def worker(n: int) -> Callable[[], None]:
+        def appends() -> None:
             for i in range(EACH):
                 with sessions() as db:
                     db.connection(execution_options={WRITE_INTENT: True})
@@ -53,15 +51,10 @@ def test_concurrent_appends_form_one_gap_free_chain(
                         ),
                     )
                     db.commit()
-        except BaseException as exc:  # noqa: BLE001 - collected, asserted empty below
-            errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(CONCURRENT)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+        return appends
+
+    race(CONCURRENT, worker)
     total = CONCURRENT * EACH
     with sessions() as db:
         seqs = list(db.scalars(select(QueryLogEntry.seq).order_by(QueryLogEntry.seq)))

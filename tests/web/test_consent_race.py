@@ -47,7 +47,7 @@ def test_twelve_simultaneous_queries_under_a_three_use_consent_get_exactly_three
     token = token_for(signer, bank, PURPOSE, max_uses=USES)
     body = {"id_number": signer.id_number, "purpose": PURPOSE, "consent_token": token}
 
-    def prepare() -> Callable[[], tuple[int, str | None]]:
+    def prepare(_: int) -> Callable[[], tuple[int, str | None]]:
         mine = app.test_client()
 
         def ask() -> tuple[int, str | None]:

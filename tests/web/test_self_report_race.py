@@ -42,7 +42,7 @@ def test_a_hundred_simultaneous_requests_get_exactly_two_free_reports(
     cookie = client.get_cookie("cg_session")
     assert cookie is not None
 
-    def prepare() -> Callable[[], int]:
+    def prepare(_: int) -> Callable[[], int]:
         mine = app.test_client()
         mine.set_cookie("cg_session", cookie.value)
         return lambda: mine.post("/api/v1/self/reports", headers=headers).status_code

@@ -1,10 +1,10 @@
 """Counted allowances: free own reports per calendar year, and per-day uses of an action.
 
 Guarantees:
-- a use is taken only by `UPDATE … SET used = used + 1 WHERE … AND used < limit` on a row that
-  exists (inserted first if absent, a conflict being ignored), and counted as taken only when
-  that statement changed a row; concurrent requests therefore never take more than `limit`
-  uses, on PostgreSQL (the row lock re-checks the condition) and SQLite (one writer) alike;
+- a use is taken only by `UPDATE … SET used = used + 1 WHERE … AND used < limit`, counted as
+  taken only when that statement changed a row; when it changed none, the row is inserted if
+  absent (a conflict being ignored) and the same UPDATE decides once more; concurrent
+  requests therefore never take more than `limit` uses, on PostgreSQL (the row lock re-checks the condition) and SQLite (one writer) alike;
 - nothing here commits: a use taken in a unit of work that later rolls back (a failed report,
   a log entry that could not be written) is given back with it.
 """
@@ -28,7 +28,21 @@ _DAILY = cast(Table, DailyUse.__table__)
 def _insert_if_absent(db: Session, table: Table, values: dict[str, Any]) -> None:
     dialect = db.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    db.execute(insert(table).values(**values, used=0).on_conflict_do_nothing())
+    db.connection().execute(insert(table).values(**values, used=0).on_conflict_do_nothing())
+
+
+def _take(db: Session, table: Table, key: dict[str, Any], limit: int) -> bool:
+    """One use of the counter row `key` if fewer than `limit` are used (the row is created on
+    the first use)."""
+    taking = (
+        update(table)
+        .where(*(table.c[name] == value for name, value in key.items()), table.c.used < limit)
+        .values(used=table.c.used + 1)
+    )
+    if _changed(db.connection().execute(taking)):
+        return True
+    _insert_if_absent(db, table, key)
+    return _changed(db.connection().execute(taking))
 
 
 def _changed(result: Any) -> bool:
@@ -44,17 +58,7 @@ class AllowanceService:
         """Take one of the account's `limit` free own reports of `year`; False once used up."""
         if limit <= 0:
             return False
-        _insert_if_absent(db, _ALLOWANCES, {"account_id": account_id, "year": year})
-        result = db.execute(
-            update(_ALLOWANCES)
-            .where(
-                _ALLOWANCES.c.account_id == account_id,
-                _ALLOWANCES.c.year == year,
-                _ALLOWANCES.c.used < limit,
-            )
-            .values(used=_ALLOWANCES.c.used + 1)
-        )
-        return _changed(result)
+        return _take(db, _ALLOWANCES, {"account_id": account_id, "year": year}, limit)
 
     def take_daily_use(
         self, db: Session, *, account_id: uuid.UUID, action: str, day: date, limit: int
@@ -62,16 +66,4 @@ class AllowanceService:
         """Take one of the account's `limit` uses of `action` on `day`; False once used up."""
         if limit <= 0:
             return False
-        key = {"account_id": account_id, "action": action, "day": day}
-        _insert_if_absent(db, _DAILY, key)
-        result = db.execute(
-            update(_DAILY)
-            .where(
-                _DAILY.c.account_id == account_id,
-                _DAILY.c.action == action,
-                _DAILY.c.day == day,
-                _DAILY.c.used < limit,
-            )
-            .values(used=_DAILY.c.used + 1)
-        )
-        return _changed(result)
+        return _take(db, _DAILY, {"account_id": account_id, "action": action, "day": day}, limit)

@@ -12,9 +12,11 @@ Guarantees:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.models.base import as_utc, utcnow
@@ -23,9 +25,26 @@ from crypto.hash_chain import checkpoint_message
 from crypto.keys import KeyProvider, SigningKey
 
 CHECKPOINT_KEY = SigningKey.LOG_CHECKPOINT
+_HEAD = cast(Table, QueryLogHead.__table__)
+_CHECKPOINTS = cast(Table, LogCheckpoint.__table__)
+_LOCK_HEAD = (
+    select(_HEAD.c.last_seq, _HEAD.c.last_hash, _HEAD.c.checkpoint_seq, _HEAD.c.checkpoint_at)
+    .where(_HEAD.c.id == 1)
+    .with_for_update()
+)
 
 
-def checkpoint_due(head: QueryLogHead, now: datetime, *, every: int, seconds: int) -> bool:
+@dataclass(frozen=True)
+class Head:
+    """The head row as read under its lock: the last entry and the last checkpoint."""
+
+    last_seq: int
+    last_hash: bytes
+    checkpoint_seq: int
+    checkpoint_at: datetime | None
+
+
+def checkpoint_due(head: Head, now: datetime, *, every: int, seconds: int) -> bool:
     """True when the head is `every` entries past the last checkpoint, or when there are
     unsigned entries and the last checkpoint (or none at all) is older than `seconds`."""
     unsigned = head.last_seq - head.checkpoint_seq
@@ -38,12 +57,34 @@ def checkpoint_due(head: QueryLogHead, now: datetime, *, every: int, seconds: in
     return now - as_utc(head.checkpoint_at) >= timedelta(seconds=seconds)
 
 
-def sign_head(db: Session, signer: KeyProvider, head: QueryLogHead, now: datetime) -> int:
-    """Sign the (locked) head's last entry, store the checkpoint, move the head's marker.
-    Returns the checkpointed sequence number."""
+def lock_head(db: Session) -> Head:
+    """The head row, locked for the rest of the transaction (FOR UPDATE; on SQLite the unit
+    of work already holds the write lock). Read and written with Core statements on the
+    unit's connection: the ORM never holds a copy that could go stale."""
+    last_seq, last_hash, checkpoint_seq, checkpoint_at = db.connection().execute(_LOCK_HEAD).one()
+    return Head(last_seq, last_hash, checkpoint_seq, checkpoint_at)
+
+
+def move_head(db: Session, head: Head) -> None:
+    """Store `head` (the caller holds the row's lock from `lock_head`)."""
+    db.connection().execute(
+        update(_HEAD)
+        .where(_HEAD.c.id == 1)
+        .values(
+            last_seq=head.last_seq,
+            last_hash=head.last_hash,
+            checkpoint_seq=head.checkpoint_seq,
+            checkpoint_at=head.checkpoint_at,
+        )
+    )
+
+
+def sign_head(db: Session, signer: KeyProvider, head: Head, now: datetime) -> Head:
+    """Sign the (locked) head's last entry and store the checkpoint. Returns the head with
+    its checkpoint marker moved, for the caller to store with `move_head`."""
     signature = signer.sign(CHECKPOINT_KEY, checkpoint_message(head.last_seq, head.last_hash))
-    db.add(
-        LogCheckpoint(
+    db.connection().execute(
+        insert(_CHECKPOINTS).values(
             seq=head.last_seq,
             entry_hash=head.last_hash,
             signed_at=now,
@@ -51,20 +92,7 @@ def sign_head(db: Session, signer: KeyProvider, head: QueryLogHead, now: datetim
             signature=signature,
         )
     )
-    head.checkpoint_seq = head.last_seq
-    head.checkpoint_at = now
-    return head.last_seq
-
-
-def lock_head(db: Session) -> QueryLogHead:
-    """The head row, locked for the rest of the transaction (FOR UPDATE; on SQLite the unit
-    of work already holds the write lock)."""
-    return db.scalars(
-        select(QueryLogHead)
-        .where(QueryLogHead.id == 1)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
+    return Head(head.last_seq, head.last_hash, head.last_seq, now)
 
 
 def checkpoint_now(db: Session, signer: KeyProvider) -> int | None:
@@ -73,6 +101,6 @@ def checkpoint_now(db: Session, signer: KeyProvider) -> int | None:
     head = lock_head(db)
     if head.last_seq <= head.checkpoint_seq:
         return None
-    seq = sign_head(db, signer, head, utcnow())
-    db.flush()
-    return seq
+    signed = sign_head(db, signer, head, utcnow())
+    move_head(db, signed)
+    return signed.checkpoint_seq

@@ -26,15 +26,15 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from app.models.auth import Institution
 from app.models.base import as_utc, utcnow
 from app.models.query_log import CANONICAL_COLUMNS, QueryLogEntry
-from app.services.checkpoints import checkpoint_due, lock_head, sign_head
+from app.services.checkpoints import checkpoint_due, lock_head, move_head, sign_head
 from crypto.hash_chain import Field, canonical, chain_hash
 from crypto.keys import KeyProvider
 from policies.actions import QUERY_TIERS
@@ -107,6 +107,38 @@ class QueryRecord:
         }
 
 
+_LOG = cast(Table, QueryLogEntry.__table__)
+_INSTITUTIONS = cast(Table, Institution.__table__)
+_NO_SEQ_BOUND, _NO_LIMIT = 2**62, 2**31
+#: Built once: the subject's allowed query-tier entries since a time, newest first, paged by
+#: sequence number (served by the (subject_bidx, seq) index).
+_ENTRIES_ABOUT = (
+    select(
+        _LOG.c.seq,
+        _LOG.c.at,
+        _LOG.c.actor_kind,
+        _LOG.c.actor_ref,
+        _LOG.c.tier,
+        _LOG.c.action,
+        _LOG.c.purpose,
+        _INSTITUTIONS.c.name,
+    )
+    .outerjoin(
+        _INSTITUTIONS,
+        (_LOG.c.actor_kind == "institution") & (_INSTITUTIONS.c.client_id == _LOG.c.actor_ref),
+    )
+    .where(
+        _LOG.c.subject_bidx == bindparam("subject_bidx"),
+        _LOG.c.decision == "allowed",
+        _LOG.c.tier.in_(sorted(QUERY_TIERS)),
+        _LOG.c.at >= bindparam("since"),
+        _LOG.c.seq < bindparam("before_seq"),
+    )
+    .order_by(_LOG.c.seq.desc())
+    .limit(bindparam("limit"))
+)
+
+
 class QueryLog:
     """Writes entries under the catalog and policy versions the decisions were made under, and
     signs a checkpoint with `signer` every `every` entries or `seconds` seconds."""
@@ -129,38 +161,43 @@ class QueryLog:
         self.seconds = seconds
 
     def append(self, db: Session, attempt: QueryAttempt) -> LoggedEntry:
+        """Chain `attempt` after the head and write it in the unit `db` (Core statements on
+        the unit's connection: the hot path of every query)."""
         head = lock_head(db)
-        row = QueryLogEntry(
-            seq=head.last_seq + 1,
+        values: dict[str, Any] = {
+            "seq": head.last_seq + 1,
             # stored and hashed as UTC: SQLite keeps the wall-clock digits only
-            at=attempt.at.astimezone(UTC),
-            actor_kind=attempt.actor_kind,
-            actor_ref=attempt.actor_ref[:64],
-            tier=attempt.tier,
-            action=attempt.action,
-            subject_bidx=attempt.subject_bidx,
-            purpose=attempt.purpose,
-            consent_jti=attempt.consent_jti,
-            decision=attempt.decision,
-            reason=attempt.reason[:64],
-            rule_ids=",".join(attempt.rule_ids),
-            fields_released=",".join(attempt.fields_released),
-            fee_fen=attempt.fee_fen,
-            catalog_version=self.catalog_version,
-            policy_version=self.policy_version,
-            request_id=attempt.request_id[:64],
-            client_address=attempt.client_address[:45],
-            prev_hash=head.last_hash,
+            "at": attempt.at.astimezone(UTC),
+            "actor_kind": attempt.actor_kind,
+            "actor_ref": attempt.actor_ref[:64],
+            "tier": attempt.tier,
+            "action": attempt.action,
+            "subject_bidx": attempt.subject_bidx,
+            "purpose": attempt.purpose,
+            "consent_jti": attempt.consent_jti,
+            "decision": attempt.decision,
+            "reason": attempt.reason[:64],
+            "rule_ids": ",".join(attempt.rule_ids),
+            "fields_released": ",".join(attempt.fields_released),
+            "fee_fen": attempt.fee_fen,
+            "catalog_version": self.catalog_version,
+            "policy_version": self.policy_version,
+            "request_id": attempt.request_id[:64],
+            "client_address": attempt.client_address[:45],
+        }
+        entry_hash = chain_hash(
+            head.last_hash, canonical(tuple(values[name] for name in CANONICAL_COLUMNS))
         )
-        row.entry_hash = chain_hash(head.last_hash, canonical(entry_fields(row)))
-        db.add(row)
-        head.last_seq = row.seq
-        head.last_hash = row.entry_hash
+        connection = db.connection()
+        connection.execute(
+            insert(_LOG), {**values, "prev_hash": head.last_hash, "entry_hash": entry_hash}
+        )
+        head = replace(head, last_seq=values["seq"], last_hash=entry_hash)
         now = utcnow()
         if checkpoint_due(head, now, every=self.every, seconds=self.seconds):
-            sign_head(db, self.signer, head, now)
-        db.flush()
-        return LoggedEntry(row.seq, row.entry_hash)
+            head = sign_head(db, self.signer, head, now)
+        move_head(db, head)
+        return LoggedEntry(head.last_seq, entry_hash)
 
     def entries_about(
         self,
@@ -180,34 +217,15 @@ class QueryLog:
         id), "individual" for anyone else. Denied and failed attempts released nothing and are
         left to the compliance review.
         """
-        query = (
-            select(
-                QueryLogEntry.seq,
-                QueryLogEntry.at,
-                QueryLogEntry.actor_kind,
-                QueryLogEntry.actor_ref,
-                QueryLogEntry.tier,
-                QueryLogEntry.action,
-                QueryLogEntry.purpose,
-                Institution.name,
-            )
-            .outerjoin(
-                Institution,
-                (QueryLogEntry.actor_kind == "institution")
-                & (Institution.client_id == QueryLogEntry.actor_ref),
-            )
-            .where(
-                QueryLogEntry.subject_bidx == subject_bidx,
-                QueryLogEntry.decision == "allowed",
-                QueryLogEntry.tier.in_(sorted(QUERY_TIERS)),
-                QueryLogEntry.at >= since.astimezone(UTC),
-            )
-            .order_by(QueryLogEntry.seq.desc())
+        rows = db.connection().execute(
+            _ENTRIES_ABOUT,
+            {
+                "subject_bidx": subject_bidx,
+                "since": since.astimezone(UTC),
+                "before_seq": _NO_SEQ_BOUND if before_seq is None else before_seq,
+                "limit": _NO_LIMIT if limit is None else limit,
+            },
         )
-        if before_seq is not None:
-            query = query.where(QueryLogEntry.seq < before_seq)
-        if limit is not None:
-            query = query.limit(limit)
         return [
             QueryRecord(
                 at=as_utc(at),
@@ -216,7 +234,7 @@ class QueryLog:
                 purpose=purpose,
                 seq=seq,
             )
-            for seq, at, kind, ref, tier, action, purpose, institution in db.execute(query)
+            for seq, at, kind, ref, tier, action, purpose, institution in rows
         ]
 
 

@@ -28,15 +28,17 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol, cast
 
-from sqlalchemy import or_, select
+from sqlalchemy import Table, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import Record, Subject
 from app.models.base import as_utc, utcnow
 from app.services.query_log import QueryRecord
+from crypto.envelope import Envelope
 from crypto.fields import FieldCipher
 from policies.catalog import Catalog
 from policies.catalog_model import FieldType, MaskKind
@@ -53,6 +55,92 @@ SECTION_BY_CATEGORY: Mapping[str, str] = {
     "D": "special",
 }
 _IDENTITY_FIELD_TYPES: Mapping[str, FieldType] = {"name": "string", "id_number": "id_number"}
+_SUBJECTS = cast(Table, Subject.__table__)
+_SUBJECT = select(_SUBJECTS.c.id, _SUBJECTS.c.id_bidx, _SUBJECTS.c.identity).where(
+    _SUBJECTS.c.id == bindparam("subject_id")
+)
+_RECORD_TABLE = cast(Table, Record.__table__)
+#: Built once: a subject's records of the released types, in report order; the display
+#: variant keeps only records shown on `on` (occurred_on <= on <= display_until, or no end).
+_RECORDS = (
+    select(
+        _RECORD_TABLE.c.id,
+        _RECORD_TABLE.c.record_type,
+        _RECORD_TABLE.c.category,
+        _RECORD_TABLE.c.occurred_on,
+        _RECORD_TABLE.c.ended_on,
+        _RECORD_TABLE.c.display_until,
+        _RECORD_TABLE.c.payload,
+    )
+    .where(
+        _RECORD_TABLE.c.subject_id == bindparam("subject_id"),
+        _RECORD_TABLE.c.record_type.in_(bindparam("types", expanding=True)),
+    )
+    .order_by(_RECORD_TABLE.c.category, _RECORD_TABLE.c.occurred_on, _RECORD_TABLE.c.id)
+)
+_DISPLAYED_RECORDS = _RECORDS.where(
+    _RECORD_TABLE.c.occurred_on <= bindparam("on"),
+    or_(_RECORD_TABLE.c.display_until.is_(None), _RECORD_TABLE.c.display_until >= bindparam("on")),
+)
+
+
+class SubjectLike(Protocol):
+    """What a report needs of a subject: the ORM row or a `SubjectRef` read with Core."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def identity(self) -> Envelope | None: ...
+
+
+@dataclass(frozen=True)
+class SubjectRef:
+    """A subject's id, blind index and sealed identity, read without the ORM (hot path)."""
+
+    id: uuid.UUID
+    id_bidx: bytes
+    identity: Envelope | None
+
+
+@dataclass(frozen=True)
+class OpenedRecord:
+    """One record as read and opened in the unit of work: plain values, not yet masked."""
+
+    id: uuid.UUID
+    record_type: str
+    category: str
+    occurred_on: date
+    ended_on: date | None
+    display_until: date | None
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class OpenedReport:
+    """Everything a report shows, opened under one decision: the subject's identity and the
+    records the obligations select. Holds plaintext: it lives for one request and is never
+    logged; `render` masks it."""
+
+    identity: Mapping[str, Any]
+    records: tuple[OpenedRecord, ...]
+
+    def released_fields(self, obligations: Obligations, catalog: Catalog) -> list[str]:
+        """The `type.field` names `render` will show (for the query log), sorted: a field is
+        released when the record holds it and the obligations give it a mask."""
+        names = {
+            f"{SUBJECT_PSEUDO_TYPE}.{name}"
+            for name in _IDENTITY_FIELD_TYPES
+            if name in self.identity and obligations.mask(SUBJECT_PSEUDO_TYPE, name) is not None
+        }
+        for record in self.records:
+            code = catalog.require(record.record_type).code
+            names.update(
+                f"{code}.{name}"
+                for name in record.payload
+                if obligations.mask(code, name) is not None
+            )
+        return sorted(names)
 
 
 class ReportService:
@@ -75,7 +163,7 @@ class ReportService:
         self,
         db: Session,
         *,
-        subject: Subject | None,
+        subject: SubjectLike | None,
         decision: Decision,
         kind: str,
         on: date,
@@ -83,14 +171,58 @@ class ReportService:
         fee_fen: int = 0,
         id_number: str | None = None,
     ) -> dict[str, Any]:
-        """The report for `subject` under `decision` as of `on`.
+        """The report for `subject` under `decision` as of `on`: `open` then `render`.
 
         `id_number` (already validated) is shown, masked, when `subject` is None, so that an
         archive report about an unknown number looks like one about a subject without records.
         """
-        obligations = decision.obligations
-        if not decision.allowed or obligations is None:
-            raise ValueError("a report is assembled only under an allowing decision")
+        opened = self.open(db, subject=subject, decision=decision, on=on, id_number=id_number)
+        return self.render(
+            opened,
+            decision=decision,
+            kind=kind,
+            on=on,
+            query_records=query_records,
+            fee_fen=fee_fen,
+        )
+
+    def open(
+        self,
+        db: Session,
+        *,
+        subject: SubjectLike | None,
+        decision: Decision,
+        on: date,
+        id_number: str | None = None,
+    ) -> OpenedReport:
+        """Read and open, in the unit of work `db`, what `decision` releases about `subject`:
+        the sealed identity and the selected records (two Core reads, one AEAD open each).
+        A key or sealed-value failure propagates (fail closed)."""
+        obligations = _allowing(decision)
+        if subject is None:
+            return OpenedReport({} if id_number is None else {"id_number": id_number}, ())
+        identity: Mapping[str, Any] = (
+            {}
+            if subject.identity is None
+            else self.cipher.open_json(
+                Subject.context_for(subject.id, "identity"), subject.identity
+            )
+        )
+        return OpenedReport(identity, self._records(db, subject.id, obligations, on))
+
+    def render(
+        self,
+        opened: OpenedReport,
+        *,
+        decision: Decision,
+        kind: str,
+        on: date,
+        query_records: Sequence[QueryRecord] = (),
+        fee_fen: int = 0,
+    ) -> dict[str, Any]:
+        """The report document: every field through its mask; reads and writes nothing, so it
+        may run after the unit of work committed."""
+        obligations = _allowing(decision)
         if kind not in REPORT_KINDS:
             raise ValueError(f"report kind must be one of {REPORT_KINDS}")
         if kind != "self" and query_records:
@@ -99,14 +231,10 @@ class ReportService:
         sections: dict[str, list[dict[str, Any]]] = {
             name: [] for name in SECTION_BY_CATEGORY.values()
         }
-        if subject is not None:
-            identity = subject.unseal("identity", self.cipher)
-            for record in self._records(db, subject.id, obligations, on):
-                sections[SECTION_BY_CATEGORY[record.category]].append(
-                    self._record(record, obligations, masker)
-                )
-        else:
-            identity = {} if id_number is None else {"id_number": id_number}
+        for record in opened.records:
+            sections[SECTION_BY_CATEGORY[record.category]].append(
+                self._record(record, obligations, masker)
+            )
         return {
             "report": {
                 "id": str(uuid.uuid4()),
@@ -118,7 +246,7 @@ class ReportService:
                 "purpose": obligations.purpose,
                 "fee_fen": fee_fen,
             },
-            "subject": self._identity(identity, obligations, masker),
+            "subject": self._identity(opened.identity, obligations, masker),
             "sections": {
                 **sections,
                 "objections": [],
@@ -138,23 +266,34 @@ class ReportService:
 
     def _records(
         self, db: Session, subject_id: uuid.UUID, obligations: Obligations, on: date
-    ) -> Sequence[Record]:
+    ) -> tuple[OpenedRecord, ...]:
         if not obligations.record_types:
             return ()
-        query = select(Record).where(
-            Record.subject_id == subject_id,
-            Record.record_type.in_(sorted(obligations.record_types)),
+        query = _DISPLAYED_RECORDS if obligations.hide_undisplayed else _RECORDS
+        rows = db.connection().execute(
+            query,
+            {"subject_id": subject_id, "types": sorted(obligations.record_types), "on": on},
         )
-        if obligations.hide_undisplayed:
-            query = query.where(
-                Record.occurred_on <= on,
-                or_(Record.display_until.is_(None), Record.display_until >= on),
+        return tuple(
+            OpenedRecord(
+                record_id,
+                record_type,
+                category,
+                occurred_on,
+                ended_on,
+                display_until,
+                self.cipher.open_json(Record.context_for(record_id, "payload"), payload),
             )
-        return db.scalars(query.order_by(Record.category, Record.occurred_on, Record.id)).all()
+            for record_id, record_type, category, occurred_on, ended_on, display_until, payload in (
+                rows
+            )
+        )
 
-    def _record(self, record: Record, obligations: Obligations, masker: _Masker) -> dict[str, Any]:
+    def _record(
+        self, record: OpenedRecord, obligations: Obligations, masker: _Masker
+    ) -> dict[str, Any]:
         record_type = self.catalog.require(record.record_type)
-        payload: Mapping[str, Any] = record.unseal("payload", self.cipher)
+        payload = record.payload
         fields: dict[str, Any] = {}
         masked: dict[str, str] = {}
         for spec in record_type.fields:
@@ -190,6 +329,12 @@ class ReportService:
         return shown
 
 
+def _allowing(decision: Decision) -> Obligations:
+    if not decision.allowed or decision.obligations is None:
+        raise ValueError("a report is assembled only under an allowing decision")
+    return decision.obligations
+
+
 class _Masker:
     """Applies masks for one report; the `hash` mask's key is drawn once per report (lazily),
     so hashed values match within a report and cannot be linked across reports."""
@@ -217,9 +362,12 @@ def _query_record(entry: QueryRecord) -> dict[str, Any]:
     }
 
 
-def subject_by_id(db: Session, subject_id: uuid.UUID | None) -> Subject | None:
-    """The subject row (sealed identity, blind index), or None; opens nothing."""
-    return None if subject_id is None else db.get(Subject, subject_id)
+def subject_by_id(db: Session, subject_id: uuid.UUID | None) -> SubjectRef | None:
+    """The subject's id, blind index and sealed identity, or None; opens nothing."""
+    if subject_id is None:
+        return None
+    row = db.connection().execute(_SUBJECT, {"subject_id": subject_id}).one_or_none()
+    return None if row is None else SubjectRef(row.id, row.id_bidx, row.identity)
 
 
 def query_records_since(on: date) -> datetime:

@@ -18,8 +18,9 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app.models import Account, AccountKind, AccountRole, AuthSession
@@ -34,6 +35,30 @@ IDLE = {
 ABSOLUTE = timedelta(hours=12)
 #: Activity is recorded with this granularity: idle limits hold to within a minute.
 TOUCH_EVERY = timedelta(minutes=1)
+
+
+_SESSIONS = cast(Table, AuthSession.__table__)
+_ACCOUNTS = cast(Table, Account.__table__)
+_ACCOUNT_ROLES = cast(Table, AccountRole.__table__)
+_PEEK = (
+    select(
+        _SESSIONS.c.account_id,
+        _SESSIONS.c.methods,
+        _SESSIONS.c.card_id,
+        _SESSIONS.c.last_seen_at,
+        _SESSIONS.c.idle_seconds,
+        _SESSIONS.c.expires_at,
+        _SESSIONS.c.csrf_token,
+        _SESSIONS.c.ended_at,
+        _ACCOUNTS.c.username,
+        _ACCOUNTS.c.kind,
+        _ACCOUNTS.c.status,
+        _ACCOUNTS.c.subject_id,
+    )
+    .join(_ACCOUNTS, _ACCOUNTS.c.id == _SESSIONS.c.account_id)
+    .where(_SESSIONS.c.id_hash == bindparam("id_hash"))
+)
+_ROLES = select(_ACCOUNT_ROLES.c.role).where(_ACCOUNT_ROLES.c.account_id == bindparam("account_id"))
 
 
 def _hash(token: str) -> bytes:
@@ -112,8 +137,10 @@ class SessionService:
         """Read-only resume: `(principal, False)` for a live session that needs no write now,
         `(None, False)` for an unknown or ended one, `(None, True)` when `resume` must run in a
         writing unit (the session is to be ended, or its activity time is due). Lets the
-        common case skip the write lock (SQLite) and the row write entirely."""
-        row = session.get(AuthSession, _hash(token))
+        common case skip the write lock (SQLite) and the row write entirely. Two Core reads
+        (session with account, then roles): it runs before every logged-in request."""
+        connection = session.connection()
+        row = connection.execute(_PEEK, {"id_hash": _hash(token)}).one_or_none()
         if row is None or row.ended_at is not None:
             return None, False
         now = utcnow()
@@ -122,12 +149,20 @@ class SessionService:
             now >= as_utc(row.expires_at)
             or now >= last_seen + timedelta(seconds=row.idle_seconds)
             or now - last_seen >= TOUCH_EVERY
+            or row.status != "active"
         ):
             return None, True
-        account = session.get(Account, row.account_id)
-        if account is None or account.status != "active":
-            return None, True
-        return self._principal(session, row, account), False
+        roles = frozenset(connection.scalars(_ROLES, {"account_id": row.account_id}))
+        return Principal(
+            account_id=row.account_id,
+            username=row.username,
+            kind=row.kind,
+            roles=roles,
+            methods=frozenset(row.methods.split("+")),
+            csrf_token=row.csrf_token,
+            card_id=row.card_id,
+            subject_id=row.subject_id,
+        ), False
 
     def resume(self, session: Session, token: str, *, touch: bool = True) -> Principal | None:
         """The principal of a live session, or None (ended, idle, too old, account disabled)."""

@@ -12,7 +12,8 @@ Guarantees:
 - an order that is not the caller's, unknown, unpaid, refunded or already used answers 404
   (someone else's order looks like no order), or 402 naming it when it is the caller's own
   order still waiting for payment;
-- the report is returned only after its log entry committed.
+- the report is returned only after its log entry committed: its records and query records
+  are read and opened inside the unit of work, and only masked and shaped after it.
 """
 
 from __future__ import annotations
@@ -95,8 +96,7 @@ def own_report() -> tuple[Response, int]:
                 )
                 return call.deny(db, "payment_required", payment_required(str(order.id)))
         assert subject is not None
-        log = parts.query_log()
-        records = log.entries_about(
+        records = parts.query_log().entries_about(
             db,
             subject.id_bidx,
             since=query_records_since(call.on),
@@ -104,22 +104,19 @@ def own_report() -> tuple[Response, int]:
             limit=REPORT_QUERY_RECORDS,
         )
         reports = ReportService(parts.cipher, parts.catalog, policy_version=parts.policy.version)
-        report = reports.assemble(
-            db,
-            subject=subject,
-            decision=decision,
-            kind="self",
-            on=call.on,
-            query_records=records,
-            fee_fen=fee_fen,
-        )
+        opened = reports.open(db, subject=subject, decision=decision, on=call.on)
         call.log(
             db,
             "allowed",
             decision.reason,
-            fields_released=reports.released_fields(report),
+            fields_released=opened.released_fields(decision.obligations, parts.catalog),
             fee_fen=fee_fen,
         )
+    # Committed: the entry is durable. Masking and shaping read and write nothing, so they
+    # run after the unit (outside the SQLite writer lock).
+    report = reports.render(
+        opened, decision=decision, kind="self", on=call.on, query_records=records, fee_fen=fee_fen
+    )
     return jsonify(report), 200
 
 

@@ -308,7 +308,7 @@ def test_a_key_failure_while_assembling_answers_503_and_logs_a_failed_attempt(
     def broken(self: ReportService, *args: Any, **kwargs: Any) -> Any:
         raise DataKeyUnavailable("data key 7 is unknown or destroyed")
 
-    monkeypatch.setattr(ReportService, "assemble", broken)
+    monkeypatch.setattr(ReportService, "open", broken)
     response = _ask(app, holder)
     assert response.status_code == 503
     assert NAME not in response.get_data(as_text=True)

@@ -7,7 +7,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 from flask import Flask, current_app
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import WRITE_INTENT
@@ -32,6 +32,7 @@ class Container:
     catalog: Catalog
     policy: PolicyEngine  # loaded and validated at start-up with the catalog
     writer_lock: WriterLock | None = None  # SQLite only: fair hand-over between writers
+    owns_transactions: bool = True  # False when bound to a test's outer transaction
 
     @property
     def keys(self) -> KeyService:
@@ -64,6 +65,22 @@ class Container:
                 session.rollback()
                 raise
             session.commit()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """A read-only unit: every read in it sees one committed state of the database, and
+        it takes no write lock (SQLite: a DEFERRED transaction in WAL mode; PostgreSQL:
+        REPEATABLE READ, READ ONLY, so a write in it fails). Always rolled back."""
+        with self.sessions() as session:
+            if self.owns_transactions and self.engine.dialect.name == "postgresql":
+                session.execute(_READ_ONLY_SNAPSHOT)
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+
+_READ_ONLY_SNAPSHOT = text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
 
 def container(app: Flask | None = None) -> Container:

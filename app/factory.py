@@ -83,6 +83,9 @@ def create_app(
         catalog=catalog,
         policy=policy,
         writer_lock=writer_lock_for(settings.database_url) if bind is None else None,
+        # bound to a test's outer transaction, a unit is a savepoint: it cannot set its own
+        # isolation level
+        owns_transactions=bind is None,
     )
     _configure_logging(app)
 

@@ -1,10 +1,13 @@
 """The server the own-report benchmark loads: the real application (`create_app`) with the
 benchmark's policy file, plus one bare endpoint as the same-run baseline.
 
-The bare endpoint reads the same subject's records *unencrypted* — a plain copy the benchmark
-made of them in `bench_plain_records` (this benchmark's database only) — without a session, a
-policy decision, decryption or a log entry, and answers them as JSON with their fields: the
-floor a query endpoint on this stack cannot beat. It exists only in this module, never in
+The bare endpoint reads the same rows as the own report: the subject's records *unencrypted*
+(a plain copy the benchmark made of them in `bench_plain_records`, this benchmark's database
+only) and the subject's newest 100 query records from the query log (plain columns already,
+the same statement's rows), without a session, a policy decision, decryption, a charge or a log
+entry, and answers them as JSON: the floor a query endpoint on this stack cannot beat. What
+the own report adds to it is exactly the issue's list: session, policy, opening every record,
+the log append with its chain, the durable commit. It exists only in this module, never in
 `wsgi.py`.
 """
 
@@ -16,11 +19,13 @@ import uuid
 from pathlib import Path
 
 from flask import Blueprint, Response, jsonify
-from sqlalchemy import text
+from sqlalchemy import DateTime, bindparam, text
 
 from app.container import container
 from app.factory import create_app
 from app.services.policy import Action
+from app.services.reports import query_records_since
+from app.web import query_call
 from app.web.gate import bound_to, public
 
 app = create_app(policy_path=Path(os.environ["CG_BENCH_POLICY"]))
@@ -30,15 +35,35 @@ PLAIN = text(
     "SELECT record_id, record_type, occurred_on, ended_on, display_until, fields"
     " FROM bench_plain_records WHERE subject_id = :subject"
 )
+#: The own report's query-record statement, without its Python row handling.
+QUERY_RECORDS = text(
+    "SELECT q.seq, q.at, q.actor_kind, q.actor_ref, q.tier, q.action, q.purpose, i.name"
+    " FROM query_log q LEFT OUTER JOIN institutions i"
+    "  ON q.actor_kind = 'institution' AND i.client_id = q.actor_ref"
+    " WHERE q.subject_bidx = :bidx AND q.decision = 'allowed'"
+    "  AND q.tier IN ('archive', 'institution', 'public', 'self') AND q.at >= :since"
+    " ORDER BY q.seq DESC LIMIT 100"
+).bindparams(bindparam("since", type_=DateTime(timezone=True)))
+with container(app).sessions() as _db:
+    BIDX = _db.execute(
+        text("SELECT id_bidx FROM subjects WHERE id = :id"),
+        {"id": SUBJECT.hex if _db.get_bind().dialect.name == "sqlite" else SUBJECT},
+    ).scalar_one()
 
 
 @bare.get("/bench/bare-report")
 @bound_to(Action.SERVICE_HEALTH_READ)
 @public
 def bare_report() -> Response:
+    since = query_records_since(query_call.today())
     with container().sessions() as db:
         rows = db.execute(PLAIN, {"subject": SUBJECT.hex}).all()
+        queried = db.execute(QUERY_RECORDS, {"bidx": BIDX, "since": since}).all()
     return jsonify(
+        query_records=[
+            {"at": row.at, "actor": row.actor_kind, "action": row.action, "purpose": row.purpose}
+            for row in queried
+        ],
         records=[
             {
                 "id": row.record_id,

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import json
 import struct
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 from typing import Any
 
 from crypto.envelope import (
@@ -45,10 +44,12 @@ class FieldContext:
     table: str
     column: str
     row_id: str
+    _place: bytes = field(init=False, repr=False, compare=False)
 
-    @cached_property
-    def _place(self) -> bytes:
-        return _component(self.table) + _component(self.column) + _component(self.row_id)
+    def __post_init__(self) -> None:
+        # computed once: every open needs it twice (the DEK's AAD and the payload's)
+        place = _component(self.table) + _component(self.column) + _component(self.row_id)
+        object.__setattr__(self, "_place", place)
 
     def payload_aad(self, dek_generation: int) -> bytes:
         return b"cg1-field\x00" + self._place + struct.pack(">H", dek_generation)

@@ -37,6 +37,10 @@ class Sealed(TypeDecorator[Envelope]):
         return Envelope.from_bytes(bytes(value))
 
 
+#: (table, column) pairs already checked to be sealed columns (the check runs per open).
+_SEALED: set[tuple[str, str]] = set()
+
+
 class SealedColumns:
     """Mixin for models with sealed columns; the row id must be set before sealing."""
 
@@ -46,8 +50,10 @@ class SealedColumns:
     def context_for(cls, row_id: object, column: str) -> FieldContext:
         """The AAD place of `column` in row `row_id`; refuses a column that is not sealed."""
         table = cls.__table__  # type: ignore[attr-defined]
-        if column not in table.c or not isinstance(table.c[column].type, Sealed):
-            raise ValueError(f"{table.name}.{column} is not a sealed column")
+        if (table.name, column) not in _SEALED:
+            if column not in table.c or not isinstance(table.c[column].type, Sealed):
+                raise ValueError(f"{table.name}.{column} is not a sealed column")
+            _SEALED.add((table.name, column))
         return FieldContext(table.name, column, str(row_id))
 
     def field_context(self, column: str) -> FieldContext:

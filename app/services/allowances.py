@@ -4,7 +4,8 @@ Guarantees:
 - a use is taken only by `UPDATE … SET used = used + 1 WHERE … AND used < limit`, counted as
   taken only when that statement changed a row; when it changed none, the row is inserted if
   absent (a conflict being ignored) and the same UPDATE decides once more; concurrent
-  requests therefore never take more than `limit` uses, on PostgreSQL (the row lock re-checks the condition) and SQLite (one writer) alike;
+  requests therefore never take more than `limit` uses, on PostgreSQL (the row lock
+  re-checks the condition) and SQLite (one writer) alike;
 - nothing here commits: a use taken in a unit of work that later rolls back (a failed report,
   a log entry that could not be written) is given back with it.
 """
@@ -15,7 +16,7 @@ import uuid
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, update
+from sqlalchemy import CursorResult, Table, Update, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -31,18 +32,31 @@ def _insert_if_absent(db: Session, table: Table, values: dict[str, Any]) -> None
     db.connection().execute(insert(table).values(**values, used=0).on_conflict_do_nothing())
 
 
-def _take(db: Session, table: Table, key: dict[str, Any], limit: int) -> bool:
-    """One use of the counter row `key` if fewer than `limit` are used (the row is created on
-    the first use)."""
-    taking = (
+def _taking(table: Table, *key: str) -> Update:
+    """`UPDATE table SET used = used + 1 WHERE <key> AND used < :limit`, built once."""
+    return (
         update(table)
-        .where(*(table.c[name] == value for name, value in key.items()), table.c.used < limit)
+        .where(
+            *(table.c[name] == bindparam(f"key_{name}") for name in key),
+            table.c.used < bindparam("limit"),
+        )
         .values(used=table.c.used + 1)
     )
-    if _changed(db.connection().execute(taking)):
+
+
+_TAKE_FREE_REPORT = _taking(_ALLOWANCES, "account_id", "year")
+_TAKE_DAILY_USE = _taking(_DAILY, "account_id", "action", "day")
+
+
+def _take(db: Session, taking: Update, table: Table, key: dict[str, Any], limit: int) -> bool:
+    """One use of the counter row `key` if fewer than `limit` are used (the row is created on
+    the first use)."""
+    connection = db.connection()
+    bound = {f"key_{name}": value for name, value in key.items()} | {"limit": limit}
+    if _changed(connection.execute(taking, bound)):
         return True
     _insert_if_absent(db, table, key)
-    return _changed(db.connection().execute(taking))
+    return _changed(connection.execute(taking, bound))
 
 
 def _changed(result: Any) -> bool:
@@ -58,7 +72,9 @@ class AllowanceService:
         """Take one of the account's `limit` free own reports of `year`; False once used up."""
         if limit <= 0:
             return False
-        return _take(db, _ALLOWANCES, {"account_id": account_id, "year": year}, limit)
+        return _take(
+            db, _TAKE_FREE_REPORT, _ALLOWANCES, {"account_id": account_id, "year": year}, limit
+        )
 
     def take_daily_use(
         self, db: Session, *, account_id: uuid.UUID, action: str, day: date, limit: int
@@ -66,4 +82,5 @@ class AllowanceService:
         """Take one of the account's `limit` uses of `action` on `day`; False once used up."""
         if limit <= 0:
             return False
-        return _take(db, _DAILY, {"account_id": account_id, "action": action, "day": day}, limit)
+        key = {"account_id": account_id, "action": action, "day": day}
+        return _take(db, _TAKE_DAILY_USE, _DAILY, key, limit)

@@ -32,6 +32,7 @@ _LOCK_HEAD = (
     .where(_HEAD.c.id == 1)
     .with_for_update()
 )
+_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1)
 
 
 @dataclass(frozen=True)
@@ -68,14 +69,13 @@ def lock_head(db: Session) -> Head:
 def move_head(db: Session, head: Head) -> None:
     """Store `head` (the caller holds the row's lock from `lock_head`)."""
     db.connection().execute(
-        update(_HEAD)
-        .where(_HEAD.c.id == 1)
-        .values(
-            last_seq=head.last_seq,
-            last_hash=head.last_hash,
-            checkpoint_seq=head.checkpoint_seq,
-            checkpoint_at=head.checkpoint_at,
-        )
+        _MOVE_HEAD,
+        {
+            "last_seq": head.last_seq,
+            "last_hash": head.last_hash,
+            "checkpoint_seq": head.checkpoint_seq,
+            "checkpoint_at": head.checkpoint_at,
+        },
     )
 
 

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
@@ -88,9 +88,9 @@ class LoggedEntry:
     entry_hash: bytes
 
 
-@dataclass(frozen=True)
-class QueryRecord:
-    """One line of a subject's "query records": who looked at them, when, for what."""
+class QueryRecord(NamedTuple):
+    """One line of a subject's "query records": who looked at them, when, for what (a tuple:
+    a report makes a hundred of them)."""
 
     at: datetime
     requester: str  # institution name | "individual" | "you"
@@ -109,6 +109,7 @@ class QueryRecord:
 
 _LOG = cast(Table, QueryLogEntry.__table__)
 _INSTITUTIONS = cast(Table, Institution.__table__)
+_INSERT_ENTRY = insert(_LOG)
 _NO_SEQ_BOUND, _NO_LIMIT = 2**62, 2**31
 #: Built once: the subject's allowed query-tier entries since a time, newest first, paged by
 #: sequence number (served by the (subject_bidx, seq) index).
@@ -190,7 +191,7 @@ class QueryLog:
         )
         connection = db.connection()
         connection.execute(
-            insert(_LOG), {**values, "prev_hash": head.last_hash, "entry_hash": entry_hash}
+            _INSERT_ENTRY, {**values, "prev_hash": head.last_hash, "entry_hash": entry_hash}
         )
         head = replace(head, last_seq=values["seq"], last_hash=entry_hash)
         now = utcnow()

@@ -30,13 +30,13 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 from sqlalchemy import Table, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import Record, Subject
-from app.models.base import as_utc, utcnow
+from app.models.base import utcnow
 from app.services.query_log import QueryRecord
 from crypto.envelope import Envelope
 from crypto.fields import FieldCipher
@@ -103,8 +103,7 @@ class SubjectRef:
     identity: Envelope | None
 
 
-@dataclass(frozen=True)
-class OpenedRecord:
+class OpenedRecord(NamedTuple):
     """One record as read and opened in the unit of work: plain values, not yet masked."""
 
     id: uuid.UUID
@@ -251,7 +250,7 @@ class ReportService:
                 **sections,
                 "objections": [],
                 "statements": [],
-                "query_records": [_query_record(entry) for entry in query_records],
+                "query_records": [entry.as_dict() for entry in query_records],
             },
         }
 
@@ -351,15 +350,6 @@ class _Masker:
 
 def _iso(day: date | None) -> str | None:
     return None if day is None else day.isoformat()
-
-
-def _query_record(entry: QueryRecord) -> dict[str, Any]:
-    return {
-        "at": as_utc(entry.at).isoformat(),
-        "requester": entry.requester,
-        "action": entry.action,
-        "purpose": entry.purpose,
-    }
 
 
 def subject_by_id(db: Session, subject_id: uuid.UUID | None) -> SubjectRef | None:

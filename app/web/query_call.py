@@ -1,9 +1,11 @@
 """One attempt at a query action, as every query endpoint of the self-service handles it.
 
 Guarantees (docs/queries.md, "The shape of every query endpoint"):
-- `unit()` is the one unit of work of the attempt; whatever is appended to the log in it
-  commits with the answer or not at all. If the HSM or the database fails inside it (the log
-  append included), the unit rolls back, a `failed` entry is written in a fresh unit
+- `unit()` is the one writing unit of work of the attempt; whatever is appended to the log in
+  it commits with the answer or not at all. An endpoint may read (and open) what it will
+  show in a `snapshot()` first, a read-only unit that holds no write lock; what it read is
+  released only after `unit()` committed. If the HSM or the database fails inside either unit
+  (the log append included), that unit rolls back, a `failed` entry is written in a fresh unit
   (`record_failure`), and the exception goes on to the 503 handler: nothing is disclosed;
 - every entry names the caller by kind and account id (never a username, session id or token),
   the subject only by blind index, the request id and the client address;
@@ -86,9 +88,22 @@ class QueryCall:
 
     @contextmanager
     def unit(self) -> Iterator[Any]:
+        """The writing unit of work of the attempt (the log entry commits with it)."""
+        with self._failures_recorded(), self.parts.transaction() as db:
+            yield db
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Any]:
+        """A read-only unit before `unit()`: one consistent snapshot of what the answer shows,
+        read (and opened) without holding the write lock. Nothing read here is released until
+        `unit()` has committed the attempt's log entry."""
+        with self._failures_recorded(), self.parts.snapshot() as db:
+            yield db
+
+    @contextmanager
+    def _failures_recorded(self) -> Iterator[None]:
         try:
-            with self.parts.transaction() as db:
-                yield db
+            yield
         except KEY_FAILURES + DATABASE_FAILURES as exc:
             reason = "key_failure" if isinstance(exc, KEY_FAILURES) else "database_failure"
             record_failure(self.parts, self.attempt("failed", reason))

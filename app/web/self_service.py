@@ -12,20 +12,24 @@ Guarantees:
 - an order that is not the caller's, unknown, unpaid, refunded or already used answers 404
   (someone else's order looks like no order), or 402 naming it when it is the caller's own
   order still waiting for payment;
-- the report is returned only after its log entry committed: its records and query records
-  are read and opened inside the unit of work, and only masked and shaped after it.
+- the report is read from one snapshot (`QueryCall.snapshot`: subject, decision, records
+  opened, query records) and returned only after the writing unit that takes the charge and
+  appends the log entry committed; if that unit fails, nothing read is sent (503).
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from flask import Blueprint, Response, jsonify, request
 
 from app.services.allowances import AllowanceService
 from app.services.orders import OrderService
 from app.services.policy import Action, Target
+from app.services.query_log import QueryRecord
 from app.services.reports import (
+    OpenedReport,
     ReportService,
     query_records_since,
     subject_by_id,
@@ -49,62 +53,57 @@ def own_report() -> tuple[Response, int]:
     principal = call.principal
     assert principal is not None  # the gate admits only logged-in callers here
     parts = call.parts
-    with call.unit() as db:
+    reports = ReportService(parts.cipher, parts.catalog, policy_version=parts.policy.version)
+    asked = _asked_order()
+    opened: OpenedReport | None = None
+    records: list[QueryRecord] = []
+    # 1. One read-only snapshot: the subject, the decision, and (when it allows and the body
+    #    is sound) the report's records opened and its query records. No write lock held.
+    with call.snapshot() as db:
         subject = subject_by_id(db, principal.subject_id)
         call.subject_bidx = None if subject is None else subject.id_bidx
         decision = call.decide(Target(relation="own" if subject is not None else "none"))
-        if not decision.allowed or decision.obligations is None:
+        if decision.allowed and subject is not None and not isinstance(asked, Refused):
+            records = parts.query_log().entries_about(
+                db,
+                subject.id_bidx,
+                since=query_records_since(call.on),
+                viewer_ref=call.actor_ref,
+                limit=REPORT_QUERY_RECORDS,
+            )
+            opened = reports.open(db, subject=subject, decision=decision, on=call.on)
+    # 2. One writing unit: the charge (a free report or a paid order) and the log entry,
+    #    committed together. Nothing read above leaves the server unless this commits.
+    with call.unit() as db:
+        if not decision.allowed or decision.obligations is None or opened is None:
+            if isinstance(asked, Refused) and decision.allowed:
+                return call.deny(db, asked.reason, asked.answer)
             return call.deny(db, decision.reason, refusal(decision))
-        sent, problem = body()
-        if problem is not None:
-            return call.deny(db, problem, body_refusal(problem))
-        if sent is None:
-            sent = {}
-        if not isinstance(sent, dict) or set(sent) - {"order_id"}:
-            return call.deny(db, "bad_request", bad_request('Send {} or {"order_id": "<id>"}.'))
         orders = OrderService()
         fee_fen = 0
-        if "order_id" in sent:
-            try:
-                order_id = uuid.UUID(str(sent["order_id"]))
-            except ValueError:
-                return call.deny(db, "bad_request", bad_request("order_id must be an order id."))
-            order = orders.redeem_self_report(
-                db, order_id=order_id, account_id=principal.account_id
-            )
+        if asked is not None:
+            order = orders.redeem_self_report(db, order_id=asked, account_id=principal.account_id)
             if order is None:
-                own = orders.get_own(db, order_id, principal.account_id)
+                own = orders.get_own(db, asked, principal.account_id)
                 if own is not None and own.kind == "self_report" and own.status == "pending":
                     return call.deny(db, "order_not_paid", payment_required(str(own.id)))
                 return call.deny(db, "order_not_redeemable", (jsonify(NO_ORDER), 404))
             fee_fen = order.fee_fen
-        else:
-            free = AllowanceService().take_free_report(
-                db,
-                account_id=principal.account_id,
-                year=call.on.year,
-                limit=parts.policy.free_self_reports_per_year,
-            )
-            if not free:
-                assert call.subject_bidx is not None
-                order = orders.create(
-                    db,
-                    kind="self_report",
-                    account_id=principal.account_id,
-                    subject_bidx=call.subject_bidx,
-                    fee_fen=decision.obligations.fee.amount_fen,
-                )
-                return call.deny(db, "payment_required", payment_required(str(order.id)))
-        assert subject is not None
-        records = parts.query_log().entries_about(
+        elif not AllowanceService().take_free_report(
             db,
-            subject.id_bidx,
-            since=query_records_since(call.on),
-            viewer_ref=call.actor_ref,
-            limit=REPORT_QUERY_RECORDS,
-        )
-        reports = ReportService(parts.cipher, parts.catalog, policy_version=parts.policy.version)
-        opened = reports.open(db, subject=subject, decision=decision, on=call.on)
+            account_id=principal.account_id,
+            year=call.on.year,
+            limit=parts.policy.free_self_reports_per_year,
+        ):
+            assert call.subject_bidx is not None
+            order = orders.create(
+                db,
+                kind="self_report",
+                account_id=principal.account_id,
+                subject_bidx=call.subject_bidx,
+                fee_fen=decision.obligations.fee.amount_fen,
+            )
+            return call.deny(db, "payment_required", payment_required(str(order.id)))
         call.log(
             db,
             "allowed",
@@ -112,12 +111,36 @@ def own_report() -> tuple[Response, int]:
             fields_released=opened.released_fields(decision.obligations, parts.catalog),
             fee_fen=fee_fen,
         )
-    # Committed: the entry is durable. Masking and shaping read and write nothing, so they
-    # run after the unit (outside the SQLite writer lock).
+    # Committed: the entry is durable. Masking and shaping read and write nothing.
     report = reports.render(
         opened, decision=decision, kind="self", on=call.on, query_records=records, fee_fen=fee_fen
     )
     return jsonify(report), 200
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A request body the own report refuses: the log's reason and the answer to send."""
+
+    reason: str
+    answer: tuple[Response, int]
+
+
+def _asked_order() -> uuid.UUID | Refused | None:
+    """The paid order the body names, None for `{}` (or no body), or why the body is refused."""
+    sent, problem = body()
+    if problem is not None:
+        return Refused(problem, body_refusal(problem))
+    if sent is None:
+        sent = {}
+    if not isinstance(sent, dict) or set(sent) - {"order_id"}:
+        return Refused("bad_request", bad_request('Send {} or {"order_id": "<id>"}.'))
+    if "order_id" not in sent:
+        return None
+    try:
+        return uuid.UUID(str(sent["order_id"]))
+    except ValueError:
+        return Refused("bad_request", bad_request("order_id must be an order id."))
 
 
 @bp.get("/query-records")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -13,6 +12,7 @@ from sqlalchemy import select
 from app.container import container
 from app.models import Record, Subject
 from app.services.keys import data_key_loader
+from app.services.query_log import QueryRecord
 from app.services.reports import ReportService
 from crypto.fields import FieldCipher
 from crypto.keyring import DataKeyRing
@@ -157,17 +157,9 @@ def test_an_unknown_subject_looks_like_one_without_records(app: Flask) -> None:
     assert ReportService.released_fields(report) == []
 
 
-@dataclass(frozen=True)
-class _Entry:
-    at: datetime
-    requester: str
-    action: str
-    purpose: str | None
-
-
 def test_query_records_appear_in_the_self_report_only(app: Flask, subject_id: Any) -> None:
     catalog = container(app).catalog
-    entry = _Entry(
+    entry = QueryRecord(
         datetime(2026, 11, 1, 8, tzinfo=UTC),
         "重庆银行",
         "institution:report:query",

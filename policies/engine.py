@@ -95,6 +95,11 @@ class PolicyEngine:
         self._policy = policy
         self._catalog = catalog
         self._tier_types = {tier: self._types_for(tier) for tier in policy.tiers}
+        # obligations depend only on (action, categories, purpose) under this immutable policy
+        # and catalog: computed once per combination (the mask table is ~100 entries)
+        self._obligations_made: dict[
+            tuple[str, frozenset[str] | None, str | None], Obligations | None
+        ] = {}
 
     # --- the figures other parts enforce ---------------------------------------------------
     @property
@@ -170,7 +175,7 @@ class PolicyEngine:
         for rule in allows:
             categories, failed = self._conditions(rule, target)
             if failed is None:
-                obligations = self._obligations(spec, categories, target.purpose)
+                obligations = self._obligations_for(spec, action, categories, target.purpose)
                 return Decision(action, Outcome.ALLOW, rule.reason, ids, obligations, on=on)
             failure = failure or failed
         assert failure is not None
@@ -204,6 +209,22 @@ class PolicyEngine:
         return tuple(
             rt for rt in self._catalog.record_types.values() if rt.disclosure in spec.disclosures
         )
+
+    def _obligations_for(
+        self,
+        spec: ActionSpec,
+        action: Action,
+        categories: frozenset[str] | None,
+        purpose: str | None,
+    ) -> Obligations | None:
+        """`_obligations`, remembered per combination; only declared purposes (or none) are
+        remembered, so a caller cannot grow the memory with made-up purposes."""
+        if purpose is not None and purpose not in self._policy.purposes:
+            return self._obligations(spec, categories, purpose)
+        key = (action.value, categories, purpose)
+        if key not in self._obligations_made:
+            self._obligations_made[key] = self._obligations(spec, categories, purpose)
+        return self._obligations_made[key]
 
     def _obligations(
         self, spec: ActionSpec, categories: frozenset[str] | None, purpose: str | None

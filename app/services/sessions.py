@@ -137,8 +137,9 @@ class SessionService:
         """Read-only resume: `(principal, False)` for a live session that needs no write now,
         `(None, False)` for an unknown or ended one, `(None, True)` when `resume` must run in a
         writing unit (the session is to be ended, or its activity time is due). Lets the
-        common case skip the write lock (SQLite) and the row write entirely. Two Core reads
-        (session with account, then roles): it runs before every logged-in request."""
+        common case skip the write lock (SQLite) and the row write entirely. Core reads (the
+        session with its account, then a staff account's roles): it runs before every
+        logged-in request."""
         connection = session.connection()
         row = connection.execute(_PEEK, {"id_hash": _hash(token)}).one_or_none()
         if row is None or row.ended_at is not None:
@@ -152,7 +153,12 @@ class SessionService:
             or row.status != "active"
         ):
             return None, True
-        roles = frozenset(connection.scalars(_ROLES, {"account_id": row.account_id}))
+        # roles are granted to staff accounts only (AccountService): other kinds hold none
+        roles: frozenset[str] = (
+            frozenset(connection.scalars(_ROLES, {"account_id": row.account_id}))
+            if row.kind == AccountKind.STAFF.value
+            else frozenset()
+        )
         return Principal(
             account_id=row.account_id,
             username=row.username,

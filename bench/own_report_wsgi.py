@@ -74,7 +74,7 @@ def bare_report() -> Response:
                 "fields": json.loads(row.fields),
             }
             for row in rows
-        ]
+        ],
     )
 
 

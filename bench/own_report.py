@@ -5,10 +5,13 @@ subjects through the real intake, a SoftHSM2 token, gunicorn (2 sync workers) se
 `bench.own_report_wsgi`, and `wrk` as the load generator in a second process on loopback.
 
 - **own report**: `POST /api/v1/self/reports` with a card-strength session: session check,
-  policy decision, free-allowance update, open every record of the subject (AES-GCM; data keys
-  cached), masks, query-log append with the hash chain, durable commit.
-- **baseline**: `GET /bench/bare-report` on the same server: the same rows, unencrypted
-  columns, no session, no decision, no log.
+  policy decision, open every record of the subject (AES-GCM; data keys cached) and read its
+  newest 100 query records in a read snapshot, then free-allowance update, query-log append
+  with the hash chain and durable commit in the writing unit, then masks and JSON.
+- **baseline**: `GET /bench/bare-report` on the same server: the same rows (the records as
+  unencrypted columns, the same 100 query-log rows), no session, no decision, no charge, no
+  log. The subject queries itself on every request, so it has the report's full 100 query
+  records from the warm-up on: the worst case for the report's size.
 The two alternate in rounds; the figures are medians. The benchmark's policy file differs from
 the reviewed one in one number only: the free self reports a year (so every request takes the
 free path instead of needing a paid order).

@@ -18,9 +18,9 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app.models import Account, AccountKind, AccountRole, AuthSession
@@ -153,22 +153,10 @@ class SessionService:
             or row.status != "active"
         ):
             return None, True
-        # roles are granted to staff accounts only (AccountService): other kinds hold none
-        roles: frozenset[str] = (
-            frozenset(connection.scalars(_ROLES, {"account_id": row.account_id}))
-            if row.kind == AccountKind.STAFF.value
-            else frozenset()
+        principal = _principal(
+            connection, row, row.account_id, row.username, row.kind, row.subject_id
         )
-        return Principal(
-            account_id=row.account_id,
-            username=row.username,
-            kind=row.kind,
-            roles=roles,
-            methods=frozenset(row.methods.split("+")),
-            csrf_token=row.csrf_token,
-            card_id=row.card_id,
-            subject_id=row.subject_id,
-        ), False
+        return principal, False
 
     def resume(self, session: Session, token: str, *, touch: bool = True) -> Principal | None:
         """The principal of a live session, or None (ended, idle, too old, account disabled)."""
@@ -186,21 +174,13 @@ class SessionService:
             return None
         if touch and now - as_utc(row.last_seen_at) >= TOUCH_EVERY:
             row.last_seen_at = now  # at most one write a minute per session
-        return self._principal(session, row, account)
-
-    def _principal(self, session: Session, row: AuthSession, account: Account) -> Principal:
-        roles = frozenset(
-            session.scalars(select(AccountRole.role).where(AccountRole.account_id == account.id))
-        )
-        return Principal(
-            account_id=account.id,
-            username=account.username,
-            kind=account.kind,
-            roles=roles,
-            methods=frozenset(row.methods.split("+")),
-            csrf_token=row.csrf_token,
-            card_id=row.card_id,
-            subject_id=account.subject_id,
+        return _principal(
+            session.connection(),
+            row,
+            account.id,
+            account.username,
+            account.kind,
+            account.subject_id,
         )
 
     def end(self, session: Session, token: str, reason: str) -> None:
@@ -229,3 +209,31 @@ class SessionService:
             .values(ended_at=utcnow(), end_reason=reason)
         )
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _principal(
+    connection: Connection,
+    session_row: Any,
+    account_id: uuid.UUID,
+    username: str,
+    kind: str,
+    subject_id: uuid.UUID | None,
+) -> Principal:
+    """The principal of a live session row (`methods`, `csrf_token`, `card_id`) and its
+    account. Roles are granted to staff accounts only (`AccountService`): other kinds hold
+    none, and their roles are not read."""
+    roles: frozenset[str] = (
+        frozenset(connection.scalars(_ROLES, {"account_id": account_id}))
+        if kind == AccountKind.STAFF.value
+        else frozenset()
+    )
+    return Principal(
+        account_id=account_id,
+        username=username,
+        kind=kind,
+        roles=roles,
+        methods=frozenset(session_row.methods.split("+")),
+        csrf_token=session_row.csrf_token,
+        card_id=session_row.card_id,
+        subject_id=subject_id,
+    )

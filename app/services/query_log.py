@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol, cast
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import String, Table, bindparam, insert, literal, select
 from sqlalchemy.orm import Session
 
 from app.models.auth import Institution
@@ -131,7 +131,8 @@ _ENTRIES_ABOUT = (
     .where(
         _LOG.c.subject_bidx == bindparam("subject_bidx"),
         _LOG.c.decision == "allowed",
-        _LOG.c.tier.in_(sorted(QUERY_TIERS)),
+        # a constant list rendered into the statement once (no per-execution expansion)
+        _LOG.c.tier.in_([literal(tier, String) for tier in sorted(QUERY_TIERS)]),
         _LOG.c.at >= bindparam("since"),
         _LOG.c.seq < bindparam("before_seq"),
     )
@@ -229,11 +230,11 @@ class QueryLog:
         )
         return [
             QueryRecord(
-                at=as_utc(at),
-                requester=_requester(kind, ref, tier, institution, viewer_ref),
-                action=action,
-                purpose=purpose,
-                seq=seq,
+                as_utc(at),
+                _requester(kind, ref, tier, institution, viewer_ref),
+                action,
+                purpose,
+                seq,
             )
             for seq, at, kind, ref, tier, action, purpose, institution in rows
         ]

@@ -19,11 +19,12 @@ import uuid
 from pathlib import Path
 
 from flask import Blueprint, Response, jsonify
-from sqlalchemy import DateTime, bindparam, text
+from sqlalchemy import text
 
 from app.container import container
 from app.factory import create_app
 from app.services.policy import Action
+from app.services.query_log import ENTRIES_ABOUT
 from app.services.reports import query_records_since
 from app.web import query_call
 from app.web.gate import bound_to, public
@@ -35,15 +36,6 @@ PLAIN = text(
     "SELECT record_id, record_type, occurred_on, ended_on, display_until, fields"
     " FROM bench_plain_records WHERE subject_id = :subject"
 )
-#: The own report's query-record statement, without its Python row handling.
-QUERY_RECORDS = text(
-    "SELECT q.seq, q.at, q.actor_kind, q.actor_ref, q.tier, q.action, q.purpose, i.name"
-    " FROM query_log q LEFT OUTER JOIN institutions i"
-    "  ON q.actor_kind = 'institution' AND i.client_id = q.actor_ref"
-    " WHERE q.subject_bidx = :bidx AND q.decision = 'allowed'"
-    "  AND q.tier IN ('archive', 'institution', 'public', 'self') AND q.at >= :since"
-    " ORDER BY q.seq DESC LIMIT 100"
-).bindparams(bindparam("since", type_=DateTime(timezone=True)))
 with container(app).sessions() as _db:
     BIDX = _db.execute(
         text("SELECT id_bidx FROM subjects WHERE id = :id"),
@@ -58,7 +50,10 @@ def bare_report() -> Response:
     since = query_records_since(query_call.today())
     with container().sessions() as db:
         rows = db.execute(PLAIN, {"subject": SUBJECT.hex}).all()
-        queried = db.execute(QUERY_RECORDS, {"bidx": BIDX, "since": since}).all()
+        queried = db.execute(  # the own report's statement, without its Python row handling
+            ENTRIES_ABOUT,
+            {"subject_bidx": BIDX, "since": since, "before_seq": 2**62, "limit": 100},
+        ).all()
     return jsonify(
         query_records=[
             {"at": row.at, "actor": row.actor_kind, "action": row.action, "purpose": row.purpose}

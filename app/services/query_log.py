@@ -112,8 +112,9 @@ _INSTITUTIONS = cast(Table, Institution.__table__)
 _INSERT_ENTRY = insert(_LOG)
 _NO_SEQ_BOUND, _NO_LIMIT = 2**62, 2**31
 #: Built once: the subject's allowed query-tier entries since a time, newest first, paged by
-#: sequence number (served by the (subject_bidx, seq) index).
-_ENTRIES_ABOUT = (
+#: sequence number (served by the (subject_bidx, seq) index). `entries_about` runs it; the
+#: own-report benchmark's bare endpoint reads the same rows with it.
+ENTRIES_ABOUT = (
     select(
         _LOG.c.seq,
         _LOG.c.at,
@@ -220,7 +221,7 @@ class QueryLog:
         left to the compliance review.
         """
         rows = db.connection().execute(
-            _ENTRIES_ABOUT,
+            ENTRIES_ABOUT,
             {
                 "subject_bidx": subject_bidx,
                 "since": since.astimezone(UTC),

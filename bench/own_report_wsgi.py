@@ -56,7 +56,12 @@ def bare_report() -> Response:
         ).all()
     return jsonify(
         query_records=[
-            {"at": row.at, "actor": row.actor_kind, "action": row.action, "purpose": row.purpose}
+            {
+                "at": str(row.at),
+                "actor": row.actor_kind,
+                "action": row.action,
+                "purpose": row.purpose,
+            }
             for row in queried
         ],
         records=[

@@ -7,7 +7,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 from flask import Flask, current_app
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import WRITE_INTENT
@@ -69,18 +69,45 @@ class Container:
     @contextmanager
     def snapshot(self) -> Iterator[Session]:
         """A read-only unit: every read in it sees one committed state of the database, and
-        it takes no write lock (SQLite: a DEFERRED transaction in WAL mode; PostgreSQL:
-        REPEATABLE READ, READ ONLY, so a write in it fails). Always rolled back."""
+        it takes no write lock (SQLite: a DEFERRED transaction in WAL mode, always rolled
+        back; PostgreSQL: REPEATABLE READ, READ ONLY, so a write in it fails).
+
+        On PostgreSQL the isolation level and read-only flag are connection characteristics
+        that psycopg sends with the BEGIN itself (no separate SET TRANSACTION round trip) and
+        the pool resets when the connection is returned; a snapshot that ends normally ends
+        with COMMIT, which in a READ ONLY transaction changes nothing, because psycopg drops
+        its prepared statements at every ROLLBACK."""
+        read_only = self.owns_transactions and self.engine.dialect.name == "postgresql"
         with self.sessions() as session:
-            if self.owns_transactions and self.engine.dialect.name == "postgresql":
-                session.execute(_READ_ONLY_SNAPSHOT)
+            if read_only:
+                session.connection(execution_options=_READ_ONLY_SNAPSHOT)
             try:
                 yield session
-            finally:
+            except BaseException:
+                session.rollback()
+                raise
+            if read_only:
+                session.commit()
+            else:
                 session.rollback()
 
+    @contextmanager
+    def reads(self) -> Iterator[Connection]:
+        """Committed reads outside any unit of work, for a check of a row or two that runs
+        before a request (the login gate's session check). Writes nothing and holds no lock.
+        On PostgreSQL the connection is in autocommit: each statement reads the latest
+        committed state, with no BEGIN or ROLLBACK round trip around it."""
+        if not self.owns_transactions:  # bound to a test's transaction: read inside it
+            with self.sessions() as session:
+                yield session.connection()
+            return
+        with self.engine.connect() as connection:
+            if self.engine.dialect.name == "postgresql":
+                connection.execution_options(isolation_level="AUTOCOMMIT")
+            yield connection
 
-_READ_ONLY_SNAPSHOT = text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+
+_READ_ONLY_SNAPSHOT = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
 
 
 def container(app: Flask | None = None) -> Container:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -47,17 +49,50 @@ def make_engine(url: str, *, role: str | None = None, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
+        kwargs.setdefault("pool_use_lifo", True)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     engine = create_engine(url, **kwargs)
+    _ping_when_idle(engine)
     if role is not None:
         if not _ROLE_NAME.match(role):
             raise ValueError("a database role is a plain lower-case name")
         event.listen(engine, "connect", _set_role(role))
     return engine
+
+
+#: A pooled connection unused for this long is pinged before it is handed out again.
+PING_AFTER_IDLE_S = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Pessimistic disconnect handling without a round trip per checkout: a connection that
+    has been idle in the pool for `PING_AFTER_IDLE_S` (a database restart, an idle timeout
+    in between) is pinged first, and a dead one is replaced before anyone uses it. One that
+    was in use a moment ago is handed out as it is; if the database went away in that moment,
+    the statement fails, the caller answers 503 (fail closed) and SQLAlchemy invalidates the
+    pool, so the next checkout connects afresh."""
+    dialect = engine.dialect
+
+    def checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["checked_in_at"] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("checked_in_at")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # any failure means: do not hand it out
+            raise DisconnectionError("pooled connection failed its ping") from exc
+        if not alive:
+            raise DisconnectionError("pooled connection failed its ping")
+
+    event.listen(engine, "checkin", checkin)
+    event.listen(engine, "checkout", checkout)
 
 
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

@@ -125,14 +125,26 @@ def _prepare(env: dict[str, str], token: BenchToken, subjects: int) -> tuple[str
 
 
 def _plain_copy(db: Any, parts: Any, subject_id: Any) -> None:
-    """The baseline's rows: the subject's records decrypted once into a plain table of this
-    benchmark's database (never the service's schema), so the bare endpoint reads the same
-    records unencrypted."""
+    """The baseline's rows: the subject's identity and records decrypted once into plain
+    tables of this benchmark's database (never the service's schema), so the bare endpoint
+    reads the same rows unencrypted."""
     import json
 
     from sqlalchemy import select, text
 
-    from app.models import Record
+    from app.models import Record, Subject
+
+    subject = db.get(Subject, subject_id)
+    db.execute(
+        text("CREATE TABLE bench_plain_subjects (subject_id TEXT PRIMARY KEY, identity TEXT)")
+    )
+    db.execute(
+        text("INSERT INTO bench_plain_subjects VALUES (:s, :i)"),
+        {
+            "s": subject_id.hex,
+            "i": json.dumps(subject.unseal("identity", parts.cipher), ensure_ascii=False),
+        },
+    )
 
     db.execute(
         text(

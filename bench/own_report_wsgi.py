@@ -1,14 +1,14 @@
 """The server the own-report benchmark loads: the real application (`create_app`) with the
 benchmark's policy file, plus one bare endpoint as the same-run baseline.
 
-The bare endpoint reads the same rows as the own report: the subject's records *unencrypted*
-(a plain copy the benchmark made of them in `bench_plain_records`, this benchmark's database
-only) and the subject's newest 100 query records from the query log (plain columns already,
-the same statement's rows), without a session, a policy decision, decryption, a charge or a log
-entry, and answers them as JSON: the floor a query endpoint on this stack cannot beat. What
-the own report adds to it is exactly the issue's list: session, policy, opening every record,
-the log append with its chain, the durable commit. It exists only in this module, never in
-`wsgi.py`.
+The bare endpoint reads the same rows as the own report: the subject's identity and records
+*unencrypted* (a plain copy the benchmark made of them in `bench_plain_subjects` and
+`bench_plain_records`, this benchmark's database only) and the subject's newest 100 query
+records from the query log (plain columns already, the same statement's rows), without a
+session, a policy decision, decryption, a charge or a log entry, and answers them as JSON: the
+floor a query endpoint on this stack cannot beat. What the own report adds to it is exactly
+the issue's list: session, policy, opening every record, the log append with its chain, the
+durable commit. It exists only in this module, never in `wsgi.py`.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ PLAIN = text(
     "SELECT record_id, record_type, occurred_on, ended_on, display_until, fields"
     " FROM bench_plain_records WHERE subject_id = :subject"
 )
+PLAIN_IDENTITY = text("SELECT identity FROM bench_plain_subjects WHERE subject_id = :subject")
 with container(app).sessions() as _db:
     BIDX = _db.execute(
         text("SELECT id_bidx FROM subjects WHERE id = :id"),
@@ -48,13 +49,15 @@ with container(app).sessions() as _db:
 @public
 def bare_report() -> Response:
     since = query_records_since(query_call.today())
-    with container().sessions() as db:
+    with container().reads() as db:  # PostgreSQL: autocommit, no BEGIN/ROLLBACK round trips
+        identity = db.execute(PLAIN_IDENTITY, {"subject": SUBJECT.hex}).scalar_one()
         rows = db.execute(PLAIN, {"subject": SUBJECT.hex}).all()
         queried = db.execute(  # the own report's statement, without its Python row handling
             ENTRIES_ABOUT,
             {"subject_bidx": BIDX, "since": since, "before_seq": 2**62, "limit": 100},
         ).all()
     return jsonify(
+        subject=json.loads(identity),
         query_records=[
             {
                 "at": str(row.at),

@@ -14,6 +14,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import functools
 import json
 import struct
 from dataclasses import dataclass, field
@@ -37,6 +38,12 @@ def _component(value: str) -> bytes:
     return struct.pack(">H", len(raw)) + raw
 
 
+@functools.lru_cache(maxsize=256)
+def _column_place(table: str, column: str) -> bytes:
+    """The (table, column) part of a place: a handful of them, each encoded once."""
+    return _component(table) + _component(column)
+
+
 @dataclass(frozen=True)
 class FieldContext:
     """Where a sealed value lives. Sealing and opening must name the same place."""
@@ -48,7 +55,7 @@ class FieldContext:
 
     def __post_init__(self) -> None:
         # computed once: every open needs it twice (the DEK's AAD and the payload's)
-        place = _component(self.table) + _component(self.column) + _component(self.row_id)
+        place = _column_place(self.table, self.column) + _component(self.row_id)
         object.__setattr__(self, "_place", place)
 
     def payload_aad(self, dek_generation: int) -> bytes:
@@ -105,7 +112,8 @@ class FieldCipher:
         return self.seal(ctx, canonical_json(value), data_key_id)
 
     def open_json(self, ctx: FieldContext, envelope: Envelope) -> Any:
-        return json.loads(self.open(ctx, envelope))
+        # sealed JSON is always UTF-8 (`canonical_json`): no encoding detection per value
+        return json.loads(self.open(ctx, envelope).decode("utf-8"))
 
     def _dek(self, ctx: FieldContext, envelope: Envelope) -> bytes:
         data_key = self._keyring.key(envelope.data_key_id)

@@ -46,7 +46,22 @@ CANONICAL_COLUMNS = (
 
 class QueryLogEntry(Base):
     __tablename__ = "query_log"
-    __table_args__ = (Index("ix_query_log_subject_bidx_seq", "subject_bidx", "seq"),)
+    # A subject's query records are read from this index alone (SQLite: a covering index):
+    # it holds every column they show and filter on (migration 0008).
+    __table_args__ = (
+        Index(
+            "ix_query_log_query_records",
+            "subject_bidx",
+            "seq",
+            "decision",
+            "tier",
+            "at",
+            "actor_kind",
+            "actor_ref",
+            "action",
+            "purpose",
+        ),
+    )
 
     seq: Mapped[int] = mapped_column(Sequence64, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -229,26 +229,25 @@ class QueryLog:
                 "limit": _NO_LIMIT if limit is None else limit,
             },
         )
-        return [
-            QueryRecord(
-                as_utc(at),
-                _requester(kind, ref, tier, institution, viewer_ref),
-                action,
-                purpose,
-                seq,
+        # One pass, no call per row: a report shows a hundred of these.
+        records: list[QueryRecord] = []
+        for seq, at, kind, ref, tier, action, purpose, institution in rows:
+            if kind == "institution":
+                requester = institution if institution is not None else "institution"
+            elif tier == "self" or ref == viewer_ref:
+                requester = "you"
+            else:
+                requester = "individual"
+            records.append(
+                QueryRecord(
+                    at if at.tzinfo is not None else at.replace(tzinfo=UTC),
+                    requester,
+                    action,
+                    purpose,
+                    seq,
+                )
             )
-            for seq, at, kind, ref, tier, action, purpose, institution in rows
-        ]
-
-
-def _requester(
-    kind: str, ref: str, tier: str, institution: str | None, viewer_ref: str | None
-) -> str:
-    if kind == "institution":
-        return institution if institution is not None else "institution"
-    if tier == "self" or (viewer_ref is not None and ref == viewer_ref):
-        return "you"
-    return "individual"
+        return records
 
 
 class UnitOfWork(Protocol):

@@ -106,7 +106,7 @@ class SubjectRef:
 class OpenedRecord(NamedTuple):
     """One record as read and opened in the unit of work: plain values, not yet masked."""
 
-    id: uuid.UUID
+    id: str  # the record id as shown (and as bound into its payload's AAD)
     record_type: str
     category: str
     occurred_on: date
@@ -273,20 +273,21 @@ class ReportService:
             query,
             {"subject_id": subject_id, "types": sorted(obligations.record_types), "on": on},
         )
-        return tuple(
-            OpenedRecord(
-                record_id,
-                record_type,
-                category,
-                occurred_on,
-                ended_on,
-                display_until,
-                self.cipher.open_json(Record.context_for(record_id, "payload"), payload),
+        opened: list[OpenedRecord] = []
+        for record_id, record_type, category, occurred_on, ended_on, display_until, payload in rows:
+            ref = str(record_id)
+            opened.append(
+                OpenedRecord(
+                    ref,
+                    record_type,
+                    category,
+                    occurred_on,
+                    ended_on,
+                    display_until,
+                    self.cipher.open_json(Record.context_for(ref, "payload"), payload),
+                )
             )
-            for record_id, record_type, category, occurred_on, ended_on, display_until, payload in (
-                rows
-            )
-        )
+        return tuple(opened)
 
     def _record(
         self, record: OpenedRecord, obligations: Obligations, masker: _Masker
@@ -305,7 +306,7 @@ class ReportService:
             if mask != "none":
                 masked[spec.name] = mask
         return {
-            "id": str(record.id),
+            "id": record.id,
             "type": record_type.code,
             "title": record_type.title,
             "title_zh": record_type.title_zh,

@@ -133,14 +133,13 @@ class SessionService:
         session.flush()
         return token
 
-    def peek(self, session: Session, token: str) -> tuple[Principal | None, bool]:
+    def peek(self, connection: Connection, token: str) -> tuple[Principal | None, bool]:
         """Read-only resume: `(principal, False)` for a live session that needs no write now,
         `(None, False)` for an unknown or ended one, `(None, True)` when `resume` must run in a
         writing unit (the session is to be ended, or its activity time is due). Lets the
         common case skip the write lock (SQLite) and the row write entirely. Core reads (the
         session with its account, then a staff account's roles): it runs before every
         logged-in request."""
-        connection = session.connection()
         row = connection.execute(_PEEK, {"id_hash": _hash(token)}).one_or_none()
         if row is None or row.ended_at is not None:
             return None, False

@@ -46,8 +46,8 @@ def init_app(app: Flask) -> None:
     def load(token: str) -> WebUser | None:
         parts = container()
         sessions = SessionService()
-        with parts.sessions() as db:  # a plain read: no write lock for the common case
-            principal, needs_write = sessions.peek(db, token)
+        with parts.reads() as connection:  # a plain read: no write lock for the common case
+            principal, needs_write = sessions.peek(connection, token)
         if needs_write:
             with parts.transaction() as db:
                 principal = sessions.resume(db, token)

@@ -1,0 +1,141 @@
+"""Pooled connections on real committed databases: what one request leaves behind for the next.
+
+`Container.reads` (the login gate's check) and `Container.snapshot` change a connection's
+characteristics on PostgreSQL (autocommit; REPEATABLE READ, READ ONLY). A characteristic that
+leaked into the pool would make a later unit of work silently non-transactional or unable to
+write. A pooled connection whose server went away is replaced before use once it has been
+idle, and fails one statement (a 503 upstream) otherwise, after which the pool reconnects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+
+import app.db
+from app.container import Container, container
+from app.factory import create_app
+from app.migrate import upgrade
+from app.models import QueryLogEntry
+from app.services.query_log import ENTRIES_ABOUT
+from crypto.keys import KeyProvider
+from tests.conftest import BACKENDS, PG_ADMIN_URL, ScratchDatabase, make_settings
+from tests.services.test_query_log import attempt
+
+
+@pytest.fixture
+def parts(
+    scratch_database: ScratchDatabase, key_provider: KeyProvider, tmp_path: Path
+) -> Iterator[Container]:
+    upgrade(scratch_database.url)
+    app: Flask = create_app(
+        make_settings(scratch_database.url, tmp_path), key_provider=key_provider
+    )
+    yield container(app)
+    container(app).engine.dispose()
+
+
+def _entries(db: Any) -> int:
+    return int(db.scalar(select(func.count()).select_from(QueryLogEntry)))
+
+
+def _append(parts: Container) -> None:
+    with parts.transaction() as db:
+        parts.query_log().append(db, attempt())
+
+
+def _driver(connection: Any) -> Any:
+    return connection.connection.driver_connection
+
+
+@pytest.mark.parametrize("scratch_database", BACKENDS, indirect=True)
+def test_reads_see_what_is_committed_and_the_next_unit_is_still_a_transaction(
+    parts: Container,
+) -> None:
+    _append(parts)
+    with parts.reads() as connection:
+        assert _entries(connection) == 1
+        driver = _driver(connection)
+    if parts.engine.dialect.name == "postgresql":
+        assert driver.autocommit is False  # the pool took autocommit back
+    with pytest.raises(RuntimeError), parts.transaction() as db:  # noqa: PT012
+        parts.query_log().append(db, attempt())
+        raise RuntimeError("the unit fails after its append")
+    with parts.reads() as connection:
+        assert _entries(connection) == 1  # rolled back: the unit was a transaction
+
+
+@pytest.mark.parametrize("scratch_database", ["postgresql"], indirect=True)
+def test_a_snapshot_leaves_no_read_only_connection_in_the_pool(parts: Container) -> None:
+    with parts.snapshot() as db:
+        driver = _driver(db.connection())
+        assert driver.read_only is True
+    assert not driver.read_only
+    # every pooled connection can write again: the next units commit
+    for _ in range(3):
+        _append(parts)
+    with parts.snapshot() as db:
+        assert _entries(db) == 3
+
+
+@pytest.mark.parametrize("scratch_database", ["postgresql"], indirect=True)
+def test_an_idle_connection_whose_server_went_away_is_replaced_before_use(
+    parts: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _append(parts)
+    _kill_pooled_connection(parts)
+    monkeypatch.setattr(app.db, "PING_AFTER_IDLE_S", 0.0)  # every pooled connection is "idle"
+    with parts.reads() as connection:
+        assert _entries(connection) == 1
+
+
+@pytest.mark.parametrize("scratch_database", ["postgresql"], indirect=True)
+def test_a_busy_connection_whose_server_went_away_fails_once_then_the_pool_reconnects(
+    parts: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _append(parts)
+    _kill_pooled_connection(parts)
+    monkeypatch.setattr(app.db, "PING_AFTER_IDLE_S", 3600.0)  # nothing is pinged
+    with pytest.raises(DBAPIError), parts.reads() as connection:
+        _entries(connection)
+    with parts.reads() as connection:
+        assert _entries(connection) == 1
+
+
+def _kill_pooled_connection(parts: Container) -> None:
+    """Leave exactly one connection in the pool, and end its server process."""
+    parts.engine.dispose()
+    with parts.engine.connect() as connection:
+        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        connection.rollback()
+    admin = app.db.make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            ended = connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            assert ended.scalar_one() is True
+    finally:
+        admin.dispose()
+
+
+@pytest.mark.parametrize("scratch_database", ["sqlite"], indirect=True)
+def test_query_records_are_read_from_the_index_alone_on_sqlite(parts: Container) -> None:
+    """A subject's query records touch no wide log row: every column they show or filter on
+    is in `ix_query_log_query_records` (migration 0008). Adding a shown column to the
+    statement without adding it to the index fails here."""
+    statement = ENTRIES_ABOUT.compile(dialect=parts.engine.dialect)
+    params = statement.construct_params(
+        {"subject_bidx": b"\x00" * 32, "since": "2026-01-01", "before_seq": 10, "limit": 5}
+    )
+    with parts.reads() as connection:
+        plan = connection.exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {statement}",
+            tuple(params[name] for name in statement.positiontup or ()),
+        ).all()
+    details = " | ".join(str(row[-1]) for row in plan)
+    assert "USING COVERING INDEX ix_query_log_query_records" in details, details

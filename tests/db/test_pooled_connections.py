@@ -9,45 +9,18 @@ idle, and fails one statement (a 503 upstream) otherwise, after which the pool r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 import app.db
-from app.container import Container, container
-from app.factory import create_app
-from app.migrate import upgrade
-from app.models import QueryLogEntry
+from app.container import Container
 from app.services.query_log import ENTRIES_ABOUT
-from crypto.keys import KeyProvider
-from tests.conftest import BACKENDS, PG_ADMIN_URL, ScratchDatabase, make_settings
+from tests.conftest import BACKENDS, PG_ADMIN_URL
+from tests.db.log_entries import append_entry, count_entries
 from tests.services.test_query_log import attempt
-
-
-@pytest.fixture
-def parts(
-    scratch_database: ScratchDatabase, key_provider: KeyProvider, tmp_path: Path
-) -> Iterator[Container]:
-    upgrade(scratch_database.url)
-    app: Flask = create_app(
-        make_settings(scratch_database.url, tmp_path), key_provider=key_provider
-    )
-    yield container(app)
-    container(app).engine.dispose()
-
-
-def _entries(db: Any) -> int:
-    return int(db.scalar(select(func.count()).select_from(QueryLogEntry)))
-
-
-def _append(parts: Container) -> None:
-    with parts.transaction() as db:
-        parts.query_log().append(db, attempt())
 
 
 def _driver(connection: Any) -> Any:
@@ -58,9 +31,9 @@ def _driver(connection: Any) -> Any:
 def test_reads_see_what_is_committed_and_the_next_unit_is_still_a_transaction(
     parts: Container,
 ) -> None:
-    _append(parts)
+    append_entry(parts)
     with parts.reads() as connection:
-        assert _entries(connection) == 1
+        assert count_entries(connection) == 1
         driver = _driver(connection)
     if parts.engine.dialect.name == "postgresql":
         assert driver.autocommit is False  # the pool took autocommit back
@@ -68,7 +41,7 @@ def test_reads_see_what_is_committed_and_the_next_unit_is_still_a_transaction(
         parts.query_log().append(db, attempt())
         raise RuntimeError("the unit fails after its append")
     with parts.reads() as connection:
-        assert _entries(connection) == 1  # rolled back: the unit was a transaction
+        assert count_entries(connection) == 1  # rolled back: the unit was a transaction
 
 
 @pytest.mark.parametrize("scratch_database", ["postgresql"], indirect=True)
@@ -79,33 +52,33 @@ def test_a_snapshot_leaves_no_read_only_connection_in_the_pool(parts: Container)
     assert not driver.read_only
     # every pooled connection can write again: the next units commit
     for _ in range(3):
-        _append(parts)
+        append_entry(parts)
     with parts.snapshot() as db:
-        assert _entries(db) == 3
+        assert count_entries(db) == 3
 
 
 @pytest.mark.parametrize("scratch_database", ["postgresql"], indirect=True)
 def test_an_idle_connection_whose_server_went_away_is_replaced_before_use(
     parts: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _append(parts)
+    append_entry(parts)
     _kill_pooled_connection(parts)
     monkeypatch.setattr(app.db, "PING_AFTER_IDLE_S", 0.0)  # every pooled connection is "idle"
     with parts.reads() as connection:
-        assert _entries(connection) == 1
+        assert count_entries(connection) == 1
 
 
 @pytest.mark.parametrize("scratch_database", ["postgresql"], indirect=True)
 def test_a_busy_connection_whose_server_went_away_fails_once_then_the_pool_reconnects(
     parts: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _append(parts)
+    append_entry(parts)
     _kill_pooled_connection(parts)
     monkeypatch.setattr(app.db, "PING_AFTER_IDLE_S", 3600.0)  # nothing is pinged
     with pytest.raises(DBAPIError), parts.reads() as connection:
-        _entries(connection)
+        count_entries(connection)
     with parts.reads() as connection:
-        assert _entries(connection) == 1
+        assert count_entries(connection) == 1
 
 
 def _kill_pooled_connection(parts: Container) -> None:

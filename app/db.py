@@ -49,6 +49,8 @@ def make_engine(url: str, *, role: str | None = None, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
+        # the most recently used connection first: within one process, the gate's read, the
+        # snapshot and the unit of a request share one connection and its page cache
         kwargs.setdefault("pool_use_lifo", True)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_connect)

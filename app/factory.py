@@ -52,7 +52,6 @@ def create_app(
         SESSION_COOKIE_SECURE=True,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
-        JSON_SORT_KEYS=False,
         TESTING=settings.mode == "test",
     )
     catalog = load_catalog()

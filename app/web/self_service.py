@@ -14,7 +14,8 @@ Guarantees:
   order still waiting for payment;
 - the report is read from one snapshot (`QueryCall.snapshot`: subject, decision, records
   opened, query records) and returned only after the writing unit that takes the charge and
-  appends the log entry committed; if that unit fails, nothing read is sent (503).
+  appends the log entry committed; if that unit fails, nothing read is sent (503). The query
+  records page is read and logged the same way.
 """
 
 from __future__ import annotations
@@ -146,32 +147,38 @@ def _asked_order() -> uuid.UUID | Refused | None:
 @bp.get("/query-records")
 @bound_to(Action.SELF_QUERY_LOG_READ)
 def query_records() -> tuple[Response, int]:
+    """Read in a snapshot, then log in the writing unit (like the own report): on SQLite the
+    one-writer lock is held only for the log entry, not for reading a page of entries."""
     call = QueryCall(Action.SELF_QUERY_LOG_READ)
     principal = call.principal
     assert principal is not None
-    with call.unit() as db:
+    page = _page()
+    entries: list[QueryRecord] = []
+    with call.snapshot() as db:
         subject = subject_by_id(db, principal.subject_id)
         call.subject_bidx = None if subject is None else subject.id_bidx
         decision = call.decide(Target(relation="own" if subject is not None else "none"))
+        if decision.allowed and subject is not None and page is not None:
+            limit, before = page
+            entries = call.parts.query_log().entries_about(
+                db,
+                subject.id_bidx,
+                since=query_records_since(call.on),
+                viewer_ref=call.actor_ref,
+                limit=limit + 1,
+                before_seq=before,
+            )
+    with call.unit() as db:
         if not decision.allowed or subject is None:
             return call.deny(db, decision.reason, refusal(decision))
-        page = _page()
         if page is None:
             return call.deny(
                 db,
                 "bad_request",
                 bad_request(f"limit must be 1..{PAGE_MAX}; cursor must come from next_cursor."),
             )
-        limit, before = page
-        entries = call.parts.query_log().entries_about(
-            db,
-            subject.id_bidx,
-            since=query_records_since(call.on),
-            viewer_ref=call.actor_ref,
-            limit=limit + 1,
-            before_seq=before,
-        )
         call.log(db, "allowed", decision.reason)
+    limit = page[0]
     shown = entries[:limit]
     more = len(entries) > limit
     return jsonify(

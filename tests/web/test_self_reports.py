@@ -215,6 +215,24 @@ def test_when_the_log_cannot_be_written_nothing_is_released(
         assert db.scalars(select(ReportAllowance.used)).all() in ([], [0])
 
 
+def test_when_the_log_cannot_be_written_no_query_record_is_released(
+    app: Flask, holder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _ask(app, holder).status_code == 200  # one entry the page would show
+
+    def broken(self: QueryLog, db: Any, attempt: Any) -> Any:
+        raise OperationalError("INSERT INTO query_log", {}, Exception("disk full"))
+
+    monkeypatch.setattr(QueryLog, "append", broken)
+    client, _ = client_for(app, holder)
+    response = client.get(RECORDS)
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "service_unavailable"
+    assert ACTION not in response.get_data(as_text=True)
+    monkeypatch.undo()
+    assert entries(app, "self:query_log:read") == []
+
+
 def test_the_subject_sees_who_queried_them(app: Flask, holder: Any) -> None:
     assert _ask(app, holder).status_code == 200
     second = _ask(app, holder).get_json()

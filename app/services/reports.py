@@ -124,22 +124,30 @@ class OpenedReport:
     identity: Mapping[str, Any]
     records: tuple[OpenedRecord, ...]
 
-    def released_fields(self, obligations: Obligations, catalog: Catalog) -> list[str]:
-        """The `type.field` names `render` will show (for the query log), sorted: a field is
-        released when the record holds it and the obligations give it a mask."""
-        names = {
-            f"{SUBJECT_PSEUDO_TYPE}.{name}"
-            for name in _IDENTITY_FIELD_TYPES
-            if name in self.identity and obligations.mask(SUBJECT_PSEUDO_TYPE, name) is not None
-        }
-        for record in self.records:
-            code = catalog.require(record.record_type).code
-            names.update(
-                f"{code}.{name}"
-                for name in record.payload
-                if obligations.mask(code, name) is not None
-            )
-        return sorted(names)
+
+@dataclass(frozen=True)
+class ShapedReport:
+    """A report's masked blocks, before its header: the subject block and the four record
+    sections, and the `type.field` names they show (what the query log records as released).
+    Computed from the blocks themselves (`fields_shown`), so the log names exactly what the
+    answer holds."""
+
+    subject: dict[str, Any]
+    sections: dict[str, list[dict[str, Any]]]
+
+    @property
+    def released(self) -> list[str]:
+        return fields_shown(self.subject, self.sections)
+
+
+def fields_shown(subject: Mapping[str, Any], sections: Mapping[str, Any]) -> list[str]:
+    """The `type.field` names present in a subject block and record sections, sorted: the one
+    definition of "released fields" for every report kind."""
+    names = {f"{SUBJECT_PSEUDO_TYPE}.{name}" for name in subject}
+    for section in SECTION_BY_CATEGORY.values():
+        for record in sections.get(section, ()):
+            names.update(f"{record['type']}.{name}" for name in record["fields"])
+    return sorted(names)
 
 
 class ReportService:
@@ -219,13 +227,21 @@ class ReportService:
         query_records: Sequence[QueryRecord] = (),
         fee_fen: int = 0,
     ) -> dict[str, Any]:
-        """The report document: every field through its mask; reads and writes nothing, so it
-        may run after the unit of work committed."""
+        """The report document: `shape` then `document`. Reads and writes nothing."""
+        return self.document(
+            self.shape(opened, decision=decision),
+            decision=decision,
+            kind=kind,
+            on=on,
+            query_records=query_records,
+            fee_fen=fee_fen,
+        )
+
+    def shape(self, opened: OpenedReport, *, decision: Decision) -> ShapedReport:
+        """Every field of `opened` through its mask, into the subject block and the record
+        sections; a field the obligations do not list is left out. Reads and writes nothing,
+        so it may run outside any unit of work."""
         obligations = _allowing(decision)
-        if kind not in REPORT_KINDS:
-            raise ValueError(f"report kind must be one of {REPORT_KINDS}")
-        if kind != "self" and query_records:
-            raise ValueError("query records belong to the self report only")
         masker = _Masker(self._new_hash_key)
         sections: dict[str, list[dict[str, Any]]] = {
             name: [] for name in SECTION_BY_CATEGORY.values()
@@ -234,6 +250,25 @@ class ReportService:
             sections[SECTION_BY_CATEGORY[record.category]].append(
                 self._record(record, obligations, masker)
             )
+        return ShapedReport(self._identity(opened.identity, obligations, masker), sections)
+
+    def document(
+        self,
+        shaped: ShapedReport,
+        *,
+        decision: Decision,
+        kind: str,
+        on: date,
+        query_records: Sequence[QueryRecord] = (),
+        fee_fen: int = 0,
+    ) -> dict[str, Any]:
+        """The report document around `shaped`: header, blocks, and (self report only) the
+        query records. Reads and writes nothing, so it may run after the unit committed."""
+        obligations = _allowing(decision)
+        if kind not in REPORT_KINDS:
+            raise ValueError(f"report kind must be one of {REPORT_KINDS}")
+        if kind != "self" and query_records:
+            raise ValueError("query records belong to the self report only")
         return {
             "report": {
                 "id": str(uuid.uuid4()),
@@ -245,9 +280,9 @@ class ReportService:
                 "purpose": obligations.purpose,
                 "fee_fen": fee_fen,
             },
-            "subject": self._identity(opened.identity, obligations, masker),
+            "subject": shaped.subject,
             "sections": {
-                **sections,
+                **shaped.sections,
                 "objections": [],
                 "statements": [],
                 "query_records": [entry.as_dict() for entry in query_records],
@@ -257,11 +292,7 @@ class ReportService:
     @staticmethod
     def released_fields(report: Mapping[str, Any]) -> list[str]:
         """The `type.field` names actually present in `report` (for the query log), sorted."""
-        names = {f"{SUBJECT_PSEUDO_TYPE}.{name}" for name in report.get("subject", {})}
-        for section in SECTION_BY_CATEGORY.values():
-            for record in report["sections"][section]:
-                names.update(f"{record['type']}.{name}" for name in record["fields"])
-        return sorted(names)
+        return fields_shown(report.get("subject", {}), report["sections"])
 
     def _records(
         self, db: Session, subject_id: uuid.UUID, obligations: Obligations, on: date

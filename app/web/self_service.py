@@ -32,6 +32,7 @@ from app.services.query_log import QueryRecord
 from app.services.reports import (
     OpenedReport,
     ReportService,
+    ShapedReport,
     query_records_since,
     subject_by_id,
 )
@@ -56,8 +57,9 @@ def own_report() -> tuple[Response, int]:
     parts = call.parts
     reports = ReportService(parts.cipher, parts.catalog, policy_version=parts.policy.version)
     asked = _asked_order()
-    opened: OpenedReport | None = None
+    shaped: ShapedReport | None = None
     records: list[QueryRecord] = []
+    opened: OpenedReport | None = None
     # 1. One read-only snapshot: the subject, the decision, and (when it allows and the body
     #    is sound) the report's records opened and its query records. No write lock held.
     with call.snapshot() as db:
@@ -73,10 +75,12 @@ def own_report() -> tuple[Response, int]:
                 limit=REPORT_QUERY_RECORDS,
             )
             opened = reports.open(db, subject=subject, decision=decision, on=call.on)
+    if opened is not None:  # masked outside any unit: pure, and holds no lock
+        shaped = reports.shape(opened, decision=decision)
     # 2. One writing unit: the charge (a free report or a paid order) and the log entry,
     #    committed together. Nothing read above leaves the server unless this commits.
     with call.unit() as db:
-        if not decision.allowed or decision.obligations is None or opened is None:
+        if not decision.allowed or decision.obligations is None or shaped is None:
             if isinstance(asked, Refused) and decision.allowed:
                 return call.deny(db, asked.reason, asked.answer)
             return call.deny(db, decision.reason, refusal(decision))
@@ -109,12 +113,12 @@ def own_report() -> tuple[Response, int]:
             db,
             "allowed",
             decision.reason,
-            fields_released=opened.released_fields(decision.obligations, parts.catalog),
+            fields_released=shaped.released,
             fee_fen=fee_fen,
         )
-    # Committed: the entry is durable. Masking and shaping read and write nothing.
-    report = reports.render(
-        opened, decision=decision, kind="self", on=call.on, query_records=records, fee_fen=fee_fen
+    # Committed: the entry is durable. The document around the masked blocks reads nothing.
+    report = reports.document(
+        shaped, decision=decision, kind="self", on=call.on, query_records=records, fee_fen=fee_fen
     )
     return jsonify(report), 200
 

@@ -238,17 +238,23 @@ def test_a_warm_own_report_costs_no_hsm_call_and_a_cold_one_one_per_data_key(
 def test_the_fields_logged_as_released_are_exactly_the_fields_the_report_shows(
     app: Flask, subject_id: Any, tier: Any, kind: str, drop: tuple[tuple[str, str], ...]
 ) -> None:
-    """The log entry's `fields_released` is computed from the opened records before the
-    report is rendered (the own report renders after its unit committed): it must name
-    exactly what the rendered report holds, withheld fields excluded."""
+    """The own report logs `shaped.released` before its document is built (after its unit
+    committed): it must name exactly what the document holds, withheld fields excluded."""
     parts = container(app)
     decision = allow(parts.catalog, tier=tier, drop=drop)
     service = ReportService(parts.cipher, parts.catalog)
     with parts.sessions() as db:
         subject = db.get(Subject, subject_id)
         opened = service.open(db, subject=subject, decision=decision, on=TODAY)
-    report = service.render(opened, decision=decision, kind=kind, on=TODAY)
-    logged = opened.released_fields(decision.obligations, parts.catalog)  # type: ignore[arg-type]
-    assert logged == ReportService.released_fields(report)
+    shaped = service.shape(opened, decision=decision)
+    logged = shaped.released
+    report = service.document(shaped, decision=decision, kind=kind, on=TODAY)
+    shown = {f"subject.{name}" for name in report["subject"]} | {
+        f"{record['type']}.{name}"
+        for section in ("identity", "financial", "social", "special")
+        for record in report["sections"][section]
+        for name in record["fields"]
+    }
+    assert logged == sorted(shown)
     assert logged  # the subject has records of every section
     assert not {f"{code}.{name}" for code, name in drop} & set(logged)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -13,6 +14,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+
+
+def readme_bash_block(section: str) -> str:
+    """The first ```bash block of the README section headed `section`, as written."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert section in readme, f"the README has no section {section!r}"
+    body = readme.split(section, 1)[1].split("\n## ", 1)[0]
+    found = re.search(r"```bash\n(.*?)```", body, re.DOTALL)
+    assert found is not None, f"the ```bash block of {section!r} is missing"
+    return found.group(1)
 
 
 def fresh_env(var_dir: Path) -> dict[str, str]:

@@ -21,19 +21,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.live import BIN, ROOT, LiveServer, fresh_env, run_flask
+from tests.integration.live import (
+    BIN,
+    ROOT,
+    LiveServer,
+    fresh_env,
+    readme_bash_block,
+    run_flask,
+)
 
 SECTION = "## Logging in with a smart card by hand"
 
 
 def walkthrough_script() -> str:
-    """The first ```bash block of the README section, as written."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert SECTION in readme
-    section = readme.split(SECTION, 1)[1].split("\n## ", 1)[0]
-    found = re.search(r"```bash\n(.*?)```", section, re.DOTALL)
-    assert found is not None, "the walkthrough's ```bash block is missing"
-    return found.group(1)
+    """The login block of the README, as written."""
+    return readme_bash_block(SECTION)
 
 
 def on_terminal(

@@ -28,7 +28,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from policies.identifiers import make_credit_code
-from tests.integration.live import BIN, ROOT, run_flask
+from tests.integration.live import BIN, ROOT, readme_bash_block, run_flask
 from tests.integration.test_card_walkthrough import (
     Demo,
     demo,
@@ -151,12 +151,8 @@ def _institution_query(
 
 
 def consent_script() -> str:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert SECTION in readme
-    section = readme.split(SECTION, 1)[1].split("\n## ", 1)[0]
-    found = re.search(r"```bash\n(.*?)```", section, re.DOTALL)
-    assert found is not None, "the consent block's ```bash block is missing"
-    return found.group(1)
+    """The consent-token block of the README, as written."""
+    return readme_bash_block(SECTION)
 
 
 def test_the_readme_consent_token_by_hand_gets_the_institution_a_report(

@@ -67,29 +67,36 @@ class Container:
             session.commit()
 
     @contextmanager
-    def snapshot(self) -> Iterator[Session]:
-        """A read-only unit: every read in it sees one committed state of the database, and
-        it takes no write lock (SQLite: a DEFERRED transaction in WAL mode, always rolled
-        back; PostgreSQL: REPEATABLE READ, READ ONLY, so a write in it fails).
+    def snapshot(self) -> Iterator[Connection]:
+        """A read-only unit on a Core connection: every read in it sees one committed state of
+        the database, and it takes no write lock (SQLite: a DEFERRED transaction in WAL mode,
+        always rolled back; PostgreSQL: REPEATABLE READ, READ ONLY, so a write in it fails).
+        No ORM session: what a snapshot reads is plain rows for an answer, never objects to
+        change.
 
         On PostgreSQL the isolation level and read-only flag are connection characteristics
         that psycopg sends with the BEGIN itself (no separate SET TRANSACTION round trip) and
         the pool resets when the connection is returned; a snapshot that ends normally ends
         with COMMIT, which in a READ ONLY transaction changes nothing, because psycopg drops
         its prepared statements at every ROLLBACK."""
-        read_only = self.owns_transactions and self.engine.dialect.name == "postgresql"
-        with self.sessions() as session:
+        if not self.owns_transactions:  # bound to a test's transaction: read inside it
+            with self.sessions() as session:
+                yield session.connection()
+            return
+        read_only = self.engine.dialect.name == "postgresql"
+        with self.engine.connect() as connection:
             if read_only:
-                session.connection(execution_options=_READ_ONLY_SNAPSHOT)
+                connection.execution_options(**_READ_ONLY_SNAPSHOT)
+            transaction = connection.begin()
             try:
-                yield session
+                yield connection
             except BaseException:
-                session.rollback()
+                transaction.rollback()
                 raise
             if read_only:
-                session.commit()
+                transaction.commit()
             else:
-                session.rollback()
+                transaction.rollback()
 
     @contextmanager
     def reads(self) -> Iterator[Connection]:

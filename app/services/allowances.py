@@ -16,20 +16,21 @@ import uuid
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, Update, bindparam, update
+from sqlalchemy import Connection, CursorResult, Table, Update, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.models.usage import DailyUse, ReportAllowance
+from app.services.unit_of_work import connection_of
 
 _ALLOWANCES = cast(Table, ReportAllowance.__table__)
 _DAILY = cast(Table, DailyUse.__table__)
 
 
-def _insert_if_absent(db: Session, table: Table, values: dict[str, Any]) -> None:
-    dialect = db.get_bind().dialect.name
+def _insert_if_absent(connection: Connection, table: Table, values: dict[str, Any]) -> None:
+    dialect = connection.dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    db.connection().execute(insert(table).values(**values, used=0).on_conflict_do_nothing())
+    connection.execute(insert(table).values(**values, used=0).on_conflict_do_nothing())
 
 
 def _taking(table: Table, *key: str) -> Update:
@@ -48,14 +49,16 @@ _TAKE_FREE_REPORT = _taking(_ALLOWANCES, "account_id", "year")
 _TAKE_DAILY_USE = _taking(_DAILY, "account_id", "action", "day")
 
 
-def _take(db: Session, taking: Update, table: Table, key: dict[str, Any], limit: int) -> bool:
+def _take(
+    db: Session | Connection, taking: Update, table: Table, key: dict[str, Any], limit: int
+) -> bool:
     """One use of the counter row `key` if fewer than `limit` are used (the row is created on
     the first use)."""
-    connection = db.connection()
+    connection = connection_of(db)
     bound = {f"key_{name}": value for name, value in key.items()} | {"limit": limit}
     if _changed(connection.execute(taking, bound)):
         return True
-    _insert_if_absent(db, table, key)
+    _insert_if_absent(connection, table, key)
     return _changed(connection.execute(taking, bound))
 
 
@@ -67,7 +70,7 @@ class AllowanceService:
     """Takes one counted use atomically, or says the limit is reached."""
 
     def take_free_report(
-        self, db: Session, *, account_id: uuid.UUID, year: int, limit: int
+        self, db: Session | Connection, *, account_id: uuid.UUID, year: int, limit: int
     ) -> bool:
         """Take one of the account's `limit` free own reports of `year`; False once used up."""
         if limit <= 0:
@@ -77,7 +80,7 @@ class AllowanceService:
         )
 
     def take_daily_use(
-        self, db: Session, *, account_id: uuid.UUID, action: str, day: date, limit: int
+        self, db: Session | Connection, *, account_id: uuid.UUID, action: str, day: date, limit: int
     ) -> bool:
         """Take one of the account's `limit` uses of `action` on `day`; False once used up."""
         if limit <= 0:

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Connection, Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.models.base import as_utc, utcnow
 from app.models.query_log import LogCheckpoint, QueryLogHead
+from app.services.unit_of_work import connection_of
 from crypto.hash_chain import checkpoint_message
 from crypto.keys import KeyProvider, SigningKey
 
@@ -58,17 +59,17 @@ def checkpoint_due(head: Head, now: datetime, *, every: int, seconds: int) -> bo
     return now - as_utc(head.checkpoint_at) >= timedelta(seconds=seconds)
 
 
-def lock_head(db: Session) -> Head:
+def lock_head(connection: Connection) -> Head:
     """The head row, locked for the rest of the transaction (FOR UPDATE; on SQLite the unit
     of work already holds the write lock). Read and written with Core statements on the
     unit's connection: the ORM never holds a copy that could go stale."""
-    last_seq, last_hash, checkpoint_seq, checkpoint_at = db.connection().execute(_LOCK_HEAD).one()
+    last_seq, last_hash, checkpoint_seq, checkpoint_at = connection.execute(_LOCK_HEAD).one()
     return Head(last_seq, last_hash, checkpoint_seq, checkpoint_at)
 
 
-def move_head(db: Session, head: Head) -> None:
+def move_head(connection: Connection, head: Head) -> None:
     """Store `head` (the caller holds the row's lock from `lock_head`)."""
-    db.connection().execute(
+    connection.execute(
         _MOVE_HEAD,
         {
             "last_seq": head.last_seq,
@@ -79,11 +80,11 @@ def move_head(db: Session, head: Head) -> None:
     )
 
 
-def sign_head(db: Session, signer: KeyProvider, head: Head, now: datetime) -> Head:
+def sign_head(connection: Connection, signer: KeyProvider, head: Head, now: datetime) -> Head:
     """Sign the (locked) head's last entry and store the checkpoint. Returns the head with
     its checkpoint marker moved, for the caller to store with `move_head`."""
     signature = signer.sign(CHECKPOINT_KEY, checkpoint_message(head.last_seq, head.last_hash))
-    db.connection().execute(
+    connection.execute(
         insert(_CHECKPOINTS).values(
             seq=head.last_seq,
             entry_hash=head.last_hash,
@@ -95,12 +96,13 @@ def sign_head(db: Session, signer: KeyProvider, head: Head, now: datetime) -> He
     return Head(head.last_seq, head.last_hash, head.last_seq, now)
 
 
-def checkpoint_now(db: Session, signer: KeyProvider) -> int | None:
+def checkpoint_now(db: Session | Connection, signer: KeyProvider) -> int | None:
     """Sign the current head now (for cron when traffic stops). None if the head is already
     checkpointed (or the log is empty)."""
-    head = lock_head(db)
+    connection = connection_of(db)
+    head = lock_head(connection)
     if head.last_seq <= head.checkpoint_seq:
         return None
-    signed = sign_head(db, signer, head, utcnow())
-    move_head(db, signed)
+    signed = sign_head(connection, signer, head, utcnow())
+    move_head(connection, signed)
     return signed.checkpoint_seq

@@ -28,13 +28,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol, cast
 
-from sqlalchemy import String, Table, bindparam, insert, literal, select
+from sqlalchemy import Connection, String, Table, bindparam, insert, literal, select
 from sqlalchemy.orm import Session
 
 from app.models.auth import Institution
 from app.models.base import as_utc, utcnow
 from app.models.query_log import CANONICAL_COLUMNS, QueryLogEntry
 from app.services.checkpoints import checkpoint_due, lock_head, move_head, sign_head
+from app.services.unit_of_work import connection_of
 from crypto.hash_chain import Field, canonical, chain_hash
 from crypto.keys import KeyProvider
 from policies.actions import QUERY_TIERS
@@ -163,10 +164,11 @@ class QueryLog:
         self.every = every
         self.seconds = seconds
 
-    def append(self, db: Session, attempt: QueryAttempt) -> LoggedEntry:
+    def append(self, db: Session | Connection, attempt: QueryAttempt) -> LoggedEntry:
         """Chain `attempt` after the head and write it in the unit `db` (Core statements on
         the unit's connection: the hot path of every query)."""
-        head = lock_head(db)
+        connection = connection_of(db)
+        head = lock_head(connection)
         values: dict[str, Any] = {
             "seq": head.last_seq + 1,
             # stored and hashed as UTC: SQLite keeps the wall-clock digits only
@@ -191,20 +193,19 @@ class QueryLog:
         entry_hash = chain_hash(
             head.last_hash, canonical(tuple(values[name] for name in CANONICAL_COLUMNS))
         )
-        connection = db.connection()
         connection.execute(
             _INSERT_ENTRY, {**values, "prev_hash": head.last_hash, "entry_hash": entry_hash}
         )
         head = replace(head, last_seq=values["seq"], last_hash=entry_hash)
         now = utcnow()
         if checkpoint_due(head, now, every=self.every, seconds=self.seconds):
-            head = sign_head(db, self.signer, head, now)
-        move_head(db, head)
+            head = sign_head(connection, self.signer, head, now)
+        move_head(connection, head)
         return LoggedEntry(head.last_seq, entry_hash)
 
     def entries_about(
         self,
-        db: Session,
+        connection: Connection,
         subject_bidx: bytes,
         *,
         since: datetime,
@@ -220,7 +221,7 @@ class QueryLog:
         id), "individual" for anyone else. Denied and failed attempts released nothing and are
         left to the compliance review.
         """
-        rows = db.connection().execute(
+        rows = connection.execute(
             ENTRIES_ABOUT,
             {
                 "subject_bidx": subject_bidx,

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple, Protocol, cast
 
-from sqlalchemy import Table, bindparam, or_, select
+from sqlalchemy import Connection, Table, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import Record, Subject
@@ -183,7 +183,9 @@ class ReportService:
         `id_number` (already validated) is shown, masked, when `subject` is None, so that an
         archive report about an unknown number looks like one about a subject without records.
         """
-        opened = self.open(db, subject=subject, decision=decision, on=on, id_number=id_number)
+        opened = self.open(
+            db.connection(), subject=subject, decision=decision, on=on, id_number=id_number
+        )
         return self.render(
             opened,
             decision=decision,
@@ -195,14 +197,14 @@ class ReportService:
 
     def open(
         self,
-        db: Session,
+        connection: Connection,
         *,
         subject: SubjectLike | None,
         decision: Decision,
         on: date,
         id_number: str | None = None,
     ) -> OpenedReport:
-        """Read and open, in the unit of work `db`, what `decision` releases about `subject`:
+        """Read and open, on the unit's `connection`, what `decision` releases about `subject`:
         the sealed identity and the selected records (two Core reads, one AEAD open each).
         A key or sealed-value failure propagates (fail closed)."""
         obligations = _allowing(decision)
@@ -215,7 +217,7 @@ class ReportService:
                 Subject.context_for(subject.id, "identity"), subject.identity
             )
         )
-        return OpenedReport(identity, self._records(db, subject.id, obligations, on))
+        return OpenedReport(identity, self._records(connection, subject.id, obligations, on))
 
     def render(
         self,
@@ -295,12 +297,12 @@ class ReportService:
         return fields_shown(report.get("subject", {}), report["sections"])
 
     def _records(
-        self, db: Session, subject_id: uuid.UUID, obligations: Obligations, on: date
+        self, connection: Connection, subject_id: uuid.UUID, obligations: Obligations, on: date
     ) -> tuple[OpenedRecord, ...]:
         if not obligations.record_types:
             return ()
         query = _DISPLAYED_RECORDS if obligations.hide_undisplayed else _RECORDS
-        rows = db.connection().execute(
+        rows = connection.execute(
             query,
             {"subject_id": subject_id, "types": sorted(obligations.record_types), "on": on},
         )
@@ -384,11 +386,11 @@ def _iso(day: date | None) -> str | None:
     return None if day is None else day.isoformat()
 
 
-def subject_by_id(db: Session, subject_id: uuid.UUID | None) -> SubjectRef | None:
+def subject_by_id(connection: Connection, subject_id: uuid.UUID | None) -> SubjectRef | None:
     """The subject's id, blind index and sealed identity, or None; opens nothing."""
     if subject_id is None:
         return None
-    row = db.connection().execute(_SUBJECT, {"subject_id": subject_id}).one_or_none()
+    row = connection.execute(_SUBJECT, {"subject_id": subject_id}).one_or_none()
     return None if row is None else SubjectRef(row.id, row.id_bidx, row.identity)
 
 

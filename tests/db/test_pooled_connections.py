@@ -47,7 +47,7 @@ def test_reads_see_what_is_committed_and_the_next_unit_is_still_a_transaction(
 @pytest.mark.parametrize("scratch_database", ["postgresql"], indirect=True)
 def test_a_snapshot_leaves_no_read_only_connection_in_the_pool(parts: Container) -> None:
     with parts.snapshot() as db:
-        driver = _driver(db.connection())
+        driver = _driver(db)
         assert driver.read_only is True
     assert not driver.read_only
     # every pooled connection can write again: the next units commit

@@ -208,9 +208,9 @@ def test_a_subject_sees_who_queried_them_newest_first(app: Flask) -> None:
         log.append(db, attempt("self:report:read", subject_bidx=OTHER_BIDX))
         log.append(db, attempt("archive:report:read", actor_ref="acct-2"))
         log.append(db, attempt("billing:order:confirm", actor_kind="staff"))
-        records = log.entries_about(db, BIDX, since=utcnow() - timedelta(days=731))
+        records = log.entries_about(db.connection(), BIDX, since=utcnow() - timedelta(days=731))
         own_archive = log.entries_about(
-            db, BIDX, since=utcnow() - timedelta(days=731), viewer_ref="acct-2"
+            db.connection(), BIDX, since=utcnow() - timedelta(days=731), viewer_ref="acct-2"
         )
     assert [(r.requester, r.action, r.purpose) for r in records] == [
         ("individual", "archive:report:read", None),

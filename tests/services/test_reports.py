@@ -245,7 +245,7 @@ def test_the_fields_logged_as_released_are_exactly_the_fields_the_report_shows(
     service = ReportService(parts.cipher, parts.catalog)
     with parts.sessions() as db:
         subject = db.get(Subject, subject_id)
-        opened = service.open(db, subject=subject, decision=decision, on=TODAY)
+        opened = service.open(db.connection(), subject=subject, decision=decision, on=TODAY)
     shaped = service.shape(opened, decision=decision)
     logged = shaped.released
     report = service.document(shaped, decision=decision, kind=kind, on=TODAY)

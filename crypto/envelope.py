@@ -106,15 +106,29 @@ def gcm_open(key: bytes, nonce: bytes, ciphertext: bytes, aad: bytes) -> bytes:
         raise EnvelopeError("sealed value failed authentication") from None
 
 
-def wrap_dek(data_key: bytes, dek: bytes, aad: bytes) -> bytes:
+#: A data key with its AES key schedule computed once (`prepare`): every record's DEK is
+#: wrapped under one of a few data keys, so they are prepared once per process, not per value.
+PreparedKey = AESGCM
+
+
+def prepare(data_key: bytes) -> PreparedKey:
+    if len(data_key) != KEY_BYTES:
+        raise EnvelopeError("a data key is 32 bytes")
+    return AESGCM(data_key)
+
+
+def wrap_dek(data_key: PreparedKey, dek: bytes, aad: bytes) -> bytes:
     """Wrap a DEK under a data key: nonce || ciphertext || tag, exactly WRAPPED_DEK_BYTES."""
-    nonce, wrapped = gcm_seal(data_key, dek, aad)
-    return nonce + wrapped
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + data_key.encrypt(nonce, dek, aad)
 
 
-def unwrap_dek(data_key: bytes, wrapped: bytes, aad: bytes) -> bytes:
-    """Inverse of `wrap_dek`."""
-    return gcm_open(data_key, wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], aad)
+def unwrap_dek(data_key: PreparedKey, wrapped: bytes, aad: bytes) -> bytes:
+    """Inverse of `wrap_dek`; any mismatch raises `EnvelopeError` with no detail leaked."""
+    try:
+        return data_key.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], aad)
+    except InvalidTag:
+        raise EnvelopeError("sealed value failed authentication") from None
 
 
 def new_key() -> bytes:

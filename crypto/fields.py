@@ -95,8 +95,8 @@ class FieldCipher:
     def rewrap(self, ctx: FieldContext, envelope: Envelope, new_data_key_id: int) -> Envelope:
         """Re-wrap the DEK under another data key; the payload ciphertext stays as it is."""
         dek = self._dek(ctx, envelope)
-        new_key_bytes = self._keyring.key(new_data_key_id)
-        wrapped = wrap_dek(new_key_bytes, dek, ctx.dek_aad(new_data_key_id))
+        new_data_key = self._keyring.key(new_data_key_id)
+        wrapped = wrap_dek(new_data_key, dek, ctx.dek_aad(new_data_key_id))
         return Envelope(
             new_data_key_id, envelope.dek_generation, wrapped, envelope.nonce, envelope.ciphertext
         )

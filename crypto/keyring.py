@@ -21,8 +21,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from crypto.envelope import KEY_BYTES, MAX_DATA_KEY_ID, new_key
+from crypto.envelope import KEY_BYTES, MAX_DATA_KEY_ID, PreparedKey, new_key, prepare
 from crypto.keys import KeyProvider, is_wrapping_label
 
 
@@ -71,6 +72,11 @@ def _create(provider: KeyProvider, wrapping_label: str) -> tuple[WrappedDataKey,
 Loader = Callable[[int], WrappedDataKey | None]
 
 
+class _Cached(NamedTuple):
+    prepared: PreparedKey
+    expires: float
+
+
 DEFAULT_TTL_SECONDS = 300.0
 
 
@@ -89,22 +95,23 @@ class DataKeyRing:
         self._loader = loader
         self._ttl = ttl_seconds
         self._clock = clock
-        self._keys: dict[int, tuple[bytes, float]] = {}
+        self._keys: dict[int, _Cached] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<DataKeyRing cached={len(self._keys)}>"
 
-    def key(self, key_id: int) -> bytes:
-        """The unwrapped data key `key_id`; at most one HSM call per key per process."""
+    def key(self, key_id: int) -> PreparedKey:
+        """The unwrapped data key `key_id`, ready to wrap and unwrap DEKs (its key schedule
+        computed once); at most one HSM call per key per process and TTL."""
         now = self._clock()
         cached = self._keys.get(key_id)
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        if cached is not None and cached.expires > now:
+            return cached.prepared
         with self._lock:
             cached = self._keys.get(key_id)
-            if cached is not None and cached[1] > now:
-                return cached[0]
+            if cached is not None and cached.expires > now:
+                return cached.prepared
             self._keys.pop(key_id, None)
             stored = self._loader(key_id)
             if stored is None:
@@ -116,8 +123,9 @@ class DataKeyRing:
             )
             if len(raw) != KEY_BYTES:
                 raise DataKeyUnavailable(f"data key {key_id} unwrapped to the wrong length")
-            self._keys[key_id] = (raw, now + self._ttl)
-            return raw
+            prepared = prepare(raw)
+            self._keys[key_id] = _Cached(prepared, now + self._ttl)
+            return prepared
 
     def create(self, wrapping_label: str) -> WrappedDataKey:
         """A new data key, wrapped in the HSM for storage and cached here for immediate use.
@@ -130,7 +138,7 @@ class DataKeyRing:
             with self._lock:
                 if wrapped.key_id in self._keys:
                     continue  # a random id collided with a cached one: never overwrite it
-                self._keys[wrapped.key_id] = (raw, self._clock() + self._ttl)
+                self._keys[wrapped.key_id] = _Cached(prepare(raw), self._clock() + self._ttl)
             return wrapped
 
     def forget(self, key_id: int | None = None) -> None:

@@ -93,7 +93,7 @@ class QueryRecord(NamedTuple):
     """One line of a subject's "query records": who looked at them, when, for what (a tuple:
     a report makes a hundred of them)."""
 
-    at: datetime
+    at: str  # the entry's time in ISO 8601, UTC (as shown)
     requester: str  # institution name | "individual" | "you"
     action: str
     purpose: str | None
@@ -101,11 +101,19 @@ class QueryRecord(NamedTuple):
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "at": self.at.isoformat(),
+            "at": self.at,
             "requester": self.requester,
             "action": self.action,
             "purpose": self.purpose,
         }
+
+
+def shown_time(at: datetime) -> str:
+    """An entry time as a query record shows it: ISO 8601 in UTC. SQLite gives back the naive
+    UTC time the append stored; PostgreSQL an aware one in the session's time zone."""
+    if at.tzinfo is None:
+        return at.isoformat() + "+00:00"
+    return at.astimezone(UTC).isoformat()
 
 
 _LOG = cast(Table, QueryLogEntry.__table__)
@@ -229,8 +237,8 @@ class QueryLog:
                 "before_seq": _NO_SEQ_BOUND if before_seq is None else before_seq,
                 "limit": _NO_LIMIT if limit is None else limit,
             },
-        )
-        # One pass, no call per row: a report shows a hundred of these.
+        ).all()  # fetched at once: a report shows a hundred of these
+        # One pass, no call per row.
         records: list[QueryRecord] = []
         for seq, at, kind, ref, tier, action, purpose, institution in rows:
             if kind == "institution":
@@ -239,15 +247,7 @@ class QueryLog:
                 requester = "you"
             else:
                 requester = "individual"
-            records.append(
-                QueryRecord(
-                    at if at.tzinfo is not None else at.replace(tzinfo=UTC),
-                    requester,
-                    action,
-                    purpose,
-                    seq,
-                )
-            )
+            records.append(QueryRecord(shown_time(at), requester, action, purpose, seq))
         return records
 
 

@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -32,7 +33,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple, Protocol, cast
 
-from sqlalchemy import Connection, Table, bindparam, or_, select
+from sqlalchemy import (
+    Connection,
+    LargeBinary,
+    Select,
+    String,
+    Table,
+    bindparam,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 
 from app.models import Record, Subject
@@ -60,28 +72,40 @@ _SUBJECT = select(_SUBJECTS.c.id, _SUBJECTS.c.id_bidx, _SUBJECTS.c.identity).whe
     _SUBJECTS.c.id == bindparam("subject_id")
 )
 _RECORD_TABLE = cast(Table, Record.__table__)
-#: Built once: a subject's records of the released types, in report order; the display
-#: variant keeps only records shown on `on` (occurred_on <= on <= display_until, or no end).
-_RECORDS = (
-    select(
-        _RECORD_TABLE.c.id,
-        _RECORD_TABLE.c.record_type,
-        _RECORD_TABLE.c.category,
-        _RECORD_TABLE.c.occurred_on,
-        _RECORD_TABLE.c.ended_on,
-        _RECORD_TABLE.c.display_until,
-        _RECORD_TABLE.c.payload,
+
+
+@functools.lru_cache(maxsize=64)
+def _records_query(record_types: tuple[str, ...], displayed_only: bool) -> Select[Any]:
+    """A subject's records of the released types, in report order; `displayed_only` keeps
+    only records shown on `on` (occurred_on <= on <= display_until, or no end). Built once per
+    set of types (a policy has a handful): the types are constants of the statement, so no
+    parameter list is expanded per execution. The payload is read as bytes and parsed where it
+    is opened."""
+    query = (
+        select(
+            _RECORD_TABLE.c.id,
+            _RECORD_TABLE.c.record_type,
+            _RECORD_TABLE.c.category,
+            _RECORD_TABLE.c.occurred_on,
+            _RECORD_TABLE.c.ended_on,
+            _RECORD_TABLE.c.display_until,
+            type_coerce(_RECORD_TABLE.c.payload, LargeBinary),
+        )
+        .where(
+            _RECORD_TABLE.c.subject_id == bindparam("subject_id"),
+            _RECORD_TABLE.c.record_type.in_([literal(code, String) for code in record_types]),
+        )
+        .order_by(_RECORD_TABLE.c.category, _RECORD_TABLE.c.occurred_on, _RECORD_TABLE.c.id)
     )
-    .where(
-        _RECORD_TABLE.c.subject_id == bindparam("subject_id"),
-        _RECORD_TABLE.c.record_type.in_(bindparam("types", expanding=True)),
-    )
-    .order_by(_RECORD_TABLE.c.category, _RECORD_TABLE.c.occurred_on, _RECORD_TABLE.c.id)
-)
-_DISPLAYED_RECORDS = _RECORDS.where(
-    _RECORD_TABLE.c.occurred_on <= bindparam("on"),
-    or_(_RECORD_TABLE.c.display_until.is_(None), _RECORD_TABLE.c.display_until >= bindparam("on")),
-)
+    if displayed_only:
+        query = query.where(
+            _RECORD_TABLE.c.occurred_on <= bindparam("on"),
+            or_(
+                _RECORD_TABLE.c.display_until.is_(None),
+                _RECORD_TABLE.c.display_until >= bindparam("on"),
+            ),
+        )
+    return query
 
 
 class SubjectLike(Protocol):
@@ -301,13 +325,12 @@ class ReportService:
     ) -> tuple[OpenedRecord, ...]:
         if not obligations.record_types:
             return ()
-        query = _DISPLAYED_RECORDS if obligations.hide_undisplayed else _RECORDS
-        rows = connection.execute(
-            query,
-            {"subject_id": subject_id, "types": sorted(obligations.record_types), "on": on},
+        query = _records_query(
+            tuple(sorted(obligations.record_types)), obligations.hide_undisplayed
         )
+        rows = connection.execute(query, {"subject_id": subject_id, "on": on}).all()
         opened: list[OpenedRecord] = []
-        for record_id, record_type, category, occurred_on, ended_on, display_until, payload in rows:
+        for record_id, record_type, category, occurred_on, ended_on, display_until, sealed in rows:
             ref = str(record_id)
             opened.append(
                 OpenedRecord(
@@ -317,7 +340,9 @@ class ReportService:
                     occurred_on,
                     ended_on,
                     display_until,
-                    self.cipher.open_json(Record.context_for(ref, "payload"), payload),
+                    self.cipher.open_json(
+                        Record.context_for(ref, "payload"), Envelope.from_bytes(sealed)
+                    ),
                 )
             )
         return tuple(opened)

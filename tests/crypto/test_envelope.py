@@ -10,6 +10,7 @@ from crypto.envelope import (
     EnvelopeError,
     gcm_open,
     new_key,
+    prepare,
     unwrap_dek,
     wrap_dek,
 )
@@ -73,9 +74,16 @@ def test_malformed_envelopes_are_refused_with_a_precise_reason(mutate, message) 
         Envelope.from_bytes(mutate(_envelope().to_bytes()))
 
 
-def test_a_wrapped_dek_opens_only_with_its_own_aad() -> None:
-    data_key, dek = new_key(), new_key()
+def test_a_wrapped_dek_opens_only_with_its_own_aad_and_data_key() -> None:
+    data_key, dek = prepare(new_key()), new_key()
     wrapped = wrap_dek(data_key, dek, b"place-a")
     assert unwrap_dek(data_key, wrapped, b"place-a") == dek
     with pytest.raises(EnvelopeError):
         unwrap_dek(data_key, wrapped, b"place-b")
+    with pytest.raises(EnvelopeError):
+        unwrap_dek(prepare(new_key()), wrapped, b"place-a")
+
+
+def test_a_data_key_of_the_wrong_length_is_refused() -> None:
+    with pytest.raises(EnvelopeError, match="32 bytes"):
+        prepare(new_key()[:16])

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
@@ -217,7 +217,9 @@ def test_a_subject_sees_who_queried_them_newest_first(app: Flask) -> None:
         ("Chongqing Rural Commercial Bank", "institution:report:query", "loan_application"),
         ("you", "self:report:read", None),
     ]
-    assert records[0].at >= records[1].at >= records[2].at
+    shown = [datetime.fromisoformat(record.at) for record in records]
+    assert shown[0] >= shown[1] >= shown[2]
+    assert all(at.utcoffset() == timedelta(0) for at in shown)
     assert records[0].as_dict()["at"].endswith("+00:00")
     assert own_archive[0].requester == "you"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import pytest
@@ -160,7 +160,7 @@ def test_an_unknown_subject_looks_like_one_without_records(app: Flask) -> None:
 def test_query_records_appear_in_the_self_report_only(app: Flask, subject_id: Any) -> None:
     catalog = container(app).catalog
     entry = QueryRecord(
-        datetime(2026, 11, 1, 8, tzinfo=UTC),
+        "2026-11-01T08:00:00+00:00",
         "重庆银行",
         "institution:report:query",
         "loan_approval",

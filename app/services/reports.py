@@ -75,12 +75,12 @@ _RECORD_TABLE = cast(Table, Record.__table__)
 
 
 @functools.lru_cache(maxsize=64)
-def _records_query(record_types: tuple[str, ...], displayed_only: bool) -> Select[Any]:
-    """A subject's records of the released types, in report order; `displayed_only` keeps
-    only records shown on `on` (occurred_on <= on <= display_until, or no end). Built once per
-    set of types (a policy has a handful): the types are constants of the statement, so no
-    parameter list is expanded per execution. The payload is read as bytes and parsed where it
-    is opened."""
+def _records_query(record_types: tuple[str, ...] | None, displayed_only: bool) -> Select[Any]:
+    """A subject's records of the released types (None: every type of the catalog, so no
+    filter), in report order; `displayed_only` keeps only records shown on `on` (occurred_on
+    <= on <= display_until, or no end). Built once per set of types (a policy has a handful):
+    the types are constants of the statement, so no parameter list is expanded per execution.
+    The payload is read as bytes and parsed where it is opened."""
     query = (
         select(
             _RECORD_TABLE.c.id,
@@ -91,12 +91,13 @@ def _records_query(record_types: tuple[str, ...], displayed_only: bool) -> Selec
             _RECORD_TABLE.c.display_until,
             type_coerce(_RECORD_TABLE.c.payload, LargeBinary),
         )
-        .where(
-            _RECORD_TABLE.c.subject_id == bindparam("subject_id"),
-            _RECORD_TABLE.c.record_type.in_([literal(code, String) for code in record_types]),
-        )
+        .where(_RECORD_TABLE.c.subject_id == bindparam("subject_id"))
         .order_by(_RECORD_TABLE.c.category, _RECORD_TABLE.c.occurred_on, _RECORD_TABLE.c.id)
     )
+    if record_types is not None:
+        query = query.where(
+            _RECORD_TABLE.c.record_type.in_([literal(code, String) for code in record_types])
+        )
     if displayed_only:
         query = query.where(
             _RECORD_TABLE.c.occurred_on <= bindparam("on"),
@@ -325,8 +326,12 @@ class ReportService:
     ) -> tuple[OpenedRecord, ...]:
         if not obligations.record_types:
             return ()
+        # every record carries a catalog type (intake refuses others): when all are released,
+        # the type filter would keep every row and is left out
+        every_type = obligations.record_types >= self.catalog.record_types.keys()
         query = _records_query(
-            tuple(sorted(obligations.record_types)), obligations.hide_undisplayed
+            None if every_type else tuple(sorted(obligations.record_types)),
+            obligations.hide_undisplayed,
         )
         rows = connection.execute(query, {"subject_id": subject_id, "on": on}).all()
         opened: list[OpenedRecord] = []
@@ -354,15 +359,19 @@ class ReportService:
         payload = record.payload
         fields: dict[str, Any] = {}
         masked: dict[str, str] = {}
+        code = record_type.code
         for spec in record_type.fields:
-            if spec.name not in payload:
+            name = spec.name
+            if name not in payload:
                 continue
-            mask = obligations.mask(record_type.code, spec.name)
+            mask = obligations.mask(code, name)
             if mask is None:
                 continue  # not released: withheld entirely
-            fields[spec.name] = masker(mask, payload[spec.name], spec.type)
-            if mask != "none":
-                masked[spec.name] = mask
+            if mask == "none":  # shown as it is (what `apply_mask` returns for "none")
+                fields[name] = payload[name]
+            else:
+                fields[name] = masker(mask, payload[name], spec.type)
+                masked[name] = mask
         return {
             "id": record.id,
             "type": record_type.code,

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import WRITE_INTENT
+from app.group_commit import GroupCommit
 from app.services.ingest import IngestService
 from app.services.keys import KeyService
 from app.services.query_log import QueryLog
@@ -32,6 +33,7 @@ class Container:
     catalog: Catalog
     policy: PolicyEngine  # loaded and validated at start-up with the catalog
     writer_lock: WriterLock | None = None  # SQLite only: fair hand-over between writers
+    group_commit: GroupCommit | None = None  # SQLite only: units sync after the lock is free
     owns_transactions: bool = True  # False when bound to a test's outer transaction
 
     @property
@@ -53,10 +55,15 @@ class Container:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One unit of work: commits if the block succeeds, rolls back on any exception.
+        """One unit of work: commits if the block succeeds, rolls back on any exception, and
+        returns only once the commit is on disk.
 
-        On SQLite it holds the write lock from its first statement (BEGIN IMMEDIATE).
+        On SQLite it holds the write lock from its first statement (BEGIN IMMEDIATE) to its
+        COMMIT, and then waits for the disk with the lock released (`app.group_commit`):
+        writers that finish together share one flush. If the flush fails, it raises
+        `CommitNotDurable` (the caller answers 503).
         """
+        ticket: int | None = None
         with self.writer_lock or nullcontext(), self.sessions() as session:
             session.connection(execution_options={WRITE_INTENT: True})
             try:
@@ -64,7 +71,12 @@ class Container:
             except BaseException:
                 session.rollback()
                 raise
+            if self.group_commit is not None:
+                ticket = self.group_commit.committing()
             session.commit()
+        if ticket is not None:
+            assert self.group_commit is not None
+            self.group_commit.wait_durable(ticket)
 
     @contextmanager
     def snapshot(self) -> Iterator[Connection]:

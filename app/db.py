@@ -1,7 +1,9 @@
 """Engines and sessions. Services own transactions; models never commit.
 
-SQLite runs in WAL mode with `synchronous=FULL` and foreign keys on (a query log that must not
-lose entries needs a durable commit); pysqlite's own implicit transaction handling is switched
+SQLite runs in WAL mode with foreign keys on, and every commit is durable before anything
+that rests on it is answered (a query log that must not lose entries needs a durable commit):
+`synchronous=FULL`, or for the service's own engine `synchronous=NORMAL` with the syncing done
+by `app.group_commit`; pysqlite's own implicit transaction handling is switched
 off so that BEGIN, SAVEPOINT and COMMIT mean what SQLAlchemy says, and units of work that write
 begin IMMEDIATE (one writer at a time, waiting instead of failing). PostgreSQL is used through
 psycopg 3. Bound parameters are hidden from every error message and log line.
@@ -39,13 +41,26 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, role: str | None = None, **kwargs: Any) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    role: str | None = None,
+    sqlite_synchronous: str = "FULL",
+    **kwargs: Any,
+) -> Engine:
     """An engine whose errors and logs never carry bound parameters (payloads, hashes).
 
     `role` (PostgreSQL only, a plain role name): every new connection runs `SET ROLE` to it and
     commits, so the session keeps that role's privileges (e.g. `creditgate_app`, which may
     only INSERT into the query log) whatever the pool later rolls back.
+
+    `sqlite_synchronous`: FULL (every commit waits for the disk) unless the caller syncs
+    itself: the service's engine runs NORMAL under `app.group_commit`, which syncs after
+    each unit of work and before every answer. Any other engine (migrations, the command
+    line's scratch engines, the benchmarks' setup) keeps FULL.
     """
+    if sqlite_synchronous not in _SYNCHRONOUS:
+        raise ValueError("sqlite_synchronous is FULL or NORMAL")
     url = normalise_url(url)
     kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
@@ -53,7 +68,7 @@ def make_engine(url: str, *, role: str | None = None, **kwargs: Any) -> Engine:
         # snapshot and the unit of a request share one connection and its page cache
         kwargs.setdefault("pool_use_lifo", True)
         engine = create_engine(url, **kwargs)
-        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "connect", _sqlite_connect(sqlite_synchronous))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     engine = create_engine(url, **kwargs)
@@ -110,14 +125,20 @@ def _set_role(role: str) -> Callable[[Any, Any], None]:
     return connect
 
 
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
+_SYNCHRONOUS = ("FULL", "NORMAL")
+
+
+def _sqlite_connect(synchronous: str) -> Callable[[Any, Any], None]:
+    def connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")  # one of _SYNCHRONOUS
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    return connect
 
 
 #: Execution option marking a unit of work that will write: on SQLite it begins IMMEDIATE.

@@ -17,6 +17,7 @@ from sqlalchemy.orm import sessionmaker
 
 from app.container import Container
 from app.db import make_engine, make_session_factory
+from app.group_commit import group_commit_for
 from app.services.keys import data_key_loader
 from app.settings import Settings
 from app.writer_lock import writer_lock_for
@@ -56,8 +57,14 @@ def create_app(
     )
     catalog = load_catalog()
     policy = PolicyEngine(load_policy(policy_path), catalog)
+    group_commit = group_commit_for(settings.database_url) if bind is None else None
     engine = (
-        make_engine(settings.database_url, role=settings.database_role)
+        make_engine(
+            settings.database_url,
+            role=settings.database_role,
+            # SQLite: the units sync after they commit, outside the writer lock (group commit)
+            sqlite_synchronous="FULL" if group_commit is None else "NORMAL",
+        )
         if bind is None
         else bind.engine
     )
@@ -82,6 +89,7 @@ def create_app(
         catalog=catalog,
         policy=policy,
         writer_lock=writer_lock_for(settings.database_url) if bind is None else None,
+        group_commit=group_commit,
         # bound to a test's outer transaction, a unit is a savepoint: it cannot set its own
         # isolation level
         owns_transactions=bind is None,

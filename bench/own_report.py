@@ -1,6 +1,7 @@
 """Own-report throughput on a real server, against a bare endpoint on the same server.
 
-Setup: a SQLite database (WAL, synchronous=FULL: every commit durable) seeded with demo
+Setup: a SQLite database (WAL; every commit on disk before an answer rests on it: the
+service's group commit, `app.group_commit`) seeded with demo
 subjects through the real intake, a SoftHSM2 token, gunicorn (2 sync workers) serving
 `bench.own_report_wsgi`, and `wrk` as the load generator in a second process on loopback.
 

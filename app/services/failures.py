@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from app.group_commit import CommitNotDurable
 from crypto.envelope import EnvelopeError
 from crypto.keyring import DataKeyUnavailable
 from crypto.keys import HsmError
@@ -16,5 +17,5 @@ from crypto.keys import HsmError
 #: The HSM, a data key or a sealed value could not do its part.
 KEY_FAILURES: tuple[type[Exception], ...] = (HsmError, DataKeyUnavailable, EnvelopeError)
 
-#: The database could not do its part.
-DATABASE_FAILURES: tuple[type[Exception], ...] = (OperationalError, DBAPIError)
+#: The database could not do its part (including: a commit could not be made durable).
+DATABASE_FAILURES: tuple[type[Exception], ...] = (OperationalError, DBAPIError, CommitNotDurable)

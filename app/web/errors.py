@@ -27,15 +27,15 @@ def init_app(app: Flask) -> None:
 
     def key_failure(exc: Exception) -> tuple[Response, int]:
         log.error("key or sealed-value failure: %s", type(exc).__name__)
-        return _unavailable()
+        return unavailable()
 
     def database_failure(exc: Exception) -> tuple[Response, int]:
         log.error("database failure: %s", type(exc).__name__)
-        return _unavailable()
+        return unavailable()
 
     def not_ready(exc: Exception) -> tuple[Response, int]:
         log.error("not ready: %s", exc)
-        return _unavailable()
+        return unavailable()
 
     for failure in KEY_FAILURES:
         app.register_error_handler(failure, key_failure)
@@ -44,7 +44,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(NotReady, not_ready)
 
 
-def _unavailable() -> tuple[Response, int]:
+def unavailable() -> tuple[Response, int]:
     body = jsonify(
         error="service_unavailable",
         message="The service cannot answer safely right now; nothing was disclosed.",

@@ -1,0 +1,41 @@
+"""No answer leaves before the commits it could have seen are on disk (SQLite group commit).
+
+A unit of work waits for its own commit (`Container.transaction`); an answer that only read
+may have seen another worker's commit that is still waiting for its flush. This hook runs
+before every response is sent and, when some commit is not yet known to be synced, syncs the
+write-ahead log first (`app.group_commit.GroupCommit.barrier`: no system call at all when
+everything numbered is synced). If the flush fails, the answer is replaced by the 503 of every
+failure: nothing read is disclosed. PostgreSQL needs none of this (its commits are durable
+before they are visible).
+
+Registered last, so it runs first among the after-request hooks and a 503 it makes still gets
+the security headers and the request id.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response
+
+from app.container import container
+from app.services.failures import DATABASE_FAILURES
+from app.web.errors import unavailable
+
+log = logging.getLogger("creditgate.web")
+
+
+def init_app(app: Flask) -> None:
+    @app.after_request
+    def durable_before_sent(response: Response) -> Response:
+        group_commit = container().group_commit
+        if group_commit is None:
+            return response
+        try:
+            group_commit.barrier()
+        except DATABASE_FAILURES as exc:
+            log.error("database failure: %s", type(exc).__name__)
+            body, status = unavailable()
+            body.status_code = status
+            return body
+        return response

@@ -15,6 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -39,6 +40,16 @@ def normalise_url(url: str) -> str:
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a file-backed SQLite URL, or None (PostgreSQL, in-memory)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url.removeprefix("sqlite:///")
+    if not path or path == ":memory:":
+        return None
+    return Path(path)
 
 
 def make_engine(

@@ -34,6 +34,8 @@ import struct
 import threading
 from pathlib import Path
 
+from app.db import sqlite_file
+
 #: Two 8-byte slots, each written by one kind of step only: `committed` (offset 0) by the
 #: writer holding the lock, `synced` (offset 8) after a flush. Never one write for both, so a
 #: flush can never undo a concurrent commit's number.
@@ -131,9 +133,5 @@ def _map_counters(path: Path) -> mmap.mmap:
 
 def group_commit_for(database_url: str) -> GroupCommit | None:
     """The group commit of a file-backed SQLite database, or None (PostgreSQL, in-memory)."""
-    if not database_url.startswith("sqlite:///"):
-        return None
-    path = database_url.removeprefix("sqlite:///")
-    if not path or path == ":memory:":
-        return None
-    return GroupCommit(Path(path))
+    database = sqlite_file(database_url)
+    return None if database is None else GroupCommit(database)

@@ -17,6 +17,8 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
+from app.db import sqlite_file
+
 
 class WriterLock:
     def __init__(self, path: Path) -> None:
@@ -59,9 +61,5 @@ class WriterLock:
 
 def writer_lock_for(database_url: str) -> WriterLock | None:
     """The writer lock of a file-backed SQLite database, or None (PostgreSQL, in-memory)."""
-    if not database_url.startswith("sqlite:///"):
-        return None
-    path = database_url.removeprefix("sqlite:///")
-    if not path or path == ":memory:":
-        return None
-    return WriterLock(Path(path + ".writer-lock"))
+    database = sqlite_file(database_url)
+    return None if database is None else WriterLock(Path(f"{database}.writer-lock"))

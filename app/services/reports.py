@@ -75,12 +75,12 @@ _RECORD_TABLE = cast(Table, Record.__table__)
 
 
 @functools.lru_cache(maxsize=64)
-def _records_query(record_types: tuple[str, ...] | None, displayed_only: bool) -> Select[Any]:
-    """A subject's records of the released types (None: every type of the catalog, so no
-    filter), in report order; `displayed_only` keeps only records shown on `on` (occurred_on
-    <= on <= display_until, or no end). Built once per set of types (a policy has a handful):
-    the types are constants of the statement, so no parameter list is expanded per execution.
-    The payload is read as bytes and parsed where it is opened."""
+def _records_query(record_types: tuple[str, ...], displayed_only: bool) -> Select[Any]:
+    """A subject's records of the released types, in report order; `displayed_only` keeps
+    only records shown on `on` (occurred_on <= on <= display_until, or no end). Built once per
+    set of types (a policy has a handful): the types are constants of the statement, so no
+    parameter list is expanded per execution. The payload is read as bytes and parsed where it
+    is opened."""
     query = (
         select(
             _RECORD_TABLE.c.id,
@@ -91,13 +91,12 @@ def _records_query(record_types: tuple[str, ...] | None, displayed_only: bool) -
             _RECORD_TABLE.c.display_until,
             type_coerce(_RECORD_TABLE.c.payload, LargeBinary),
         )
-        .where(_RECORD_TABLE.c.subject_id == bindparam("subject_id"))
+        .where(
+            _RECORD_TABLE.c.subject_id == bindparam("subject_id"),
+            _RECORD_TABLE.c.record_type.in_([literal(code, String) for code in record_types]),
+        )
         .order_by(_RECORD_TABLE.c.category, _RECORD_TABLE.c.occurred_on, _RECORD_TABLE.c.id)
     )
-    if record_types is not None:
-        query = query.where(
-            _RECORD_TABLE.c.record_type.in_([literal(code, String) for code in record_types])
-        )
     if displayed_only:
         query = query.where(
             _RECORD_TABLE.c.occurred_on <= bindparam("on"),
@@ -326,12 +325,8 @@ class ReportService:
     ) -> tuple[OpenedRecord, ...]:
         if not obligations.record_types:
             return ()
-        # every record carries a catalog type (intake refuses others): when all are released,
-        # the type filter would keep every row and is left out
-        every_type = obligations.record_types >= self.catalog.record_types.keys()
         query = _records_query(
-            None if every_type else tuple(sorted(obligations.record_types)),
-            obligations.hide_undisplayed,
+            tuple(sorted(obligations.record_types)), obligations.hide_undisplayed
         )
         rows = connection.execute(query, {"subject_id": subject_id, "on": on}).all()
         opened: list[OpenedRecord] = []

@@ -143,7 +143,7 @@ class OpenedRecord(NamedTuple):
 class OpenedReport:
     """Everything a report shows, opened under one decision: the subject's identity and the
     records the obligations select. Holds plaintext: it lives for one request and is never
-    logged; `render` masks it."""
+    logged; `shape` masks it."""
 
     identity: Mapping[str, Any]
     records: tuple[OpenedRecord, ...]
@@ -202,7 +202,7 @@ class ReportService:
         fee_fen: int = 0,
         id_number: str | None = None,
     ) -> dict[str, Any]:
-        """The report for `subject` under `decision` as of `on`: `open` then `render`.
+        """The report for `subject` under `decision` as of `on`: `open`, `shape`, then `document`.
 
         `id_number` (already validated) is shown, masked, when `subject` is None, so that an
         archive report about an unknown number looks like one about a subject without records.
@@ -210,8 +210,8 @@ class ReportService:
         opened = self.open(
             db.connection(), subject=subject, decision=decision, on=on, id_number=id_number
         )
-        return self.render(
-            opened,
+        return self.document(
+            self.shape(opened, decision=decision),
             decision=decision,
             kind=kind,
             on=on,
@@ -242,26 +242,6 @@ class ReportService:
             )
         )
         return OpenedReport(identity, self._records(connection, subject.id, obligations, on))
-
-    def render(
-        self,
-        opened: OpenedReport,
-        *,
-        decision: Decision,
-        kind: str,
-        on: date,
-        query_records: Sequence[QueryRecord] = (),
-        fee_fen: int = 0,
-    ) -> dict[str, Any]:
-        """The report document: `shape` then `document`. Reads and writes nothing."""
-        return self.document(
-            self.shape(opened, decision=decision),
-            decision=decision,
-            kind=kind,
-            on=on,
-            query_records=query_records,
-            fee_fen=fee_fen,
-        )
 
     def shape(self, opened: OpenedReport, *, decision: Decision) -> ShapedReport:
         """Every field of `opened` through its mask, into the subject block and the record

@@ -14,15 +14,11 @@ the security headers and the request id.
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask, Response
 
 from app.container import container
 from app.services.failures import DATABASE_FAILURES
-from app.web.errors import unavailable
-
-log = logging.getLogger("creditgate.web")
+from app.web.errors import database_failure
 
 
 def init_app(app: Flask) -> None:
@@ -34,8 +30,7 @@ def init_app(app: Flask) -> None:
         try:
             group_commit.barrier()
         except DATABASE_FAILURES as exc:
-            log.error("database failure: %s", type(exc).__name__)
-            body, status = unavailable()
+            body, status = database_failure(exc)
             body.status_code = status
             return body
         return response

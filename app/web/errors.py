@@ -29,10 +29,6 @@ def init_app(app: Flask) -> None:
         log.error("key or sealed-value failure: %s", type(exc).__name__)
         return unavailable()
 
-    def database_failure(exc: Exception) -> tuple[Response, int]:
-        log.error("database failure: %s", type(exc).__name__)
-        return unavailable()
-
     def not_ready(exc: Exception) -> tuple[Response, int]:
         log.error("not ready: %s", exc)
         return unavailable()
@@ -42,6 +38,12 @@ def init_app(app: Flask) -> None:
     for failure in DATABASE_FAILURES:
         app.register_error_handler(failure, database_failure)
     app.register_error_handler(NotReady, not_ready)
+
+
+def database_failure(exc: Exception) -> tuple[Response, int]:
+    """The 503 for a database that could not do its part; the exception is logged by type."""
+    log.error("database failure: %s", type(exc).__name__)
+    return unavailable()
 
 
 def unavailable() -> tuple[Response, int]:

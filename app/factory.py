@@ -68,6 +68,8 @@ def create_app(
         if bind is None
         else bind.engine
     )
+    if group_commit is not None:
+        group_commit.watch(engine)  # what each request could see, for its barrier
     sessions = (
         make_session_factory(engine)
         if bind is None

@@ -12,9 +12,13 @@ synced at checkpoints) and this module does the syncing:
 - `wait_durable(ticket)` runs after the lock is released: one `fdatasync` of the WAL file
   makes this commit, and every commit written before it, durable. Writers that finish
   together share one flush. It then records the ticket as synced;
-- `barrier()` is for answers that read without writing: if any commit is numbered but not
-  known to be synced, it syncs first (and marks nothing: a commit still being written when
-  it flushes is its writer's to sync).
+- `watch(engine)` notes, after every statement the service runs, the highest commit number
+  that statement could have seen (`note_seen`; kept per request context): a reader sees a
+  commit only after its COMMIT, and the number was taken before it;
+- `barrier()` is for the answer: if a commit this context could have seen is not known to be
+  synced, it syncs first (and marks nothing: a commit still being written when it flushes is
+  its writer's to sync). A request whose reads all came before its own unit's commit is
+  already covered by that unit's flush, and a request that read nothing needs none.
 
 Guarantees: `Container.transaction` returns only after `wait_durable`, and the web layer calls
 `barrier()` before any response leaves, so no answer is sent that rests on a commit that is
@@ -23,7 +27,9 @@ before its entry is durable. If a sync fails (a dead disk, a full disk), `Commit
 is raised and the caller answers 503, disclosing nothing; the commit may still reach the disk
 later, so the log may hold an entry for an answer that was never sent (the safe direction).
 The counters are monotonic; a stale read of `synced` only causes an extra sync, never a
-missing one. Nothing here reads or logs a value of the database.
+missing one. If the counters cannot be read, the statement that needed them fails with
+`CommitNotDurable` (503): nothing is answered that could rest on an unsynced commit. Nothing
+here reads or logs a value of the database.
 """
 
 from __future__ import annotations
@@ -32,7 +38,11 @@ import mmap
 import os
 import struct
 import threading
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event
 
 from app.db import sqlite_file
 
@@ -42,6 +52,8 @@ from app.db import sqlite_file
 _SLOT = struct.Struct("<Q")
 _COMMITTED, _SYNCED = 0, 8
 _SIZE = 16
+#: The highest commit number the statements of this context (a request) could have seen.
+_SEEN: ContextVar[int] = ContextVar("creditgate_commits_seen", default=0)
 
 
 class CommitNotDurable(OSError):
@@ -72,14 +84,34 @@ class GroupCommit:
         self._sync()
         self._mark_synced(ticket)
 
+    def watch(self, engine: Engine) -> None:
+        """Note the commits every statement on `engine` could have seen (`note_seen`)."""
+
+        def seen(*_args: Any) -> None:
+            self.note_seen()
+
+        event.listen(engine, "after_cursor_execute", seen)
+
+    def note_seen(self) -> None:
+        """Record that this context may have seen every commit numbered so far."""
+        committed = self.committed()
+        if committed > _SEEN.get():
+            _SEEN.set(committed)
+
     def barrier(self) -> None:
-        """Return once every commit numbered so far is on disk (syncs only if one may not be)."""
-        committed = self.committed()  # read first: what this answer may have seen
-        if self.synced() >= committed:
+        """Return once every commit this context could have seen is on disk (syncs only if
+        one may not be; nothing at all for a context that read nothing)."""
+        seen = _SEEN.get()
+        if seen == 0 or self.synced() >= seen:
             return
         # Not marked as synced: the last numbered commit may still be writing its frames,
         # so this flush vouches only for the commits this answer could see (finished ones).
         self._sync()
+
+    @staticmethod
+    def forget_seen() -> None:
+        """Start a new context (a request) that has seen nothing yet."""
+        _SEEN.set(0)
 
     def synced(self) -> int:
         return int(_SLOT.unpack_from(self._counters(), _SYNCED)[0])

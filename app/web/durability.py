@@ -1,10 +1,12 @@
 """No answer leaves before the commits it could have seen are on disk (SQLite group commit).
 
 A unit of work waits for its own commit (`Container.transaction`); an answer that only read
-may have seen another worker's commit that is still waiting for its flush. This hook runs
-before every response is sent and, when some commit is not yet known to be synced, syncs the
-write-ahead log first (`app.group_commit.GroupCommit.barrier`: no system call at all when
-everything numbered is synced). If the flush fails, the answer is replaced by the 503 of every
+may have seen another worker's commit that is still waiting for its flush. Every statement
+notes the commits it could have seen (`GroupCommit.watch`); this hook runs before every
+response is sent and, when one of those is not yet known to be synced, syncs the write-ahead
+log first (`app.group_commit.GroupCommit.barrier`: no system call at all when the request
+read nothing, or when its own unit's flush already covered what it read). The note is
+cleared when the request ends. If the flush fails, the answer is replaced by the 503 of every
 failure: nothing read is disclosed. PostgreSQL needs none of this (its commits are durable
 before they are visible).
 
@@ -34,3 +36,9 @@ def init_app(app: Flask) -> None:
             body.status_code = status
             return body
         return response
+
+    @app.teardown_request
+    def forget_what_was_seen(_exc: BaseException | None) -> None:
+        group_commit = container().group_commit
+        if group_commit is not None:
+            group_commit.forget_seen()

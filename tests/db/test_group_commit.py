@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -20,6 +21,7 @@ from app.db import make_engine
 from app.factory import create_app
 from app.group_commit import CommitNotDurable, GroupCommit
 from app.migrate import upgrade
+from app.services.reports import ReportService
 from crypto.keys import KeyProvider
 from tests.conftest import ScratchDatabase, make_settings
 from tests.db.log_entries import append_entry, count_entries
@@ -194,6 +196,52 @@ def test_only_file_backed_sqlite_gets_a_group_commit(tmp_path: Path) -> None:
 def test_commit_counters_that_cannot_be_opened_fail_closed(tmp_path: Path) -> None:
     group_commit = GroupCommit(tmp_path / "missing-dir" / "x.db")
     with pytest.raises(CommitNotDurable, match="counters"):
-        group_commit.barrier()
+        group_commit.note_seen()  # after a statement: its answer cannot be vouched for
     with pytest.raises(CommitNotDurable):
         group_commit.committing()
+
+
+def test_a_statement_that_cannot_note_what_it_saw_answers_503(
+    service: Flask, flushes: Flushes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreadable(self: GroupCommit) -> int:
+        raise CommitNotDurable("the commit counters could not be opened")
+
+    monkeypatch.setattr(GroupCommit, "committed", unreadable)
+    answer = service.test_client().get("/readyz")  # reads the database
+    assert answer.status_code == 503
+    assert answer.get_json()["error"] == "service_unavailable"
+
+
+def test_an_answer_that_read_nothing_waits_for_no_flush(service: Flask, flushes: Flushes) -> None:
+    parts = container(service)
+    append_entry(parts)
+    other_worker = GroupCommit(Path(parts.settings.database_url.removeprefix("sqlite:///")))
+    other_worker.committing()  # pending, but this answer reads no row of the database
+    flushes.calls = 0
+    assert service.test_client().get("/api/v1/openapi.json").status_code == 200
+    assert flushes.calls == 0
+
+
+def test_a_report_is_covered_by_its_own_flush_even_if_another_commit_follows(
+    service: Flask, flushes: Flushes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Everything the report read was committed before its own unit's commit, which its
+    own flush made durable: a commit another worker numbers afterwards is not its concern."""
+    parts = container(service)
+    account, _ = subject_account(
+        service, Person(citizen_id(61), "王芳", (loan(date(2021, 6, 1)),)), today=TODAY
+    )
+    client, headers = client_for(service, account)
+    other_worker = GroupCommit(Path(parts.settings.database_url.removeprefix("sqlite:///")))
+    real_document = ReportService.document
+
+    def document_after_another_commit(*args: Any, **kwargs: Any) -> Any:
+        other_worker.committing()  # numbered after this report's unit committed and synced
+        return real_document(*args, **kwargs)
+
+    monkeypatch.setattr(ReportService, "document", document_after_another_commit)
+    flushes.calls = 0
+    assert client.post("/api/v1/self/reports", json={}, headers=headers).status_code == 200
+    assert flushes.calls == 1  # the unit's own flush; the barrier adds none
+    assert _group_commit(parts).synced() < other_worker.committed()

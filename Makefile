@@ -71,7 +71,7 @@ pytest:
 	@$(VENV)/bin/pytest
 
 bench: system-deps install-dev
-	@scripts/system-deps.sh wrk
+	@scripts/system-deps.sh wrk procps
 	@$(PY) -m bench
 
 clean:

@@ -79,7 +79,10 @@ def main() -> None:
             print(
                 f"own report vs bare endpoint ({own['backend']}): {own['own_vs_bare']}x "
                 f"(>= 0.5x); p99/p50 {own['own_p99_over_p50']} (<= 3); "
-                f"HSM calls per query {own['hsm_calls_per_query']} (<= 1)"
+                f"HSM calls per query {own['hsm_calls_per_query']} (<= 1); "
+                f"server CPU per request {own['own_server_cpu_us_per_request']:,.0f} vs "
+                f"{own['bare_server_cpu_us_per_request']:,.0f} us ({own['own_vs_bare_cpu']}x), "
+                f"cores idle {own['own_machine_idle_pct']}% vs {own['bare_machine_idle_pct']}%"
             )
     if "log_verify" in results:
         log = results["log_verify"]

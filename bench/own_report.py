@@ -19,6 +19,12 @@ free path instead of needing a paid order).
 
 HSM calls per query are counted in-process (a counting key provider around the SoftHSM2 one)
 over requests made after a warm-up: the hot path's budget is one.
+
+Besides throughput, every round records what the server spent per request: the CPU time of
+the gunicorn workers (and, on PostgreSQL, of the database's processes), read from /proc before
+and after the round, and how idle the machine's cores were meanwhile. `own_vs_bare_cpu` is the
+ratio the throughput would have if nothing ever waited (bare CPU per request over own); when
+the throughput ratio is below it, the own report lost time waiting (the writer lock, the disk).
 """
 
 from __future__ import annotations
@@ -248,7 +254,47 @@ def _ms(text: str) -> float:
     return float(number) * _UNIT[unit]
 
 
-def wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str, float]:
+class ServerCpu:
+    """CPU seconds used so far by the server's processes: the gunicorn workers (children of
+    `server_pid`) and, when `database` is True, PostgreSQL's processes; and the machine's idle
+    seconds (/proc/stat: idle + iowait over all cores)."""
+
+    def __init__(self, server_pid: int, database: bool) -> None:
+        self.server_pid = server_pid
+        self.database = database
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def pids(self) -> list[str]:
+        found = subprocess.run(
+            ["pgrep", "-P", str(self.server_pid)], capture_output=True, text=True
+        ).stdout.split()
+        if self.database:
+            found += subprocess.run(
+                ["pgrep", "-f", "^postgres"], capture_output=True, text=True
+            ).stdout.split()
+        return found
+
+    def used(self, pids: list[str]) -> float:
+        ticks = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # a process that ended between the two readings
+            ticks += int(fields[11]) + int(fields[12])  # utime + stime
+        return ticks / self.tick
+
+    def idle(self) -> tuple[float, float]:
+        fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        return (fields[3] + fields[4]) / self.tick, sum(fields) / self.tick
+
+
+def wrk(
+    url: str, script: Path, seconds: int, connections: int, cpu: ServerCpu | None = None
+) -> dict[str, float]:
+    if cpu is not None:
+        pids = cpu.pids()
+        used_before, (idle_before, total_before) = cpu.used(pids), cpu.idle()
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
         check=True,
@@ -261,7 +307,17 @@ def wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str, flo
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     if non_2xx:
         raise RuntimeError(f"{non_2xx.group(1)} failed responses from {url}")
-    return {"requests_per_s": rate, "p50_ms": p50, "p99_ms": p99}
+    sample = {"requests_per_s": rate, "p50_ms": p50, "p99_ms": p99}
+    if cpu is not None:
+        requests = rate * seconds
+        idle_after, total_after = cpu.idle()
+        sample["server_cpu_us_per_request"] = round(
+            (cpu.used(pids) - used_before) / requests * 1e6, 1
+        )
+        sample["machine_idle_pct"] = round(
+            100 * (idle_after - idle_before) / max(total_after - total_before, 1e-9), 1
+        )
+    return sample
 
 
 def run(
@@ -328,9 +384,10 @@ def run(
         if backend == "postgresql":
             _analyze(url)
         samples: dict[str, list[dict[str, float]]] = {"own": [], "bare": []}
+        cpu = ServerCpu(server.pid, database=backend == "postgresql")
         for _ in range(rounds):
             for name in ("bare", "own"):
-                samples[name].append(wrk(urls[name], scripts[name], seconds, connections))
+                samples[name].append(wrk(urls[name], scripts[name], seconds, connections, cpu))
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -341,6 +398,8 @@ def run(
 
     own, bare = median("own", "requests_per_s"), median("bare", "requests_per_s")
     p50, p99 = median("own", "p50_ms"), median("own", "p99_ms")
+    own_cpu = median("own", "server_cpu_us_per_request")
+    bare_cpu = median("bare", "server_cpu_us_per_request")
     return {
         "backend": backend,
         "subjects": subjects,
@@ -353,6 +412,11 @@ def run(
         "own_p50_ms": p50,
         "own_p99_ms": p99,
         "own_p99_over_p50": round(p99 / p50, 2),
+        "own_server_cpu_us_per_request": own_cpu,
+        "bare_server_cpu_us_per_request": bare_cpu,
+        "own_vs_bare_cpu": round(bare_cpu / own_cpu, 3),
+        "own_machine_idle_pct": median("own", "machine_idle_pct"),
+        "bare_machine_idle_pct": median("bare", "machine_idle_pct"),
         "samples": samples,
         **calls,
     }

@@ -58,22 +58,36 @@ class Container:
         """One unit of work: commits if the block succeeds, rolls back on any exception, and
         returns only once the commit is on disk.
 
-        On SQLite it holds the write lock from its first statement (BEGIN IMMEDIATE) to its
-        COMMIT, and then waits for the disk with the lock released (`app.group_commit`):
-        writers that finish together share one flush. If the flush fails, it raises
-        `CommitNotDurable` (the caller answers 503).
+        On SQLite it holds the write lock only from BEGIN IMMEDIATE to COMMIT: the pooled
+        connection is taken before the lock and given back after it, and the unit then waits
+        for the disk with the lock released (`app.group_commit`): writers that finish together
+        share one flush. If the flush fails, it raises `CommitNotDurable` (the caller answers
+        503). The ORM session joins the unit's transaction on that connection (savepoints
+        inside it still work); the unit, not the session, commits.
         """
+        if not self.owns_transactions:  # bound to a test's transaction: a savepoint in it
+            with self.sessions() as session:
+                try:
+                    yield session
+                except BaseException:
+                    session.rollback()
+                    raise
+                session.commit()
+            return
         ticket: int | None = None
-        with self.writer_lock or nullcontext(), self.sessions() as session:
-            session.connection(execution_options={WRITE_INTENT: True})
-            try:
-                yield session
-            except BaseException:
-                session.rollback()
-                raise
-            if self.group_commit is not None:
-                ticket = self.group_commit.committing()
-            session.commit()
+        with self.engine.connect() as connection, self.sessions(bind=connection) as session:
+            connection.execution_options(**{WRITE_INTENT: True})  # SQLite: BEGIN IMMEDIATE
+            with self.writer_lock or nullcontext():
+                transaction = connection.begin()
+                try:
+                    yield session
+                    session.flush()
+                except BaseException:
+                    transaction.rollback()
+                    raise
+                if self.group_commit is not None:
+                    ticket = self.group_commit.committing()
+                transaction.commit()
         if ticket is not None:
             assert self.group_commit is not None
             self.group_commit.wait_durable(ticket)

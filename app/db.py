@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -160,10 +160,18 @@ def _sqlite_begin(conn: Connection) -> None:
     # A unit of work that writes takes the write lock at BEGIN (waiting up to busy_timeout),
     # so it cannot fail half-way with "database is locked" when another writer committed after
     # it read. Read-only sessions begin DEFERRED and never block on writers (WAL).
-    if conn.get_execution_options().get(WRITE_INTENT):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
-        conn.exec_driver_sql("BEGIN")
+    # Every transaction of every request begins here, so the statement goes straight to the
+    # driver's cursor (not through Core's execution machinery); a driver error is raised as
+    # Core would raise it (OperationalError: 503).
+    statement = "BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_INTENT) else "BEGIN"
+    dbapi = conn.dialect.loaded_dbapi
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(statement)
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, dbapi.Error, dialect=conn.dialect) from exc
+    finally:
+        cursor.close()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

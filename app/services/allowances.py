@@ -16,11 +16,12 @@ import uuid
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, Table, Update, bindparam, update
+from sqlalchemy import Connection, Table, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.models.usage import DailyUse, ReportAllowance
+from app.prepared import Prepared
 from app.services.unit_of_work import connection_of
 
 _ALLOWANCES = cast(Table, ReportAllowance.__table__)
@@ -33,9 +34,10 @@ def _insert_if_absent(connection: Connection, table: Table, values: dict[str, An
     connection.execute(insert(table).values(**values, used=0).on_conflict_do_nothing())
 
 
-def _taking(table: Table, *key: str) -> Update:
-    """`UPDATE table SET used = used + 1 WHERE <key> AND used < :limit`, built once."""
-    return (
+def _taking(table: Table, *key: str) -> Prepared:
+    """`UPDATE table SET used = used + 1 WHERE <key> AND used < :limit`, built once (run as a
+    prepared statement: it is on the hot path of every counted query)."""
+    return Prepared(
         update(table)
         .where(
             *(table.c[name] == bindparam(f"key_{name}") for name in key),
@@ -50,20 +52,16 @@ _TAKE_DAILY_USE = _taking(_DAILY, "account_id", "action", "day")
 
 
 def _take(
-    db: Session | Connection, taking: Update, table: Table, key: dict[str, Any], limit: int
+    db: Session | Connection, taking: Prepared, table: Table, key: dict[str, Any], limit: int
 ) -> bool:
     """One use of the counter row `key` if fewer than `limit` are used (the row is created on
     the first use)."""
     connection = connection_of(db)
     bound = {f"key_{name}": value for name, value in key.items()} | {"limit": limit}
-    if _changed(connection.execute(taking, bound)):
+    if taking.changed(connection, bound) == 1:
         return True
     _insert_if_absent(connection, table, key)
-    return _changed(connection.execute(taking, bound))
-
-
-def _changed(result: Any) -> bool:
-    return cast(CursorResult[Any], result).rowcount == 1
+    return taking.changed(connection, bound) == 1
 
 
 class AllowanceService:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.models.base import as_utc, utcnow
 from app.models.query_log import LogCheckpoint, QueryLogHead
+from app.prepared import Prepared
 from app.services.unit_of_work import connection_of
 from crypto.hash_chain import checkpoint_message
 from crypto.keys import KeyProvider, SigningKey
@@ -28,12 +29,16 @@ from crypto.keys import KeyProvider, SigningKey
 CHECKPOINT_KEY = SigningKey.LOG_CHECKPOINT
 _HEAD = cast(Table, QueryLogHead.__table__)
 _CHECKPOINTS = cast(Table, LogCheckpoint.__table__)
-_LOCK_HEAD = (
+#: Both run on every append, while the head is locked: prepared statements (`app.prepared`).
+_LOCK_HEAD = Prepared(
     select(_HEAD.c.last_seq, _HEAD.c.last_hash, _HEAD.c.checkpoint_seq, _HEAD.c.checkpoint_at)
     .where(_HEAD.c.id == 1)
     .with_for_update()
 )
-_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1)
+_MOVE_HEAD = Prepared(
+    update(_HEAD).where(_HEAD.c.id == 1),
+    column_keys=("last_seq", "last_hash", "checkpoint_seq", "checkpoint_at"),
+)
 
 
 @dataclass(frozen=True)
@@ -63,14 +68,14 @@ def lock_head(connection: Connection) -> Head:
     """The head row, locked for the rest of the transaction (FOR UPDATE; on SQLite the unit
     of work already holds the write lock). Read and written with Core statements on the
     unit's connection: the ORM never holds a copy that could go stale."""
-    last_seq, last_hash, checkpoint_seq, checkpoint_at = connection.execute(_LOCK_HEAD).one()
+    [(last_seq, last_hash, checkpoint_seq, checkpoint_at)] = _LOCK_HEAD.rows(connection, {})
     return Head(last_seq, last_hash, checkpoint_seq, checkpoint_at)
 
 
 def move_head(connection: Connection, head: Head) -> None:
     """Store `head` (the caller holds the row's lock from `lock_head`)."""
-    connection.execute(
-        _MOVE_HEAD,
+    _MOVE_HEAD.run(
+        connection,
         {
             "last_seq": head.last_seq,
             "last_hash": head.last_hash,

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from app.models.auth import Institution
 from app.models.base import as_utc, utcnow
 from app.models.query_log import CANONICAL_COLUMNS, QueryLogEntry
+from app.prepared import Prepared
 from app.services.checkpoints import checkpoint_due, lock_head, move_head, sign_head
 from app.services.unit_of_work import connection_of
 from crypto.hash_chain import Field, canonical, chain_hash
@@ -118,7 +119,8 @@ def shown_time(at: datetime) -> str:
 
 _LOG = cast(Table, QueryLogEntry.__table__)
 _INSTITUTIONS = cast(Table, Institution.__table__)
-_INSERT_ENTRY = insert(_LOG)
+#: Every query appends one entry, under the head's lock: a prepared statement (`app.prepared`).
+_INSERT_ENTRY = Prepared(insert(_LOG), column_keys=(*CANONICAL_COLUMNS, "prev_hash", "entry_hash"))
 _NO_SEQ_BOUND, _NO_LIMIT = 2**62, 2**31
 #: Built once: the subject's allowed query-tier entries since a time, newest first, paged by
 #: sequence number (served by the (subject_bidx, seq) index). `entries_about` runs it; the
@@ -201,8 +203,8 @@ class QueryLog:
         entry_hash = chain_hash(
             head.last_hash, canonical(tuple(values[name] for name in CANONICAL_COLUMNS))
         )
-        connection.execute(
-            _INSERT_ENTRY, {**values, "prev_hash": head.last_hash, "entry_hash": entry_hash}
+        _INSERT_ENTRY.run(
+            connection, {**values, "prev_hash": head.last_hash, "entry_hash": entry_hash}
         )
         head = replace(head, last_seq=values["seq"], last_hash=entry_hash)
         now = utcnow()

@@ -17,14 +17,15 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any, cast
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app.models import Account, AccountKind, AccountRole, AuthSession
 from app.models.base import as_utc, utcnow
+from app.prepared import Prepared
 from app.services.attempts import Outcome, Reason
 
 IDLE = {
@@ -40,7 +41,8 @@ TOUCH_EVERY = timedelta(minutes=1)
 _SESSIONS = cast(Table, AuthSession.__table__)
 _ACCOUNTS = cast(Table, Account.__table__)
 _ACCOUNT_ROLES = cast(Table, AccountRole.__table__)
-_PEEK = (
+#: Run before every logged-in request: a prepared statement (`app.prepared`).
+_PEEK = Prepared(
     select(
         _SESSIONS.c.account_id,
         _SESSIONS.c.methods,
@@ -58,6 +60,25 @@ _PEEK = (
     .join(_ACCOUNTS, _ACCOUNTS.c.id == _SESSIONS.c.account_id)
     .where(_SESSIONS.c.id_hash == bindparam("id_hash"))
 )
+
+
+class _PeekRow(NamedTuple):
+    """A row of `_PEEK`, its columns in order."""
+
+    account_id: uuid.UUID
+    methods: str
+    card_id: uuid.UUID | None
+    last_seen_at: datetime
+    idle_seconds: int
+    expires_at: datetime
+    csrf_token: str
+    ended_at: datetime | None
+    username: str
+    kind: str
+    status: str
+    subject_id: uuid.UUID | None
+
+
 _ROLES = select(_ACCOUNT_ROLES.c.role).where(_ACCOUNT_ROLES.c.account_id == bindparam("account_id"))
 
 
@@ -140,8 +161,11 @@ class SessionService:
         common case skip the write lock (SQLite) and the row write entirely. Core reads (the
         session with its account, then a staff account's roles): it runs before every
         logged-in request."""
-        row = connection.execute(_PEEK, {"id_hash": _hash(token)}).one_or_none()
-        if row is None or row.ended_at is not None:
+        found = _PEEK.rows(connection, {"id_hash": _hash(token)})
+        if not found:
+            return None, False
+        row = _PeekRow(*found[0])  # one row at most: id_hash is unique
+        if row.ended_at is not None:
             return None, False
         now = utcnow()
         last_seen = as_utc(row.last_seen_at)

@@ -1,5 +1,8 @@
-"""The read-only snapshot unit (`Container.snapshot`) on real committed databases, both backends:
-it sees one committed state, never waits for a writer, and (PostgreSQL) refuses to write."""
+"""The read-only snapshot unit (`Container.snapshot`) and the writing unit
+(`Container.transaction`) on real committed databases, both backends: a snapshot sees one
+committed state, never waits for a writer, and (PostgreSQL) refuses to write; a unit commits
+what it added (ORM objects and Core statements alike), keeps savepoints working inside it, and
+leaves nothing behind when it fails."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from app.container import Container
+from app.models import Account
 from tests.conftest import BACKENDS
 from tests.db.log_entries import append_entry, count_entries
 from tests.services.test_query_log import attempt
@@ -55,3 +59,38 @@ def test_a_snapshot_does_not_wait_for_a_writer_holding_its_unit_open(parts: Cont
 def test_a_write_inside_a_snapshot_fails_on_postgresql(parts: Container) -> None:
     with pytest.raises(DBAPIError, match="read-only transaction"), parts.snapshot() as db:
         db.execute(text("UPDATE query_log_head SET last_seq = last_seq WHERE id = 1"))
+
+
+@pytest.mark.parametrize("scratch_database", BACKENDS, indirect=True)
+def test_a_unit_commits_what_it_added_and_keeps_a_savepoint_it_rolled_back_out(
+    parts: Container,
+) -> None:
+    with parts.transaction() as db:
+        parts.query_log().append(db, attempt())
+        nested = db.begin_nested()  # as an institution query does around its charge
+        parts.query_log().append(db, attempt())
+        nested.rollback()
+        db.add(Account(username="unit-added", kind="subject"))  # an ORM object, flushed at commit
+    with parts.snapshot() as db:
+        assert count_entries(db) == 1
+        names = db.execute(text("SELECT username FROM accounts")).scalars().all()
+        assert names == ["unit-added"]
+
+
+@pytest.mark.parametrize("scratch_database", BACKENDS, indirect=True)
+def test_a_unit_that_fails_leaves_nothing_and_frees_the_next_writer(parts: Container) -> None:
+    class Refused(Exception):
+        pass
+
+    def failing_unit() -> None:
+        with parts.transaction() as db:
+            parts.query_log().append(db, attempt())
+            db.add(Account(username="never-kept", kind="subject"))
+            raise Refused
+
+    with pytest.raises(Refused):
+        failing_unit()
+    append_entry(parts)  # the writer lock and the connection were given back
+    with parts.snapshot() as db:
+        assert count_entries(db) == 1
+        assert db.execute(text("SELECT count(*) FROM accounts")).scalar_one() == 0

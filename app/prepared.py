@@ -14,7 +14,9 @@ Guarantees:
 - the SQL is the Core statement's own compilation, its values always bound by the driver: no
   SQL text is written or assembled here;
 - on the same connection and in the same transaction as the caller's other statements (the
-  unit's, the snapshot's): nothing here begins, commits or rolls back;
+  unit's, the snapshot's): nothing here begins, commits or rolls back. A read on a
+  connection with no transaction begun (the login gate's) is a statement of its own; a write
+  outside a transaction is refused (`ValueError`), never committed on its own;
 - a driver error is raised as Core raises it (`DBAPIError.instance`: OperationalError,
   IntegrityError, ...), so the 503 mapping of `app.services.failures` is unchanged; the
   statement's parameters are never part of the error (the engine hides them too);
@@ -77,6 +79,7 @@ class Prepared:
 
     def run(self, connection: Connection, params: Mapping[str, Any]) -> None:
         """Run the statement (an INSERT, UPDATE or DELETE) for its effect alone."""
+        _in_a_unit(connection)
         if connection.dialect.name != "sqlite":
             connection.execute(self.statement, dict(params))
             return
@@ -84,6 +87,7 @@ class Prepared:
 
     def changed(self, connection: Connection, params: Mapping[str, Any]) -> int:
         """The number of rows the statement (an UPDATE or DELETE) changed."""
+        _in_a_unit(connection)
         if connection.dialect.name != "sqlite":
             result: Any = connection.execute(self.statement, dict(params))
             return int(result.rowcount)
@@ -113,6 +117,9 @@ class Prepared:
                 hide_parameters=True,
                 dialect=dialect,
             ) from exc
+        except BaseException:
+            cursor.close()
+            raise
         connection.dispatch.after_cursor_execute(
             connection, cursor, compiled.sql, values, None, False
         )
@@ -149,6 +156,11 @@ class Prepared:
             if bind.value is not None or bind.callable is not None
         }
         return _Compiled(str(compiled), names, binds, results, defaults)
+
+
+def _in_a_unit(connection: Connection) -> None:
+    if not connection.in_transaction():
+        raise ValueError("a prepared write runs inside a unit of work's transaction")
 
 
 def _value(value: Any, processor: _Processor) -> Any:

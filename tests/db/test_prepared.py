@@ -103,3 +103,15 @@ def test_utcnow_round_trips_through_a_prepared_insert(connection: Connection) ->
     [(_, _, _, created_at)] = Prepared(_BY_NAME).rows(connection, {"username": "prepared-clock"})
     stored = created_at if created_at.tzinfo else created_at.replace(tzinfo=UTC)
     assert stored == added["created_at"]
+
+
+def test_a_write_outside_a_transaction_is_refused(db_engine: Any) -> None:
+    with db_engine.connect() as bare:
+        with pytest.raises(ValueError, match="unit of work"):
+            Prepared(_ADD, column_keys=_COLUMNS).run(bare, _account("never-written"))
+        assert (
+            bare.execute(
+                select(_ACCOUNTS.c.id).where(_ACCOUNTS.c.username == "never-written")
+            ).all()
+            == []
+        )

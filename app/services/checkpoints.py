@@ -66,7 +66,7 @@ def checkpoint_due(head: Head, now: datetime, *, every: int, seconds: int) -> bo
 
 def lock_head(connection: Connection) -> Head:
     """The head row, locked for the rest of the transaction (FOR UPDATE; on SQLite the unit
-    of work already holds the write lock). Read and written with Core statements on the
+    of work already holds the write lock). Read and written with prepared statements on the
     unit's connection: the ORM never holds a copy that could go stale."""
     [(last_seq, last_hash, checkpoint_seq, checkpoint_at)] = _LOCK_HEAD.rows(connection, {})
     return Head(last_seq, last_hash, checkpoint_seq, checkpoint_at)

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, DisconnectionError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -164,14 +165,21 @@ def _sqlite_begin(conn: Connection) -> None:
     # driver's cursor (not through Core's execution machinery); a driver error is raised as
     # Core would raise it (OperationalError: 503).
     statement = "BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_INTENT) else "BEGIN"
-    dbapi = conn.dialect.loaded_dbapi
     cursor = conn.connection.cursor()
     try:
         cursor.execute(statement)
-    except dbapi.Error as exc:
-        raise DBAPIError.instance(statement, None, exc, dbapi.Error, dialect=conn.dialect) from exc
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise as_core_error(statement, exc, conn.dialect) from exc
     finally:
         cursor.close()
+
+
+def as_core_error(statement: str, exc: Exception, dialect: Dialect) -> StatementError:
+    """A driver error as `Connection.execute` raises it (OperationalError, IntegrityError,
+    ...), for statements run on the driver's cursor; it never carries their parameters."""
+    return DBAPIError.instance(
+        statement, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect
+    )
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

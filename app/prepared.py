@@ -32,8 +32,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Delete, Insert, Select, Update
+
+from app.db import as_core_error
 
 _Processor = Callable[[Any], Any] | None
 Statement = Select[Any] | Insert | Update | Delete
@@ -109,14 +110,7 @@ class Prepared:
             cursor.execute(compiled.sql, values)
         except dialect.loaded_dbapi.Error as exc:
             cursor.close()
-            raise DBAPIError.instance(
-                compiled.sql,
-                None,
-                exc,
-                dialect.loaded_dbapi.Error,
-                hide_parameters=True,
-                dialect=dialect,
-            ) from exc
+            raise as_core_error(compiled.sql, exc, dialect) from exc
         except BaseException:
             cursor.close()
             raise

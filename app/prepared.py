@@ -80,15 +80,16 @@ class Prepared:
 
     def run(self, connection: Connection, params: Mapping[str, Any]) -> None:
         """Run the statement (an INSERT, UPDATE or DELETE) for its effect alone."""
-        _in_a_unit(connection)
-        if connection.dialect.name != "sqlite":
-            connection.execute(self.statement, dict(params))
-            return
-        self._run(connection, self._compiled(connection.dialect), params).close()
+        self._write(connection, params)
 
     def changed(self, connection: Connection, params: Mapping[str, Any]) -> int:
         """The number of rows the statement (an UPDATE or DELETE) changed."""
-        _in_a_unit(connection)
+        return self._write(connection, params)
+
+    def _write(self, connection: Connection, params: Mapping[str, Any]) -> int:
+        """Run a write inside the caller's transaction; the driver's row count."""
+        if not connection.in_transaction():
+            raise ValueError("a prepared write runs inside a unit of work's transaction")
         if connection.dialect.name != "sqlite":
             result: Any = connection.execute(self.statement, dict(params))
             return int(result.rowcount)
@@ -150,11 +151,6 @@ class Prepared:
             if bind.value is not None or bind.callable is not None
         }
         return _Compiled(str(compiled), names, binds, results, defaults)
-
-
-def _in_a_unit(connection: Connection) -> None:
-    if not connection.in_transaction():
-        raise ValueError("a prepared write runs inside a unit of work's transaction")
 
 
 def _value(value: Any, processor: _Processor) -> Any:

@@ -54,9 +54,14 @@ class Container:
         )
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
+    def transaction(self, *, durable_before_answer: bool = False) -> Iterator[Session]:
         """One unit of work: commits if the block succeeds, rolls back on any exception, and
         returns only once the commit is on disk.
+
+        `durable_before_answer` (a request's query unit only): on SQLite the unit returns
+        once committed, with its flush started (`GroupCommit.start_durable`); the request's
+        answer waits for that flush before it leaves (`app.web.durability`), so the answer is
+        built while the disk works.
 
         On SQLite it holds the write lock only from BEGIN IMMEDIATE to COMMIT: the pooled
         connection is taken before the lock and given back after it, and the unit then waits
@@ -90,7 +95,10 @@ class Container:
                 transaction.commit()
         if ticket is not None:
             assert self.group_commit is not None
-            self.group_commit.wait_durable(ticket)
+            if durable_before_answer:
+                self.group_commit.start_durable(ticket)
+            else:
+                self.group_commit.wait_durable(ticket)
 
     @contextmanager
     def snapshot(self) -> Iterator[Connection]:

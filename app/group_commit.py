@@ -12,6 +12,10 @@ synced at checkpoints) and this module does the syncing:
 - `wait_durable(ticket)` runs after the lock is released: one `fdatasync` of the WAL file
   makes this commit, and every commit written before it, durable. Writers that finish
   together share one flush. It then records the ticket as synced;
+- `start_durable(ticket)` is `wait_durable` for a query's writing unit: it starts the flush
+  (`app.async_fsync`, Linux AIO) and returns at once, so the answer is built while the disk
+  works; the request's `barrier()` then waits for that flush (and marks the ticket synced)
+  before the answer leaves. Where flushes cannot run asynchronously it is `wait_durable`;
 - `watch(engine)` notes, after every statement the service runs, the highest commit number
   that statement could have seen (`note_seen`; kept per request context): a reader sees a
   commit only after its COMMIT, and the number was taken before it;
@@ -20,8 +24,9 @@ synced at checkpoints) and this module does the syncing:
   its writer's to sync). A request whose reads all came before its own unit's commit is
   already covered by that unit's flush, and a request that read nothing needs none.
 
-Guarantees: `Container.transaction` returns only after `wait_durable`, and the web layer calls
-`barrier()` before any response leaves, so no answer is sent that rests on a commit that is
+Guarantees: `Container.transaction` returns only after `wait_durable` (or, for a query's unit,
+with its flush started by `start_durable`), and the web layer calls `barrier()` before any
+response leaves, so no answer is sent that rests on a commit that is
 not on disk. Every query endpoint writes its log entry in a unit, so its answer is never sent
 before its entry is durable. If a sync fails (a dead disk, a full disk), `CommitNotDurable`
 is raised and the caller answers 503, disclosing nothing; the commit may still reach the disk
@@ -34,6 +39,7 @@ here reads or logs a value of the database.
 
 from __future__ import annotations
 
+import logging
 import mmap
 import os
 import struct
@@ -44,7 +50,10 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 
+from app import async_fsync
 from app.db import sqlite_file
+
+logger = logging.getLogger("creditgate.group_commit")
 
 #: Two 8-byte slots, each written by one kind of step only: `committed` (offset 0) by the
 #: writer holding the lock, `synced` (offset 8) after a flush. Never one write for both, so a
@@ -54,6 +63,10 @@ _COMMITTED, _SYNCED = 0, 8
 _SIZE = 16
 #: The highest commit number the statements of this context (a request) could have seen.
 _SEEN: ContextVar[int] = ContextVar("creditgate_commits_seen", default=0)
+#: The flush this context (a request) started for its own unit, with the unit's ticket.
+_PENDING: ContextVar[tuple[int, async_fsync.Flush] | None] = ContextVar(
+    "creditgate_flush_pending", default=None
+)
 
 
 class CommitNotDurable(OSError):
@@ -84,6 +97,23 @@ class GroupCommit:
         self._sync()
         self._mark_synced(ticket)
 
+    def start_durable(self, ticket: int) -> None:
+        """Start making commit `ticket` durable and return; `barrier()` waits for it. Syncs
+        at once (`wait_durable`) where flushes cannot run asynchronously."""
+        self._reap_pending()  # one flush in flight per context: an earlier unit's first
+        if self.synced() >= ticket:
+            return
+        try:
+            flush = async_fsync.start(self.wal)
+        except FileNotFoundError:
+            return  # no WAL: every commit was checkpointed into the database file and synced
+        except OSError as exc:
+            raise CommitNotDurable("the write-ahead log could not be synced") from exc
+        if flush is None:
+            self.wait_durable(ticket)
+        else:
+            _PENDING.set((ticket, flush))
+
     def watch(self, engine: Engine) -> None:
         """Note the commits every statement on `engine` could have seen (`note_seen`)."""
 
@@ -101,6 +131,7 @@ class GroupCommit:
     def barrier(self) -> None:
         """Return once every commit this context could have seen is on disk (syncs only if
         one may not be; nothing at all for a context that read nothing)."""
+        self._reap_pending()
         seen = _SEEN.get()
         if seen == 0 or self.synced() >= seen:
             return
@@ -108,10 +139,28 @@ class GroupCommit:
         # so this flush vouches only for the commits this answer could see (finished ones).
         self._sync()
 
-    @staticmethod
-    def forget_seen() -> None:
-        """Start a new context (a request) that has seen nothing yet."""
+    def forget_seen(self) -> None:
+        """Start a new context (a request) that has seen nothing yet. A flush still pending
+        (an answer that never reached `barrier()`) is reaped here: its file is closed and a
+        failure is logged by type only."""
         _SEEN.set(0)
+        try:
+            self._reap_pending()
+        except CommitNotDurable as exc:
+            logger.error("a flush that no answer waited for failed (%s)", type(exc).__name__)
+
+    def _reap_pending(self) -> None:
+        """Wait for this context's pending flush, if any, and mark its ticket synced."""
+        pending = _PENDING.get()
+        if pending is None:
+            return
+        _PENDING.set(None)
+        ticket, flush = pending
+        try:
+            flush.wait()
+        except OSError as exc:
+            raise CommitNotDurable("the write-ahead log could not be synced") from exc
+        self._mark_synced(ticket)
 
     def synced(self) -> int:
         return int(_SLOT.unpack_from(self._counters(), _SYNCED)[0])

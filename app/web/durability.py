@@ -1,12 +1,15 @@
 """No answer leaves before the commits it could have seen are on disk (SQLite group commit).
 
-A unit of work waits for its own commit (`Container.transaction`); an answer that only read
-may have seen another worker's commit that is still waiting for its flush. Every statement
+A unit of work waits for its own commit (`Container.transaction`), except a query's unit,
+whose flush runs while the answer is built (`GroupCommit.start_durable`): this hook waits for
+it first. An answer that only read may have seen another worker's commit that is still
+waiting for its flush. Every statement
 notes the commits it could have seen (`GroupCommit.watch`); this hook runs before every
 response is sent and, when one of those is not yet known to be synced, syncs the write-ahead
 log first (`app.group_commit.GroupCommit.barrier`: no system call at all when the request
 read nothing, or when its own unit's flush already covered what it read). The note is
-cleared when the request ends. If the flush fails, the answer is replaced by the 503 of every
+cleared when the request ends (a flush no answer waited for is reaped then). If the flush
+fails, the answer is replaced by the 503 of every
 failure: nothing read is disclosed. PostgreSQL needs none of this (its commits are durable
 before they are visible).
 

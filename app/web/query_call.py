@@ -88,8 +88,9 @@ class QueryCall:
 
     @contextmanager
     def unit(self) -> Iterator[Any]:
-        """The writing unit of work of the attempt (the log entry commits with it)."""
-        with self._failures_recorded(), self.parts.transaction() as db:
+        """The writing unit of work of the attempt (the log entry commits with it). Its flush
+        to disk runs while the answer is built; the answer waits for it before it leaves."""
+        with self._failures_recorded(), self.parts.transaction(durable_before_answer=True) as db:
             yield db
 
     @contextmanager

@@ -32,12 +32,16 @@ TODAY = date(2026, 11, 21)
 
 
 class Flushes:
-    """Counts `fdatasync` calls of the group commit; fails them on demand."""
+    """Counts the group commit's flushes of the write-ahead log, synchronous (`fdatasync`)
+    and asynchronous (`async_fsync.start`, reported at its `wait`), and fails them on demand:
+    as a disk does, a failing asynchronous flush is started and reports its error when
+    waited for."""
 
     def __init__(self) -> None:
         self.calls = 0
         self.failing = False
         self._real = os.fdatasync
+        self._real_start = app.group_commit.async_fsync.start
 
     def __call__(self, fd: int) -> None:
         self.calls += 1
@@ -45,11 +49,27 @@ class Flushes:
             raise OSError(errno.EIO, "simulated disk failure")
         self._real(fd)
 
+    def start(self, path: Path) -> _Flush:
+        self.calls += 1
+        return _Flush(self._real_start(path), failing=self.failing)
+
+
+class _Flush:
+    def __init__(self, real: Any, *, failing: bool) -> None:
+        self.real, self.failing = real, failing
+
+    def wait(self) -> None:
+        if self.real is not None:
+            self.real.wait()
+        if self.failing:
+            raise OSError(errno.EIO, "simulated disk failure")
+
 
 @pytest.fixture
 def flushes(monkeypatch: pytest.MonkeyPatch) -> Flushes:
     counter = Flushes()
     monkeypatch.setattr(app.group_commit.os, "fdatasync", counter)
+    monkeypatch.setattr(app.group_commit.async_fsync, "start", counter.start)
     return counter
 
 
@@ -245,3 +265,29 @@ def test_a_report_is_covered_by_its_own_flush_even_if_another_commit_follows(
     assert client.post("/api/v1/self/reports", json={}, headers=headers).status_code == 200
     assert flushes.calls == 1  # the unit's own flush; the barrier adds none
     assert _group_commit(parts).synced() < other_worker.committed()
+
+
+def test_a_report_is_built_while_its_flush_runs_and_sent_only_once_it_is_done(
+    service: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The query unit returns once committed, its `fdatasync` started (Linux AIO on this
+    machine); the answer waits for the flush before it leaves, and counts it as synced."""
+    parts = container(service)
+    group_commit = _group_commit(parts)
+    account, _ = subject_account(
+        service, Person(citizen_id(64), "赵敏", (loan(date(2022, 2, 1)),)), today=TODAY
+    )
+    client, headers = client_for(service, account)
+    seen_while_building: list[tuple[int, int]] = []
+    real_document = ReportService.document
+
+    def document_noting_the_flush(*args: Any, **kwargs: Any) -> Any:
+        seen_while_building.append((group_commit.committed(), group_commit.synced()))
+        return real_document(*args, **kwargs)
+
+    monkeypatch.setattr(ReportService, "document", document_noting_the_flush)
+    answer = client.post("/api/v1/self/reports", json={}, headers=headers)
+    assert answer.status_code == 200
+    [(ticket, synced_then)] = seen_while_building
+    assert synced_then < ticket  # the report was built before its commit was known durable
+    assert group_commit.synced() >= ticket  # and sent only after the flush completed

@@ -78,10 +78,10 @@ def strengths_of(caller: Caller) -> frozenset[Strength]:
     return frozenset(have)
 
 
-def _matches(rule: Rule, action: Action, caller: Caller, target: Target) -> bool:
+def _applies(rule: Rule, caller: Caller, target: Target) -> bool:
+    """Whether a rule that names the action applies to this caller and target."""
     return (
-        rule.names(action)
-        and (rule.callers is None or caller.kind in rule.callers)
+        (rule.callers is None or caller.kind in rule.callers)
         and (rule.roles is None or bool(caller.roles & rule.roles))
         and rule.scopes <= caller.scopes
         and (rule.relations is None or target.relation in rule.relations)
@@ -95,6 +95,10 @@ class PolicyEngine:
         self._policy = policy
         self._catalog = catalog
         self._tier_types = {tier: self._types_for(tier) for tier in policy.tiers}
+        # the rules naming each action, in policy order: a decision looks at those only
+        self._rules_naming: dict[Action, tuple[Rule, ...]] = {
+            action: tuple(rule for rule in policy.rules if rule.names(action)) for action in Action
+        }
         # obligations depend only on (action, categories, purpose) under this immutable policy
         # and catalog: computed once per combination (the mask table is ~100 entries)
         self._obligations_made: dict[
@@ -150,7 +154,7 @@ class PolicyEngine:
         spec = self._policy.actions.get(action)
         if spec is None:
             return Decision(action, Outcome.DENY, "action_not_in_policy", on=on)
-        matched = [r for r in self._policy.rules if _matches(r, action, caller, target)]
+        matched = [r for r in self._rules_naming[action] if _applies(r, caller, target)]
         ids = tuple(r.id for r in matched)
 
         def refuse(outcome: Outcome, reason: str) -> Decision:

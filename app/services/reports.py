@@ -45,6 +45,7 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from app.models import Record, Subject
@@ -83,7 +84,7 @@ def _records_query(record_types: tuple[str, ...], displayed_only: bool) -> Selec
     is opened."""
     query = (
         select(
-            _RECORD_TABLE.c.id,
+            sql_cast(_RECORD_TABLE.c.id, String),  # as text: it is bound into the AAD as text
             _RECORD_TABLE.c.record_type,
             _RECORD_TABLE.c.category,
             _RECORD_TABLE.c.occurred_on,
@@ -311,7 +312,7 @@ class ReportService:
         rows = connection.execute(query, {"subject_id": subject_id, "on": on}).all()
         opened: list[OpenedRecord] = []
         for record_id, record_type, category, occurred_on, ended_on, display_until, sealed in rows:
-            ref = str(record_id)
+            ref = _uuid_text(record_id)
             opened.append(
                 OpenedRecord(
                     ref,
@@ -389,6 +390,16 @@ class _Masker:
         if kind == "hash" and self._key is None:
             self._key = self._new_key()
         return apply_mask(kind, value, field_type, hash_key=self._key or b"")
+
+
+def _uuid_text(stored: str) -> str:
+    """A UUID as `str(uuid.UUID)` writes it, from its text in the database: PostgreSQL's
+    cast gives that form already, SQLite stores the 32 hex digits without hyphens."""
+    if len(stored) == 36:
+        return stored
+    if len(stored) != 32:
+        raise ValueError("a stored record id is a UUID")
+    return f"{stored[:8]}-{stored[8:12]}-{stored[12:16]}-{stored[16:20]}-{stored[20:]}"
 
 
 def _iso(day: date | None) -> str | None:

@@ -78,7 +78,8 @@ def main() -> None:
             own = results[key]
             print(
                 f"own report vs bare endpoint ({own['backend']}): {own['own_vs_bare']}x "
-                f"(>= 0.5x); p99/p50 {own['own_p99_over_p50']} (<= 3); "
+                f"(>= 0.5x; rounds {min(own['round_ratios'])}-{max(own['round_ratios'])}x); "
+                f"p99/p50 {own['own_p99_over_p50']} (<= 3); "
                 f"HSM calls per query {own['hsm_calls_per_query']} (<= 1); "
                 f"server CPU per request {own['own_server_cpu_us_per_request']:,.0f} vs "
                 f"{own['bare_server_cpu_us_per_request']:,.0f} us ({own['own_vs_bare_cpu']}x), "

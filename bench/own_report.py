@@ -13,7 +13,9 @@ subjects through the real intake, a SoftHSM2 token, gunicorn (2 sync workers) se
   unencrypted columns, the same 100 query-log rows), no session, no decision, no charge, no
   log. The subject queries itself on every request, so it has the report's full 100 query
   records from the warm-up on: the worst case for the report's size.
-The two alternate in rounds; the figures are medians. The benchmark's policy file differs from
+The two alternate in rounds (bare, then own); the figures are medians, and each round's own/bare
+ratio is reported too (`round_ratios`): on a shared machine whose speed drifts, their spread
+says how far one run's headline can be trusted. The benchmark's policy file differs from
 the reviewed one in one number only: the free self reports a year (so every request takes the
 free path instead of needing a paid order).
 
@@ -409,6 +411,10 @@ def run(
         "own_report_requests_per_s": own,
         "bare_requests_per_s": bare,
         "own_vs_bare": round(own / bare, 3),
+        "round_ratios": [
+            round(own_round["requests_per_s"] / bare_round["requests_per_s"], 3)
+            for own_round, bare_round in zip(samples["own"], samples["bare"], strict=True)
+        ],
         "own_p50_ms": p50,
         "own_p99_ms": p99,
         "own_p99_over_p50": round(p99 / p50, 2),

@@ -32,6 +32,9 @@ from typing import ClassVar
 #: The AIO system calls: (io_setup, io_getevents, io_submit, io_destroy) per machine.
 _SYSCALLS = {"x86_64": (206, 208, 209, 207), "aarch64": (0, 4, 2, 1)}
 _IOCB_CMD_FDSYNC = 3
+_SUPPORTED = platform.system() == "Linux" and platform.machine() in _SYSCALLS
+_SETUP, _GETEVENTS, _SUBMIT, _DESTROY = _SYSCALLS.get(platform.machine(), (-1, -1, -1, -1))
+_ONE = ctypes.c_long(1)
 
 
 class _Iocb(ctypes.Structure):
@@ -72,7 +75,7 @@ class _Context:
         self.pid = os.getpid()
         self.in_flight: Flush | None = None
         # bound now: at interpreter exit this module's globals may already be gone
-        self._destroy = functools.partial(_syscall, _calls()[3], ctypes.c_ulong(handle))
+        self._destroy = functools.partial(_syscall, _DESTROY, ctypes.c_ulong(handle))
         self._getpid = os.getpid
 
     def __del__(self) -> None:
@@ -98,7 +101,7 @@ class Flush:
             event = _Event()
             while True:
                 handle = ctypes.c_ulong(self._context.handle)
-                got = _syscall(_calls()[1], handle, 1, 1, ctypes.byref(event), None)
+                got = _syscall(_GETEVENTS, handle, _ONE, _ONE, ctypes.byref(event), None)
                 if got == 1:
                     break
                 code = ctypes.get_errno()
@@ -130,7 +133,7 @@ def start(path: os.PathLike[str] | str) -> Flush | None:
     fd = os.open(path, os.O_RDONLY)
     request = _Iocb(aio_lio_opcode=_IOCB_CMD_FDSYNC, aio_fildes=fd)
     requests = (ctypes.POINTER(_Iocb) * 1)(ctypes.pointer(request))
-    if _syscall(_calls()[2], ctypes.c_ulong(context.handle), 1, requests) == 1:
+    if _syscall(_SUBMIT, ctypes.c_ulong(context.handle), _ONE, requests) == 1:
         context.in_flight = Flush(context, fd, request)
         return context.in_flight
     code = ctypes.get_errno()
@@ -148,11 +151,8 @@ _libc.syscall.restype = ctypes.c_long
 
 
 def _syscall(number: int, *args: object) -> int:
+    """syscall(2); every argument a C long or a pointer (the kernel reads whole registers)."""
     return int(_libc.syscall(ctypes.c_long(number), *args))
-
-
-def _calls() -> tuple[int, int, int, int]:
-    return _SYSCALLS[platform.machine()]
 
 
 def _context() -> _Context | None:
@@ -164,11 +164,7 @@ def _context() -> _Context | None:
     if context is not None and context.pid == pid:
         return context
     handle = ctypes.c_ulong(0)
-    if (
-        platform.system() != "Linux"
-        or platform.machine() not in _SYSCALLS
-        or _syscall(_calls()[0], 4, ctypes.byref(handle)) != 0
-    ):
+    if not _SUPPORTED or _syscall(_SETUP, ctypes.c_long(4), ctypes.byref(handle)) != 0:
         _local.unavailable = pid
         return None
     created = _Context(handle.value)

@@ -80,7 +80,7 @@ def test_a_failed_flush_is_reported_by_its_wait(
 
     def report_eio(number: int, *args: object) -> int:
         got = real(number, *args)
-        if number == async_fsync._calls()[1] and got == 1:
+        if number == async_fsync._GETEVENTS and got == 1:
             event = args[3]._obj  # type: ignore[attr-defined]  # the byref'd io_event
             event.res = -5  # -EIO
         return got

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.container import Container, container
@@ -89,9 +89,13 @@ class QueryCall:
     @contextmanager
     def unit(self) -> Iterator[Any]:
         """The writing unit of work of the attempt (the log entry commits with it). Its flush
-        to disk runs while the answer is built; the answer waits for it before it leaves."""
+        to disk runs while the answer is built; the answer waits for it before it leaves, and
+        if that flush fails, the answer is 503 and this attempt is logged as failed too
+        (`flush_failed`)."""
         with self._failures_recorded(), self.parts.transaction(durable_before_answer=True) as db:
             yield db
+        if self.parts.group_commit is not None:
+            g.setdefault(_AWAITING_FLUSH, []).append(self)
 
     @contextmanager
     def snapshot(self) -> Iterator[Any]:
@@ -109,6 +113,19 @@ class QueryCall:
             reason = "key_failure" if isinstance(exc, KEY_FAILURES) else "database_failure"
             record_failure(self.parts, self.attempt("failed", reason))
             raise
+
+
+#: The attempts whose units committed in this request with their flush still running.
+_AWAITING_FLUSH = "creditgate_attempts_awaiting_flush"
+
+
+def flush_failed() -> None:
+    """The flush of this request's query units failed after they committed (the answer will
+    be 503): write a `failed` entry for each attempt, as for any other failure of its unit.
+    Never raises (`record_failure`)."""
+    parts = container()
+    for call in g.pop(_AWAITING_FLUSH, ()):
+        record_failure(parts, call.attempt("failed", "database_failure"))
 
 
 def body() -> tuple[Any, str | None]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 import app.group_commit
 from app.container import Container, container
@@ -21,6 +21,7 @@ from app.db import make_engine
 from app.factory import create_app
 from app.group_commit import CommitNotDurable, GroupCommit
 from app.migrate import upgrade
+from app.models import QueryLogEntry
 from app.services.reports import ReportService
 from crypto.keys import KeyProvider
 from tests.conftest import ScratchDatabase, make_settings
@@ -154,6 +155,18 @@ def test_an_own_report_whose_commit_cannot_be_synced_discloses_nothing(
     assert name not in body
     assert id_number[-4:] not in body
     assert "balance_fen" not in body
+    # the entry committed with the report stays (its durability unknown), and the attempt
+    # is logged as failed too: the log tells the answer never left
+    with container(service).reads() as connection:
+        entries = connection.execute(
+            select(QueryLogEntry.decision, QueryLogEntry.reason)
+            .where(QueryLogEntry.request_id == answer.headers["X-Request-Id"])
+            .order_by(QueryLogEntry.seq)
+        ).all()
+    assert [tuple(entry) for entry in entries] == [
+        ("allowed", "subject_own_data"),
+        ("failed", "database_failure"),
+    ]
     flushes.failing = False  # the disk is back: the next report is answered
     answer = client.post("/api/v1/self/reports", json={}, headers=headers)
     assert answer.status_code == 200

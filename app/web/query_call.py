@@ -115,7 +115,7 @@ class QueryCall:
             raise
 
 
-#: The attempts whose units committed in this request with their flush still running.
+#: The query calls whose units committed in this request with their flush still running.
 _AWAITING_FLUSH = "creditgate_attempts_awaiting_flush"
 
 

@@ -304,3 +304,30 @@ def test_a_report_is_built_while_its_flush_runs_and_sent_only_once_it_is_done(
     [(ticket, synced_then)] = seen_while_building
     assert synced_then < ticket  # the report was built before its commit was known durable
     assert group_commit.synced() >= ticket  # and sent only after the flush completed
+
+
+def test_where_flushes_cannot_run_asynchronously_the_unit_syncs_before_it_returns(
+    service: Flask, flushes: Flushes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another kernel or file system: `async_fsync.start` says no, and the query's unit
+    waits for an ordinary `fdatasync` before the report is even built."""
+    monkeypatch.setattr(app.group_commit.async_fsync, "start", lambda _path: None)
+    parts = container(service)
+    group_commit = _group_commit(parts)
+    account, _ = subject_account(
+        service, Person(citizen_id(67), "孙丽", (loan(date(2023, 5, 1)),)), today=TODAY
+    )
+    client, headers = client_for(service, account)
+    seen_while_building: list[tuple[int, int]] = []
+    real_document = ReportService.document
+
+    def document_noting_the_flush(*args: Any, **kwargs: Any) -> Any:
+        seen_while_building.append((group_commit.committed(), group_commit.synced()))
+        return real_document(*args, **kwargs)
+
+    monkeypatch.setattr(ReportService, "document", document_noting_the_flush)
+    flushes.calls = 0
+    assert client.post("/api/v1/self/reports", json={}, headers=headers).status_code == 200
+    [(ticket, synced_then)] = seen_while_building
+    assert synced_then >= ticket  # synced before the report was built
+    assert flushes.calls == 1  # one ordinary fdatasync, none added by the answer's barrier

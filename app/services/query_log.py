@@ -36,6 +36,7 @@ from app.models.base import as_utc, utcnow
 from app.models.query_log import CANONICAL_COLUMNS, QueryLogEntry
 from app.prepared import Prepared
 from app.services.checkpoints import checkpoint_due, lock_head, move_head, sign_head
+from app.services.log_append_pg import append_chained
 from app.services.unit_of_work import connection_of
 from crypto.hash_chain import Field, canonical, chain_hash
 from crypto.keys import KeyProvider
@@ -176,11 +177,37 @@ class QueryLog:
 
     def append(self, db: Session | Connection, attempt: QueryAttempt) -> LoggedEntry:
         """Chain `attempt` after the head and write it in the unit `db` (Core statements on
-        the unit's connection: the hot path of every query)."""
+        the unit's connection: the hot path of every query). On PostgreSQL the head's lock,
+        the entry and the head's move are one statement (`log_append_pg`)."""
         connection = connection_of(db)
-        head = lock_head(connection)
-        values: dict[str, Any] = {
-            "seq": head.last_seq + 1,
+        fields = self._fields(attempt)
+        if connection.dialect.name == "postgresql":
+            rest = canonical(tuple(fields[name] for name in CANONICAL_COLUMNS[1:]))
+            head = append_chained(connection, fields, rest)
+            head_stored = True
+        else:
+            head = lock_head(connection)
+            seq = head.last_seq + 1
+            entry_hash = chain_hash(
+                head.last_hash, canonical((seq, *(fields[name] for name in CANONICAL_COLUMNS[1:])))
+            )
+            _INSERT_ENTRY.run(
+                connection,
+                {"seq": seq, **fields, "prev_hash": head.last_hash, "entry_hash": entry_hash},
+            )
+            head = replace(head, last_seq=seq, last_hash=entry_hash)
+            head_stored = False
+        now = utcnow()
+        if checkpoint_due(head, now, every=self.every, seconds=self.seconds):
+            head = sign_head(connection, self.signer, head, now)
+            head_stored = False
+        if not head_stored:
+            move_head(connection, head)
+        return LoggedEntry(head.last_seq, head.last_hash)
+
+    def _fields(self, attempt: QueryAttempt) -> dict[str, Any]:
+        """The entry's stored fields but its sequence number (`CANONICAL_COLUMNS[1:]`)."""
+        return {
             # stored and hashed as UTC: SQLite keeps the wall-clock digits only
             "at": attempt.at.astimezone(UTC),
             "actor_kind": attempt.actor_kind,
@@ -200,18 +227,6 @@ class QueryLog:
             "request_id": attempt.request_id[:64],
             "client_address": attempt.client_address[:45],
         }
-        entry_hash = chain_hash(
-            head.last_hash, canonical(tuple(values[name] for name in CANONICAL_COLUMNS))
-        )
-        _INSERT_ENTRY.run(
-            connection, {**values, "prev_hash": head.last_hash, "entry_hash": entry_hash}
-        )
-        head = replace(head, last_seq=values["seq"], last_hash=entry_hash)
-        now = utcnow()
-        if checkpoint_due(head, now, every=self.every, seconds=self.seconds):
-            head = sign_head(connection, self.signer, head, now)
-        move_head(connection, head)
-        return LoggedEntry(head.last_seq, entry_hash)
 
     def entries_about(
         self,

@@ -1,0 +1,138 @@
+"""An append to the query log on PostgreSQL in one statement: lock the head, write the entry
+chained to it, move the head (one round trip where the step-by-step append takes three).
+
+The statement (built once):
+
+    WITH prev  AS (SELECT id, last_seq, last_hash FROM query_log_head WHERE id = 1 FOR UPDATE),
+         moved AS (UPDATE query_log_head SET last_seq = prev.last_seq + 1,
+                          last_hash = sha256(prev.last_hash ‖ <seq field> ‖ :rest)
+                   FROM prev WHERE query_log_head.id = prev.id
+                   RETURNING last_seq, last_hash, prev.last_hash, checkpoint_seq, checkpoint_at),
+         entry AS (INSERT INTO query_log (...) SELECT moved.last_seq, :at, ..., moved.* ...)
+    SELECT last_seq, last_hash, checkpoint_seq, checkpoint_at FROM moved
+
+Guarantees:
+- the entry hash is exactly `crypto.hash_chain.chain_hash(prev_hash, canonical(entry))`: the
+  sequence number is the first canonical field, encoded by PostgreSQL as `canonical` encodes
+  it (a 4-byte big-endian length, then its decimal digits), and `rest` is `canonical` of the
+  entry's other fields, encoded by the service from the very values the statement stores;
+  `flask log verify` recomputes every hash in Python (and the tests run it after concurrent
+  appends on PostgreSQL);
+- the head row is locked (`FOR UPDATE`) before it is read, in the caller's transaction, after
+  whatever the caller locked before (the allowance row): the same lock order as the
+  step-by-step append, so the two never deadlock each other; appends serialise on the head
+  and sequence numbers stay gap-free;
+- it writes nothing but the entry and the head; the checkpoint, when due, is the caller's
+  (`app.services.checkpoints.sign_head`, still under the head's lock).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from sqlalchemy import (
+    Connection,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    type_coerce,
+    update,
+)
+from sqlalchemy import cast as sql_cast
+
+from app.models.query_log import CANONICAL_COLUMNS, QueryLogEntry, QueryLogHead
+from app.services.checkpoints import Head
+
+_LOG = cast(Table, QueryLogEntry.__table__)
+_HEAD = cast(Table, QueryLogHead.__table__)
+#: The entry's fields after its sequence number, in canonical order: the statement's
+#: parameters (and what `rest` encodes).
+FIELDS = CANONICAL_COLUMNS[1:]
+
+
+def _unbounded(column_type: Any) -> Any:
+    return Text() if isinstance(column_type, String) else column_type
+
+
+def _concat(*parts: Any) -> Any:
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined.op("||", return_type=LargeBinary)(part)
+    return joined
+
+
+def _statement() -> Any:
+    prev = (
+        select(_HEAD.c.id, _HEAD.c.last_seq, _HEAD.c.last_hash)
+        .where(_HEAD.c.id == 1)
+        .with_for_update()
+        .cte("prev")
+    )
+    seq = prev.c.last_seq + 1
+    seq_text = sql_cast(seq, Text)
+    seq_field = _concat(
+        func.int4send(func.octet_length(seq_text)),
+        func.convert_to(seq_text, literal("UTF8")),
+    )
+    moved = (
+        update(_HEAD)
+        # FROM prev, joined by the id alone (which never changes): a head version this
+        # statement's snapshot saw before another append committed still joins, and is then
+        # updated as the newest version, the one `prev` locked and read
+        .where(_HEAD.c.id == prev.c.id)
+        .values(
+            last_seq=seq,
+            last_hash=type_coerce(
+                func.sha256(
+                    _concat(prev.c.last_hash, seq_field, bindparam("rest", type_=LargeBinary))
+                ),
+                LargeBinary,
+            ),
+        )
+        .returning(
+            _HEAD.c.last_seq,
+            _HEAD.c.last_hash,
+            prev.c.last_hash.label("prev_hash"),
+            _HEAD.c.checkpoint_seq,
+            _HEAD.c.checkpoint_at,
+        )
+        .cte("moved")
+    )
+    entry = (
+        insert(_LOG)
+        .from_select(
+            ["seq", *FIELDS, "prev_hash", "entry_hash"],
+            select(
+                moved.c.last_seq,
+                # typed: a NULL (no purpose, no blind index) must reach its column as its type;
+                # strings unbounded, since a cast to VARCHAR(n) would cut them silently
+                *(sql_cast(bindparam(name), _unbounded(_LOG.c[name].type)) for name in FIELDS),
+                moved.c.prev_hash,
+                moved.c.last_hash,
+            ),
+        )
+        .returning(_LOG.c.seq)
+        .cte("entry")
+    )
+    return select(
+        moved.c.last_seq, moved.c.last_hash, moved.c.checkpoint_seq, moved.c.checkpoint_at
+    ).add_cte(entry)
+
+
+_APPEND = _statement()
+
+
+def append_chained(connection: Connection, fields: Mapping[str, Any], rest: bytes) -> Head:
+    """Write the entry `fields` (every canonical field but `seq`; `rest` = their canonical
+    bytes) after the head, in the caller's transaction. Returns the moved head."""
+    last_seq, last_hash, checkpoint_seq, checkpoint_at = connection.execute(
+        _APPEND, {**fields, "rest": rest}
+    ).one()
+    return Head(last_seq, bytes(last_hash), checkpoint_seq, checkpoint_at)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -280,16 +280,16 @@ def test_a_report_is_covered_by_its_own_flush_even_if_another_commit_follows(
     assert _group_commit(parts).synced() < other_worker.committed()
 
 
-def test_a_report_is_built_while_its_flush_runs_and_sent_only_once_it_is_done(
-    service: Flask, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The query unit returns once committed, its `fdatasync` started (Linux AIO on this
-    machine); the answer waits for the flush before it leaves, and counts it as synced."""
-    parts = container(service)
-    group_commit = _group_commit(parts)
-    account, _ = subject_account(
-        service, Person(citizen_id(64), "赵敏", (loan(date(2022, 2, 1)),)), today=TODAY
-    )
+def _own_report_noting_the_flush(
+    service: Flask,
+    monkeypatch: pytest.MonkeyPatch,
+    person: Person,
+    before_post: Callable[[], None] = lambda: None,
+) -> tuple[int, int, int]:
+    """Ask for `person`'s own report; (status, the last commit number and the synced number
+    while its document was built)."""
+    group_commit = _group_commit(container(service))
+    account, _ = subject_account(service, person, today=TODAY)
     client, headers = client_for(service, account)
     seen_while_building: list[tuple[int, int]] = []
     real_document = ReportService.document
@@ -299,11 +299,22 @@ def test_a_report_is_built_while_its_flush_runs_and_sent_only_once_it_is_done(
         return real_document(*args, **kwargs)
 
     monkeypatch.setattr(ReportService, "document", document_noting_the_flush)
-    answer = client.post("/api/v1/self/reports", json={}, headers=headers)
-    assert answer.status_code == 200
+    before_post()
+    status = client.post("/api/v1/self/reports", json={}, headers=headers).status_code
     [(ticket, synced_then)] = seen_while_building
+    return status, ticket, synced_then
+
+
+def test_a_report_is_built_while_its_flush_runs_and_sent_only_once_it_is_done(
+    service: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The query unit returns once committed, its `fdatasync` started (Linux AIO on this
+    machine); the answer waits for the flush before it leaves, and counts it as synced."""
+    person = Person(citizen_id(64), "赵敏", (loan(date(2022, 2, 1)),))
+    status, ticket, synced_then = _own_report_noting_the_flush(service, monkeypatch, person)
+    assert status == 200
     assert synced_then < ticket  # the report was built before its commit was known durable
-    assert group_commit.synced() >= ticket  # and sent only after the flush completed
+    assert _group_commit(container(service)).synced() >= ticket  # sent after the flush
 
 
 def test_where_flushes_cannot_run_asynchronously_the_unit_syncs_before_it_returns(
@@ -312,22 +323,10 @@ def test_where_flushes_cannot_run_asynchronously_the_unit_syncs_before_it_return
     """Another kernel or file system: `async_fsync.start` says no, and the query's unit
     waits for an ordinary `fdatasync` before the report is even built."""
     monkeypatch.setattr(app.group_commit.async_fsync, "start", lambda _path: None)
-    parts = container(service)
-    group_commit = _group_commit(parts)
-    account, _ = subject_account(
-        service, Person(citizen_id(67), "孙丽", (loan(date(2023, 5, 1)),)), today=TODAY
+    person = Person(citizen_id(67), "孙丽", (loan(date(2023, 5, 1)),))
+    status, ticket, synced_then = _own_report_noting_the_flush(
+        service, monkeypatch, person, before_post=lambda: setattr(flushes, "calls", 0)
     )
-    client, headers = client_for(service, account)
-    seen_while_building: list[tuple[int, int]] = []
-    real_document = ReportService.document
-
-    def document_noting_the_flush(*args: Any, **kwargs: Any) -> Any:
-        seen_while_building.append((group_commit.committed(), group_commit.synced()))
-        return real_document(*args, **kwargs)
-
-    monkeypatch.setattr(ReportService, "document", document_noting_the_flush)
-    flushes.calls = 0
-    assert client.post("/api/v1/self/reports", json={}, headers=headers).status_code == 200
-    [(ticket, synced_then)] = seen_while_building
+    assert status == 200
     assert synced_then >= ticket  # synced before the report was built
     assert flushes.calls == 1  # one ordinary fdatasync, none added by the answer's barrier

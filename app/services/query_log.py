@@ -35,7 +35,13 @@ from app.models.auth import Institution
 from app.models.base import as_utc, utcnow
 from app.models.query_log import CANONICAL_COLUMNS, QueryLogEntry
 from app.prepared import Prepared
-from app.services.checkpoints import checkpoint_due, lock_head, move_head, sign_head
+from app.services.checkpoints import (
+    Head,
+    checkpoint_due,
+    lock_head,
+    move_head,
+    sign_head,
+)
 from app.services.log_append_pg import append_chained
 from app.services.unit_of_work import connection_of
 from crypto.hash_chain import Field, canonical, chain_hash
@@ -181,32 +187,20 @@ class QueryLog:
         the entry and the head's move are one statement (`log_append_pg`)."""
         connection = connection_of(db)
         fields = self._fields(attempt)
+        # canonical(entry) = canonical((seq,)) + rest: the fields after seq, encoded once
+        rest = canonical(tuple(fields[name] for name in CANONICAL_COLUMNS[1:]))
         if connection.dialect.name == "postgresql":
-            rest = canonical(tuple(fields[name] for name in CANONICAL_COLUMNS[1:]))
             head = append_chained(connection, fields, rest)
-            head_stored = True
         else:
-            head = lock_head(connection)
-            seq = head.last_seq + 1
-            entry_hash = chain_hash(
-                head.last_hash, canonical((seq, *(fields[name] for name in CANONICAL_COLUMNS[1:])))
-            )
-            _INSERT_ENTRY.run(
-                connection,
-                {"seq": seq, **fields, "prev_hash": head.last_hash, "entry_hash": entry_hash},
-            )
-            head = replace(head, last_seq=seq, last_hash=entry_hash)
-            head_stored = False
+            head = _append_step_by_step(connection, fields, rest)
         now = utcnow()
         if checkpoint_due(head, now, every=self.every, seconds=self.seconds):
-            head = sign_head(connection, self.signer, head, now)
-            head_stored = False
-        if not head_stored:
-            move_head(connection, head)
+            move_head(connection, sign_head(connection, self.signer, head, now))
         return LoggedEntry(head.last_seq, head.last_hash)
 
     def _fields(self, attempt: QueryAttempt) -> dict[str, Any]:
-        """The entry's stored fields but its sequence number (`CANONICAL_COLUMNS[1:]`)."""
+        """The entry's stored fields but its sequence number, in canonical order
+        (`CANONICAL_COLUMNS[1:]`)."""
         return {
             # stored and hashed as UTC: SQLite keeps the wall-clock digits only
             "at": attempt.at.astimezone(UTC),
@@ -266,6 +260,20 @@ class QueryLog:
                 requester = "individual"
             records.append(QueryRecord(shown_time(at), requester, action, purpose, seq))
         return records
+
+
+def _append_step_by_step(connection: Connection, fields: dict[str, Any], rest: bytes) -> Head:
+    """`log_append_pg.append_chained` as three prepared statements (SQLite, where the unit
+    already holds the one writer lock): read the head, write the entry, move the head."""
+    head = lock_head(connection)
+    seq = head.last_seq + 1
+    entry_hash = chain_hash(head.last_hash, canonical((seq,)) + rest)
+    _INSERT_ENTRY.run(
+        connection, {"seq": seq, **fields, "prev_hash": head.last_hash, "entry_hash": entry_hash}
+    )
+    moved = replace(head, last_seq=seq, last_hash=entry_hash)
+    move_head(connection, moved)
+    return moved
 
 
 class UnitOfWork(Protocol):

@@ -55,8 +55,20 @@ class Container:
 
     @contextmanager
     def transaction(self, *, durable_before_answer: bool = False) -> Iterator[Session]:
-        """One unit of work: commits if the block succeeds, rolls back on any exception, and
-        returns only once the commit is on disk.
+        """One unit of work with an ORM session: `core_transaction` with a session joined to
+        its transaction (savepoints inside it still work), flushed before the unit commits;
+        the unit, not the session, commits."""
+        with (
+            self.core_transaction(durable_before_answer=durable_before_answer) as connection,
+            self.orm(connection) as session,
+        ):
+            yield session
+
+    @contextmanager
+    def core_transaction(self, *, durable_before_answer: bool = False) -> Iterator[Connection]:
+        """One unit of work on a Core connection: commits if the block succeeds, rolls back
+        on any exception, and returns only once the commit is on disk. A unit whose statements
+        are all Core (a query's log entry and charge) runs without any ORM session.
 
         `durable_before_answer` (a request's query unit only): on SQLite the unit returns
         once committed, with its flush started (`GroupCommit.start_durable`); the request's
@@ -67,26 +79,24 @@ class Container:
         connection is taken before the lock and given back after it, and the unit then waits
         for the disk with the lock released (`app.group_commit`): writers that finish together
         share one flush. If the flush fails, it raises `CommitNotDurable` (the caller answers
-        503). The ORM session joins the unit's transaction on that connection (savepoints
-        inside it still work); the unit, not the session, commits.
+        503).
         """
         if not self.owns_transactions:  # bound to a test's transaction: a savepoint in it
             with self.sessions() as session:
                 try:
-                    yield session
+                    yield session.connection()
                 except BaseException:
                     session.rollback()
                     raise
                 session.commit()
             return
         ticket: int | None = None
-        with self.engine.connect() as connection, self.sessions(bind=connection) as session:
+        with self.engine.connect() as connection:
             connection.execution_options(**{WRITE_INTENT: True})  # SQLite: BEGIN IMMEDIATE
             with self.writer_lock or nullcontext():
                 transaction = connection.begin()
                 try:
-                    yield session
-                    session.flush()
+                    yield connection
                 except BaseException:
                     transaction.rollback()
                     raise
@@ -99,6 +109,17 @@ class Container:
                 self.group_commit.start_durable(ticket)
             else:
                 self.group_commit.wait_durable(ticket)
+
+    @contextmanager
+    def orm(self, connection: Connection) -> Iterator[Session]:
+        """An ORM session inside the unit of work running on `connection`: it joins that
+        unit's transaction and is flushed when the block ends, so what it changed commits or
+        rolls back with the unit. Its `commit()` at the end never commits the unit: SQLAlchemy
+        does not pass it on to a transaction the session joined (bound to a test's
+        transaction, it releases the session's own savepoint)."""
+        with self.sessions(bind=connection) as session:
+            yield session
+            session.commit()
 
     @contextmanager
     def snapshot(self) -> Iterator[Connection]:

@@ -34,7 +34,7 @@ def search() -> tuple[Response, int]:
     principal = call.principal
     assert principal is not None  # the gate admits only logged-in callers here
     parts = call.parts
-    with call.unit() as db:
+    with call.unit() as unit, parts.orm(unit) as db:  # the search reads through the ORM
         decision = call.decide(Target())
         if not decision.allowed or decision.obligations is None:
             return call.deny(db, decision.reason, refusal(decision))

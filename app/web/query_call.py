@@ -21,6 +21,7 @@ from datetime import date
 from typing import Any
 
 from flask import Response, g, jsonify, request
+from sqlalchemy import Connection
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.container import Container, container
@@ -87,13 +88,17 @@ class QueryCall:
         return answer
 
     @contextmanager
-    def unit(self) -> Iterator[Any]:
-        """The writing unit of work of the attempt (the log entry commits with it). Its flush
-        to disk runs while the answer is built; the answer waits for it before it leaves, and
-        if that flush fails, the answer is 503 and this attempt is logged as failed too
-        (`flush_failed`)."""
-        with self._failures_recorded(), self.parts.transaction(durable_before_answer=True) as db:
-            yield db
+    def unit(self) -> Iterator[Connection]:
+        """The writing unit of work of the attempt (the log entry commits with it), on a Core
+        connection: a step that needs the ORM opens `parts.orm(connection)` inside it. Its
+        flush to disk runs while the answer is built; the answer waits for it before it
+        leaves, and if that flush fails, the answer is 503 and this attempt is logged as
+        failed too (`flush_failed`)."""
+        with (
+            self._failures_recorded(),
+            self.parts.core_transaction(durable_before_answer=True) as connection,
+        ):
+            yield connection
         if self.parts.group_commit is not None:
             g.setdefault(_AWAITING_FLUSH, []).append(self)
 

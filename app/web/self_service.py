@@ -87,9 +87,14 @@ def own_report() -> tuple[Response, int]:
         orders = OrderService()
         fee_fen = 0
         if asked is not None:
-            order = orders.redeem_self_report(db, order_id=asked, account_id=principal.account_id)
+            with parts.orm(db) as session:
+                order = orders.redeem_self_report(
+                    session, order_id=asked, account_id=principal.account_id
+                )
+                own = (
+                    orders.get_own(session, asked, principal.account_id) if order is None else None
+                )
             if order is None:
-                own = orders.get_own(db, asked, principal.account_id)
                 if own is not None and own.kind == "self_report" and own.status == "pending":
                     return call.deny(db, "order_not_paid", payment_required(str(own.id)))
                 return call.deny(db, "order_not_redeemable", (jsonify(NO_ORDER), 404))
@@ -101,13 +106,14 @@ def own_report() -> tuple[Response, int]:
             limit=parts.policy.free_self_reports_per_year,
         ):
             assert call.subject_bidx is not None
-            order = orders.create(
-                db,
-                kind="self_report",
-                account_id=principal.account_id,
-                subject_bidx=call.subject_bidx,
-                fee_fen=decision.obligations.fee.amount_fen,
-            )
+            with parts.orm(db) as session:
+                order = orders.create(
+                    session,
+                    kind="self_report",
+                    account_id=principal.account_id,
+                    subject_bidx=call.subject_bidx,
+                    fee_fen=decision.obligations.fee.amount_fen,
+                )
             return call.deny(db, "payment_required", payment_required(str(order.id)))
         call.log(
             db,

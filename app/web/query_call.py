@@ -21,7 +21,6 @@ from datetime import date
 from typing import Any
 
 from flask import Response, g, jsonify, request
-from sqlalchemy import Connection
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.container import Container, container
@@ -88,7 +87,7 @@ class QueryCall:
         return answer
 
     @contextmanager
-    def unit(self) -> Iterator[Connection]:
+    def unit(self) -> Iterator[Any]:
         """The writing unit of work of the attempt (the log entry commits with it), on a Core
         connection: a step that needs the ORM opens `parts.orm(connection)` inside it. Its
         flush to disk runs while the answer is built; the answer waits for it before it

@@ -138,14 +138,6 @@ def _set_role(role: str) -> Callable[[Any, Any], None]:
 
 
 _SYNCHRONOUS = ("FULL", "NORMAL")
-#: SQLite reads the database file through a memory map of up to this size (address space,
-#: not memory): a page is read from the OS page cache in place instead of copied by `pread`.
-#: It matters because every commit by another process empties a connection's own page cache:
-#: a service whose workers all write (every query appends to the log) would otherwise re-read
-#: each page it touches after every other worker's commit. Writes still go through the WAL
-#: (SQLite never writes through the map), so a full disk is still an error on a write, not a
-#: fault on a read.
-SQLITE_MMAP_BYTES = 256 * 1024 * 1024
 
 
 def _sqlite_connect(synchronous: str) -> Callable[[Any, Any], None]:
@@ -156,7 +148,6 @@ def _sqlite_connect(synchronous: str) -> Callable[[Any, Any], None]:
         cursor.execute(f"PRAGMA synchronous={synchronous}")  # one of _SYNCHRONOUS
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
-        cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         cursor.close()
 
     return connect

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +15,12 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
 from app.container import container
+from app.factory import create_app
+from app.migrate import upgrade
 from app.models import Order, ReportAllowance
 from app.services.query_log import QueryLog
+from crypto.keys import KeyProvider
+from tests.conftest import BACKENDS, ScratchDatabase, make_settings
 from tests.logins import make_account
 from tests.services.report_helpers import Person, citizen_id, dishonest, loan, overdue, penalty
 from tests.web.self_helpers import CARD, client_for, entries, subject_account
@@ -213,6 +218,45 @@ def test_when_the_log_cannot_be_written_nothing_is_released(
     assert entries(app, ACTION) == []
     with container(app).sessions() as db:  # the free report was given back with the rollback
         assert db.scalars(select(ReportAllowance.used)).all() in ([], [0])
+
+
+@pytest.mark.parametrize("scratch_database", BACKENDS, indirect=True)
+def test_a_paid_report_that_could_not_be_logged_stays_paid_for(
+    scratch_database: ScratchDatabase,
+    key_provider: KeyProvider,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a database where every unit really commits: the order's redemption (an ORM step
+    inside the query's Core unit) rolls back with the unit when the log entry cannot be
+    written, so the subject can still collect what they paid for."""
+    upgrade(scratch_database.url)
+    app = create_app(make_settings(scratch_database.url, tmp_path), key_provider=key_provider)
+    person = Person(citizen_id(78), NAME, (loan(date(2019, 1, 1)),))
+    account, _ = subject_account(app, person, today=TODAY)
+    for _ in range(2):
+        assert _ask(app, account).status_code == 200
+    order_id = _ask(app, account).get_json()["order_id"]
+    with container(app).transaction() as db:
+        db.execute(update(Order).where(Order.id == uuid.UUID(order_id)).values(status="paid"))
+
+    def broken(self: QueryLog, db: Any, attempt: Any) -> Any:
+        raise OperationalError("INSERT INTO query_log", {}, Exception("disk full"))
+
+    monkeypatch.setattr(QueryLog, "append", broken)
+    failed = _ask(app, account, {"order_id": order_id})
+    assert failed.status_code == 503
+    assert NAME not in failed.get_data(as_text=True)
+    monkeypatch.undo()
+    monkeypatch.setattr("app.web.query_call.today", lambda: TODAY)
+    with container(app).sessions() as db:
+        order = db.get(Order, uuid.UUID(order_id))
+        assert order is not None
+        assert order.redeemed_at is None
+    paid = _ask(app, account, {"order_id": order_id})
+    assert paid.status_code == 200
+    assert paid.get_json()["report"]["fee_fen"] == 1000
+    container(app).engine.dispose()
 
 
 def test_when_the_log_cannot_be_written_no_query_record_is_released(

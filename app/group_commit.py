@@ -24,17 +24,17 @@ synced at checkpoints) and this module does the syncing:
   its writer's to sync). A request whose reads all came before its own unit's commit is
   already covered by that unit's flush, and a request that read nothing needs none.
 
-Guarantees: `Container.transaction` returns only after `wait_durable` (or, for a query's unit,
-with its flush started by `start_durable`), and the web layer calls `barrier()` before any
-response leaves, so no answer is sent that rests on a commit that is
-not on disk. Every query endpoint writes its log entry in a unit, so its answer is never sent
-before its entry is durable. If a sync fails (a dead disk, a full disk), `CommitNotDurable`
-is raised and the caller answers 503, disclosing nothing; the commit may still reach the disk
-later, so the log may hold an entry for an answer that was never sent (the safe direction).
-The counters are monotonic; a stale read of `synced` only causes an extra sync, never a
-missing one. If the counters cannot be read, the statement that needed them fails with
-`CommitNotDurable` (503): nothing is answered that could rest on an unsynced commit. Nothing
-here reads or logs a value of the database.
+Guarantees: `Container.core_transaction` (under `transaction` too) returns only after
+`wait_durable` (or, for a query's unit, with its flush started by `start_durable`), and the web
+layer calls `barrier()` before any response leaves, so no answer is sent that rests on a commit
+that is not on disk. Every query endpoint writes its log entry in a unit, so its answer is
+never sent before its entry is durable. If a sync fails (a dead disk, a full disk),
+`CommitNotDurable` is raised and the caller answers 503, disclosing nothing; the commit may
+still reach the disk later, so the log may hold an entry for an answer that was never sent (the
+safe direction). The counters are monotonic; a stale read of `synced` only causes an extra
+sync, never a missing one. If the counters cannot be read, the statement that needed them fails
+with `CommitNotDurable` (503): nothing is answered that could rest on an unsynced commit.
+Nothing here reads or logs a value of the database.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """No answer leaves before the commits it could have seen are on disk (SQLite group commit).
 
-A unit of work waits for its own commit (`Container.transaction`), except a query's unit,
+A unit of work waits for its own commit (`Container.core_transaction`), except a query's unit,
 whose flush runs while the answer is built (`GroupCommit.start_durable`): this hook waits for
 it first. An answer that only read may have seen another worker's commit that is still
 waiting for its flush. Every statement notes the commits it could have seen

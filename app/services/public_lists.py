@@ -126,6 +126,14 @@ class PublicListService:
         self.provider = provider
         self.reports = reports
 
+    def searched_subject(self, terms: SearchTerms) -> bytes | None:
+        """The blind index of the ID number `terms` search for (one HMAC), None for a name
+        search: what the query log records as the subject of the attempt, whether or not
+        anyone holds that number (so the log gives no hint either)."""
+        if terms.id_number is None:
+            return None
+        return blind_index(self.provider, BlindIndexKind.CITIZEN_ID, terms.id_number)
+
     def search(
         self, db: Session, terms: SearchTerms, *, decision: Decision, on: date
     ) -> SearchResult:
@@ -133,14 +141,11 @@ class PublicListService:
         obligations = decision.obligations
         if not decision.allowed or obligations is None:
             raise ValueError("a search runs only under an allowing decision")
-        if terms.id_number is not None:
-            bidx: bytes | None = blind_index(
-                self.provider, BlindIndexKind.CITIZEN_ID, terms.id_number
-            )
+        bidx = self.searched_subject(terms)
+        if bidx is not None:
             where = _ENTRIES.c.id_bidx == bidx
         else:
             assert terms.name is not None
-            bidx = None
             where = _ENTRIES.c.name_bidx == name_index(self.provider, terms.name)
         subject_ids = list(
             db.scalars(

@@ -45,13 +45,15 @@ def search() -> tuple[Response, int]:
             terms = SearchTerms.parse(sent, today=call.on)
         except BadSearch as exc:
             return call.deny(db, "bad_request", bad_request(str(exc)))
+        reports = ReportService(parts.cipher, parts.catalog, policy_version=parts.policy.version)
+        service = PublicListService(parts.key_provider, reports)
         limit = decision.obligations.daily_limit
         if limit is not None and not AllowanceService().take_daily_use(
             db, account_id=principal.account_id, action=call.action.value, day=call.on, limit=limit
         ):
+            # whom the refused ID search was after, for the compliance review
+            call.subject_bidx = service.searched_subject(terms)
             return call.deny(db, "daily_limit_reached", limit_reached())
-        reports = ReportService(parts.cipher, parts.catalog, policy_version=parts.policy.version)
-        service = PublicListService(parts.key_provider, reports)
         found = service.search(db, terms, decision=decision, on=call.on)
         call.subject_bidx = found.subject_bidx
         call.log(db, "allowed", decision.reason, fields_released=found.released_fields)

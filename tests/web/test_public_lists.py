@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from app.container import container
 from app.models import DailyUse, PublicListEntry
@@ -158,6 +158,24 @@ def test_the_daily_limit_holds_and_resets_the_next_day(
     assert [e.reason for e in entries(app, ACTION)][-1] == "daily_limit_reached"
     monkeypatch.setattr("app.web.query_call.today", lambda: date(2026, 11, 22))
     assert _search(app, searcher, {"name": "张伟"}).status_code == 200
+
+
+def test_an_id_search_over_the_limit_logs_whom_it_was_after(app: Flask, searcher: Any) -> None:
+    """The refused search is not run, but its entry names the searched ID's blind index (the
+    same as an allowed search of it would), so the compliance review sees whom it targeted."""
+    assert _search(app, searcher, {"id_number": ZHANG_2}).status_code == 200
+    limit = container(app).policy.public_list_searches_per_day
+    with container(app).transaction() as db:
+        db.execute(update(DailyUse).values(used=limit))
+    over = _search(app, searcher, {"id_number": ZHANG_2})
+    assert over.status_code == 429
+    assert "results" not in over.get_json()
+    allowed, refused = entries(app, ACTION)
+    assert (allowed.decision, refused.reason) == ("allowed", "daily_limit_reached")
+    assert refused.subject_bidx is not None
+    assert refused.subject_bidx == allowed.subject_bidx
+    assert _search(app, searcher, {"name": "张伟"}).status_code == 429
+    assert entries(app, ACTION)[-1].subject_bidx is None  # a name search names no subject
 
 
 @pytest.mark.parametrize(

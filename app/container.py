@@ -111,6 +111,21 @@ class Container:
                 self.group_commit.wait_durable(ticket)
 
     @contextmanager
+    def statement_unit(self) -> Iterator[Connection]:
+        """PostgreSQL: a unit of work that is exactly one statement, run in autocommit: the
+        statement is atomic and commits (durably) when it ends, with no BEGIN or COMMIT round
+        trip. Run one statement in it, never two (two would be two units)."""
+        if self.engine.dialect.name != "postgresql":
+            raise RuntimeError("a one-statement unit needs PostgreSQL's data-modifying CTEs")
+        if not self.owns_transactions:
+            with self.core_transaction() as connection:
+                yield connection
+            return
+        with self.engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            yield connection
+
+    @contextmanager
     def orm(self, connection: Connection) -> Iterator[Session]:
         """An ORM session inside the unit of work running on `connection`: it joins that
         unit's transaction and is flushed when the block ends, so what it changed commits or

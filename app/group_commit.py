@@ -61,12 +61,6 @@ logger = logging.getLogger("creditgate.group_commit")
 _SLOT = struct.Struct("<Q")
 _COMMITTED, _SYNCED = 0, 8
 _SIZE = 16
-#: The highest commit number the statements of this context (a request) could have seen.
-_SEEN: ContextVar[int] = ContextVar("creditgate_commits_seen", default=0)
-#: The flush this context (a request) started for its own unit, with the unit's ticket.
-_PENDING: ContextVar[tuple[int, async_fsync.Flush] | None] = ContextVar(
-    "creditgate_flush_pending", default=None
-)
 
 
 class CommitNotDurable(OSError):
@@ -82,6 +76,13 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._pid: int | None = None
         self._map: mmap.mmap | None = None
+        # Per database (one per process in service; a test process opens many):
+        #: the highest commit number the statements of this context (a request) could see;
+        self._seen: ContextVar[int] = ContextVar("creditgate_commits_seen", default=0)
+        #: the flush this context started for its own unit, with the unit's ticket.
+        self._pending: ContextVar[tuple[int, async_fsync.Flush] | None] = ContextVar(
+            "creditgate_flush_pending", default=None
+        )
 
     def committing(self) -> int:
         """Number the commit about to be made (call under the writer lock, before COMMIT)."""
@@ -112,7 +113,7 @@ class GroupCommit:
         if flush is None:
             self.wait_durable(ticket)
         else:
-            _PENDING.set((ticket, flush))
+            self._pending.set((ticket, flush))
 
     def watch(self, engine: Engine) -> None:
         """Note the commits every statement on `engine` could have seen (`note_seen`)."""
@@ -125,14 +126,14 @@ class GroupCommit:
     def note_seen(self) -> None:
         """Record that this context may have seen every commit numbered so far."""
         committed = self.committed()
-        if committed > _SEEN.get():
-            _SEEN.set(committed)
+        if committed > self._seen.get():
+            self._seen.set(committed)
 
     def barrier(self) -> None:
         """Return once every commit this context could have seen is on disk (syncs only if
         one may not be; nothing at all for a context that read nothing)."""
         self._reap_pending()
-        seen = _SEEN.get()
+        seen = self._seen.get()
         if seen == 0 or self.synced() >= seen:
             return
         # Not marked as synced: the last numbered commit may still be writing its frames,
@@ -143,7 +144,7 @@ class GroupCommit:
         """Start a new context (a request) that has seen nothing yet. A flush still pending
         (an answer that never reached `barrier()`) is reaped here: its file is closed and a
         failure is logged by type only."""
-        _SEEN.set(0)
+        self._seen.set(0)
         try:
             self._reap_pending()
         except CommitNotDurable as exc:
@@ -151,10 +152,10 @@ class GroupCommit:
 
     def _reap_pending(self) -> None:
         """Wait for this context's pending flush, if any, and mark its ticket synced."""
-        pending = _PENDING.get()
+        pending = self._pending.get()
         if pending is None:
             return
-        _PENDING.set(None)
+        self._pending.set(None)
         ticket, flush = pending
         try:
             flush.wait()

@@ -16,7 +16,7 @@ import uuid
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, update
+from sqlalchemy import ColumnElement, Connection, Insert, Table, bindparam, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -62,6 +62,35 @@ def _take(
         return True
     _insert_if_absent(connection, table, key)
     return taking.changed(connection, bound) == 1
+
+
+def free_report_taken(only_if: ColumnElement[bool]) -> Insert:
+    """PostgreSQL: take one of the account's free own reports of the year, if `only_if` holds,
+    as one statement that can lead a larger one (a CTE): the row is created with its first
+    use, or its count raised while below `:limit` (at least 1); it returns a row only when a
+    use was taken. Parameters: `key_account_id`, `key_year`, `limit` (`free_report_key`)."""
+    source = select(
+        bindparam("key_account_id", type_=_ALLOWANCES.c.account_id.type),
+        bindparam("key_year", type_=_ALLOWANCES.c.year.type),
+        literal(1, _ALLOWANCES.c.used.type),
+    ).where(only_if)
+    return (
+        postgresql.insert(_ALLOWANCES)
+        .from_select(["account_id", "year", "used"], source)
+        .on_conflict_do_update(
+            index_elements=[_ALLOWANCES.c.account_id, _ALLOWANCES.c.year],
+            set_={"used": _ALLOWANCES.c.used + 1},
+            where=_ALLOWANCES.c.used < bindparam("limit"),
+        )
+        .returning(_ALLOWANCES.c.used)
+    )
+
+
+def free_report_key(account_id: uuid.UUID, year: int, limit: int) -> dict[str, Any]:
+    """`free_report_taken`'s parameters."""
+    if limit <= 0:
+        raise ValueError("no free reports to take")
+    return {"key_account_id": account_id, "key_year": year, "limit": limit}
 
 
 class AllowanceService:

@@ -3,7 +3,11 @@
 Guarantees:
 - a checkpoint is written in the same transaction as the append (or the `flask log checkpoint`
   unit) that made it due, while the head row is locked: it always names an entry that exists
-  and commits with it, or not at all;
+  and commits with it, or not at all. The one-statement append of PostgreSQL
+  (`log_append_pg.GuardedAppend`) never signs: it writes nothing when the head it reads says a
+  checkpoint would be due after it (`due_after_next_append`), and the caller's next unit makes
+  that append and signs. Racing another append, it may add an entry or two past the
+  interval; the next append then finds the checkpoint due;
 - the signature is made by the HSM key `SigningKey.LOG_CHECKPOINT` over
   `crypto.hash_chain.checkpoint_message(seq, entry_hash)`; an HSM failure propagates (the
   append fails, the caller answers 503) — a checkpoint is never skipped silently;
@@ -16,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Connection, Table, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.models.base import as_utc, utcnow
@@ -62,6 +66,19 @@ def checkpoint_due(head: Head, now: datetime, *, every: int, seconds: int) -> bo
     if head.checkpoint_at is None:
         return True
     return now - as_utc(head.checkpoint_at) >= timedelta(seconds=seconds)
+
+
+def due_after_next_append() -> ColumnElement[bool]:
+    """`checkpoint_due` in SQL, over the head row as it would be after one more entry: true
+    when that entry would be `:checkpoint_every` past the last checkpoint, when there has
+    been no checkpoint yet, or when the last one was signed at or before
+    `:checkpoint_due_before` (now less the interval's seconds)."""
+    return or_(
+        _HEAD.c.last_seq + 1 - _HEAD.c.checkpoint_seq >= bindparam("checkpoint_every"),
+        _HEAD.c.checkpoint_at.is_(None),
+        _HEAD.c.checkpoint_at
+        <= bindparam("checkpoint_due_before", type_=_HEAD.c.checkpoint_at.type),
+    )
 
 
 def lock_head(connection: Connection) -> Head:

@@ -28,11 +28,14 @@ Guarantees:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
+    Insert,
     LargeBinary,
     String,
     Table,
@@ -48,8 +51,11 @@ from sqlalchemy import (
 from sqlalchemy import cast as sql_cast
 
 from app.models.query_log import CANONICAL_COLUMNS, QueryLogEntry, QueryLogHead
-from app.services.checkpoints import Head
+from app.prepared import Prepared
+from app.services.checkpoints import Head, due_after_next_append
 
+#: A charge that writes only if the condition it is given holds (see `GuardedAppend`).
+Guard = Callable[[ColumnElement[bool]], Insert]
 _LOG = cast(Table, QueryLogEntry.__table__)
 _HEAD = cast(Table, QueryLogHead.__table__)
 #: The entry's fields after its sequence number, in canonical order: the statement's
@@ -68,13 +74,20 @@ def _concat(*parts: Any) -> Any:
     return joined
 
 
-def _statement() -> Any:
-    prev = (
-        select(_HEAD.c.id, _HEAD.c.last_seq, _HEAD.c.last_hash)
-        .where(_HEAD.c.id == 1)
-        .with_for_update()
-        .cte("prev")
-    )
+def _statement(guard: Guard | None = None) -> Any:
+    prev_rows = select(_HEAD.c.id, _HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1)
+    if guard is not None:
+        # the guard runs only if no checkpoint would be due after this entry (the head as
+        # the statement's snapshot has it, not locked: see `checkpoints`), and the head is
+        # locked and read only when the guard wrote its row: a one-time filter evaluated
+        # before the head's scan, so the guard's row is locked first, as in the
+        # step-by-step unit (take the allowance, then append)
+        no_checkpoint_due = (
+            ~select(_HEAD.c.id).where(_HEAD.c.id == 1, due_after_next_append()).exists()
+        )
+        taken = guard(no_checkpoint_due).cte("taken")
+        prev_rows = prev_rows.where(select(literal(1)).select_from(taken).exists())
+    prev = prev_rows.with_for_update().cte("prev")
     seq = prev.c.last_seq + 1
     seq_text = sql_cast(seq, Text)
     seq_field = _concat(
@@ -126,13 +139,50 @@ def _statement() -> Any:
     ).add_cte(entry)
 
 
-_APPEND = _statement()
+_APPEND = Prepared(_statement())
+
+
+class GuardedAppend:
+    """The append led by a guard, all one statement: `guard(only_if)` is a data-modifying
+    statement (an INSERT … RETURNING: a charge) that writes only if `only_if` holds; the entry
+    is written only when the guard returned a row, and then the two commit together. The
+    statement is built once."""
+
+    def __init__(self, guard: Guard) -> None:
+        self._statement = Prepared(_statement(guard))
+
+    def append(
+        self,
+        connection: Connection,
+        guard_parameters: Mapping[str, Any],
+        fields: Mapping[str, Any],
+        rest: bytes,
+        *,
+        checkpoint_every: int,
+        checkpoint_due_before: datetime,
+    ) -> Head | None:
+        """The moved head, or None with nothing written: the guard returned no row, or a
+        checkpoint would be due after this entry (the caller's unit appends and signs it)."""
+        found = self._statement.rows(
+            connection,
+            {
+                **guard_parameters,
+                **fields,
+                "rest": rest,
+                "checkpoint_every": checkpoint_every,
+                "checkpoint_due_before": checkpoint_due_before,
+            },
+        )
+        if not found:
+            return None
+        [(last_seq, last_hash, checkpoint_seq, checkpoint_at)] = found
+        return Head(last_seq, bytes(last_hash), checkpoint_seq, checkpoint_at)
 
 
 def append_chained(connection: Connection, fields: Mapping[str, Any], rest: bytes) -> Head:
     """Write the entry `fields` (every canonical field but `seq`; `rest` = their canonical
     bytes) after the head, in the caller's transaction. Returns the moved head."""
-    last_seq, last_hash, checkpoint_seq, checkpoint_at = connection.execute(
-        _APPEND, {**fields, "rest": rest}
-    ).one()
+    [(last_seq, last_hash, checkpoint_seq, checkpoint_at)] = _APPEND.rows(
+        connection, {**fields, "rest": rest}
+    )
     return Head(last_seq, bytes(last_hash), checkpoint_seq, checkpoint_at)

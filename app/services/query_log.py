@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol, cast
 
 from sqlalchemy import Connection, String, Table, bindparam, insert, literal, select
@@ -42,7 +42,7 @@ from app.services.checkpoints import (
     move_head,
     sign_head,
 )
-from app.services.log_append_pg import append_chained
+from app.services.log_append_pg import GuardedAppend, append_chained
 from app.services.unit_of_work import connection_of
 from crypto.hash_chain import Field, canonical, chain_hash
 from crypto.keys import KeyProvider
@@ -197,6 +197,30 @@ class QueryLog:
         if checkpoint_due(head, now, every=self.every, seconds=self.seconds):
             move_head(connection, sign_head(connection, self.signer, head, now))
         return LoggedEntry(head.last_seq, head.last_hash)
+
+    def append_if(
+        self,
+        connection: Connection,
+        attempt: QueryAttempt,
+        guarded: GuardedAppend,
+        guard_parameters: dict[str, Any],
+    ) -> LoggedEntry | None:
+        """PostgreSQL: write `attempt` after `guarded`'s guard (the charge), the two as one
+        statement, in a unit that is that statement (`Container.statement_unit`). None,
+        with nothing written, when the guard took nothing or when a checkpoint would be due
+        after this entry: then the caller's unit of work appends with `append` (which signs
+        it, and whose failure rolls the charge back)."""
+        fields = self._fields(attempt)
+        rest = canonical(tuple(fields[name] for name in CANONICAL_COLUMNS[1:]))
+        head = guarded.append(
+            connection,
+            guard_parameters,
+            fields,
+            rest,
+            checkpoint_every=self.every,
+            checkpoint_due_before=utcnow() - timedelta(seconds=self.seconds),
+        )
+        return None if head is None else LoggedEntry(head.last_seq, head.last_hash)
 
     def _fields(self, attempt: QueryAttempt) -> dict[str, Any]:
         """The entry's stored fields but its sequence number, in canonical order

@@ -24,13 +24,17 @@ from flask import Response, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.container import Container, container
+from app.services.allowances import AllowanceService, free_report_key, free_report_taken
 from app.services.callers import caller_for
 from app.services.failures import DATABASE_FAILURES, KEY_FAILURES
+from app.services.log_append_pg import GuardedAppend
 from app.services.policy import Action, Decision, Target
 from app.services.query_log import QueryAttempt, record_failure
 from app.web.identity import client_address, current_principal
 from app.web.queries import request_id
 
+#: PostgreSQL: a free own report taken and its entry appended as one statement.
+_FREE_REPORT_AND_ENTRY = GuardedAppend(free_report_taken)
 TOO_LARGE = "body_too_large"
 MALFORMED = "malformed_body"
 
@@ -85,6 +89,36 @@ class QueryCall:
         """Log a denied attempt and hand back the refusal to send once the unit commits."""
         self.log(db, "denied", reason)
         return answer
+
+    def take_free_report_and_log(self, *, limit: int, reason: str, **details: Any) -> bool:
+        """Take one of the account's `limit` free reports of this year and append the allowed
+        entry, committed together. False, with nothing taken or written, when they are used
+        up, or (PostgreSQL) when a checkpoint is due: the caller's writing unit (`unit()`)
+        then asks for a fee, or takes the report and appends and signs in one transaction.
+
+        PostgreSQL: one statement in a unit of its own (`Container.statement_unit`), so it
+        never calls the HSM; SQLite: the two in this attempt's writing unit. Either way a
+        failure rolls both back (503, a `failed` entry)."""
+        principal = self.principal
+        assert principal is not None  # a free report is a logged-in subject's
+        if limit <= 0:
+            return False
+        if self.parts.engine.dialect.name != "postgresql":
+            with self.unit() as db:
+                if not AllowanceService().take_free_report(
+                    db, account_id=principal.account_id, year=self.on.year, limit=limit
+                ):
+                    return False
+                self.log(db, "allowed", reason, **details)
+            return True
+        with self._failures_recorded(), self.parts.statement_unit() as connection:
+            logged = self.parts.query_log().append_if(
+                connection,
+                self.attempt("allowed", reason, **details),
+                _FREE_REPORT_AND_ENTRY,
+                free_report_key(principal.account_id, self.on.year, limit),
+            )
+        return logged is not None
 
     @contextmanager
     def unit(self) -> Iterator[Any]:

@@ -77,8 +77,25 @@ def own_report() -> tuple[Response, int]:
             opened = reports.open(db, subject=subject, decision=decision, on=call.on)
     if opened is not None:  # masked outside any unit: pure, and holds no lock
         shaped = reports.shape(opened, decision=decision)
-    # 2. One writing unit: the charge (a free report or a paid order) and the log entry,
-    #    committed together. Nothing read above leaves the server unless this commits.
+    # 2. The common case, a free report: the charge and the log entry committed together
+    #    (on PostgreSQL one statement). Nothing read above leaves unless they commit.
+    if (
+        shaped is not None
+        and asked is None
+        and decision.allowed
+        and call.take_free_report_and_log(
+            limit=parts.policy.free_self_reports_per_year,
+            reason=decision.reason,
+            fields_released=shaped.released,
+        )
+    ):
+        report = reports.document(
+            shaped, decision=decision, kind="self", on=call.on, query_records=records, fee_fen=0
+        )
+        return jsonify(report), 200
+    # 3. Every other case in one writing unit: a refusal, a paid order, the free reports used
+    #    up (a fee order), or on PostgreSQL a free report whose entry makes a checkpoint due.
+    #    The charge and the log entry commit together; nothing read above leaves otherwise.
     with call.unit() as db:
         if not decision.allowed or decision.obligations is None or shaped is None:
             if isinstance(asked, Refused) and decision.allowed:

@@ -12,11 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 import app.db
 from app.container import Container
+from app.models import QueryLogEntry
+from app.prepared import Prepared
 from app.services.query_log import ENTRIES_ABOUT
 from tests.conftest import BACKENDS, PG_ADMIN_URL
 from tests.db.log_entries import append_entry, count_entries
@@ -79,6 +81,26 @@ def test_a_busy_connection_whose_server_went_away_fails_once_then_the_pool_recon
         count_entries(connection)
     with parts.reads() as connection:
         assert count_entries(connection) == 1
+
+
+@pytest.mark.parametrize("scratch_database", ["postgresql"], indirect=True)
+def test_a_prepared_statement_on_a_dead_connection_fails_once_then_the_pool_reconnects(
+    parts: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hot path's fixed statements run on psycopg's cursor (`app.prepared`): a server gone
+    from under a busy connection fails the statement as Core would (a DBAPIError marked as
+    an invalidated connection, a 503 upstream), and the next checkout works."""
+    append_entry(parts)
+    _kill_pooled_connection(parts)
+    monkeypatch.setattr(app.db, "PING_AFTER_IDLE_S", 3600.0)  # nothing is pinged
+    with pytest.raises(DBAPIError) as failed, parts.reads() as connection:
+        _COUNT.rows(connection, {})
+    assert failed.value.connection_invalidated
+    with parts.reads() as connection:
+        assert _COUNT.rows(connection, {}) == [(1,)]
+
+
+_COUNT = Prepared(select(func.count()).select_from(QueryLogEntry))
 
 
 def _kill_pooled_connection(parts: Container) -> None:

@@ -90,9 +90,6 @@ def test_an_in_list_parameter_is_refused_where_it_would_be_prepared(
     by_names = Prepared(
         select(_ACCOUNTS.c.id).where(_ACCOUNTS.c.username.in_(bindparam("names", expanding=True)))
     )
-    if connection.dialect.name != "sqlite":
-        assert by_names.rows(connection, {"names": ["x"]}) == []  # Core runs it elsewhere
-        return
     with pytest.raises(ValueError, match="expanding"):
         by_names.rows(connection, {"names": ["x"]})
 

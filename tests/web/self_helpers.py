@@ -8,7 +8,7 @@ from datetime import date
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import Connection, select, text
 
 from app.container import container
 from app.models import Account, QueryLogEntry
@@ -37,3 +37,29 @@ def entries(app: Flask, action: str | None = None) -> list[QueryLogEntry]:
         if action is not None:
             query = query.where(QueryLogEntry.action == action)
         return list(db.scalars(query))
+
+
+def refuse_log_entries(connection: Connection) -> None:
+    """Make the database refuse every new query-log entry from here to the end of the test
+    (a trigger created in the test's transaction, rolled back with it): the log store fails
+    whichever statement writes the entry. On PostgreSQL the error is disk_full (53100)."""
+    if connection.dialect.name == "sqlite":
+        connection.execute(
+            text(
+                "CREATE TRIGGER test_log_store_full BEFORE INSERT ON query_log"
+                " BEGIN SELECT RAISE(ABORT, 'the log store is full'); END"
+            )
+        )
+        return
+    connection.execute(
+        text(
+            "CREATE FUNCTION test_log_store_full() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'the log store is full' USING ERRCODE = '53100'; END $$"
+        )
+    )
+    connection.execute(
+        text(
+            "CREATE TRIGGER test_log_store_full BEFORE INSERT ON query_log"
+            " FOR EACH ROW EXECUTE FUNCTION test_log_store_full()"
+        )
+    )

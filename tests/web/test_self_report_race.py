@@ -15,7 +15,8 @@ from app.container import container
 from app.factory import create_app
 from app.migrate import upgrade
 from app.models import Order, QueryLogEntry, ReportAllowance
-from crypto.keys import KeyProvider
+from app.services.log_verify import verify_log
+from crypto.keys import KeyProvider, SigningKey
 from tests.conftest import BACKENDS, ScratchDatabase, make_settings
 from tests.races import race
 from tests.services.report_helpers import Person, citizen_id, loan
@@ -63,4 +64,8 @@ def test_a_hundred_simultaneous_requests_get_exactly_two_free_reports(
         ("allowed", "subject_own_data"): 2,
         ("denied", "payment_required"): RACERS - 2,
     }
+    with container(app).engine.connect() as connection:  # one chain, whichever path appended
+        verified = verify_log(connection, key_provider.public_key_der(SigningKey.LOG_CHECKPOINT))
+    assert verified.problem is None
+    assert verified.entries == RACERS
     container(app).engine.dispose()

@@ -11,19 +11,27 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import OperationalError
 
 from app.container import container
 from app.factory import create_app
 from app.migrate import upgrade
-from app.models import Order, ReportAllowance
+from app.models import LogCheckpoint, Order, QueryLogEntry, ReportAllowance
+from app.services.log_verify import verify_log
 from app.services.query_log import QueryLog
-from crypto.keys import KeyProvider
+from crypto.keys import KeyProvider, SigningKey
 from tests.conftest import BACKENDS, ScratchDatabase, make_settings
+from tests.fakes import InMemoryKeyProvider
 from tests.logins import make_account
 from tests.services.report_helpers import Person, citizen_id, dishonest, loan, overdue, penalty
-from tests.web.self_helpers import CARD, client_for, entries, subject_account
+from tests.web.self_helpers import (
+    CARD,
+    client_for,
+    entries,
+    refuse_log_entries,
+    subject_account,
+)
 
 TODAY = date(2026, 11, 21)
 REPORTS = "/api/v1/self/reports"
@@ -202,19 +210,15 @@ def test_an_account_without_a_subject_gets_not_found(app: Flask) -> None:
 
 
 def test_when_the_log_cannot_be_written_nothing_is_released(
-    app: Flask, holder: Any, monkeypatch: pytest.MonkeyPatch
+    app: Flask, holder: Any, connection: Connection
 ) -> None:
-    def broken(self: QueryLog, db: Any, attempt: Any) -> Any:
-        raise OperationalError("INSERT INTO query_log", {}, Exception("disk full"))
-
-    monkeypatch.setattr(QueryLog, "append", broken)
+    refuse_log_entries(connection)
     response = _ask(app, holder)
     assert response.status_code == 503
     text = response.get_data(as_text=True)
     for secret in (NAME, ID_NUMBER, "61234500", "LN20190001", "重庆银行", "招商银行"):
         assert secret not in text
     assert response.get_json()["error"] == "service_unavailable"
-    monkeypatch.undo()
     assert entries(app, ACTION) == []
     with container(app).sessions() as db:  # the free report was given back with the rollback
         assert db.scalars(select(ReportAllowance.used)).all() in ([], [0])
@@ -257,6 +261,46 @@ def test_a_paid_report_that_could_not_be_logged_stays_paid_for(
     assert paid.status_code == 200
     assert paid.get_json()["report"]["fee_fen"] == 1000
     container(app).engine.dispose()
+
+
+@pytest.mark.parametrize("scratch_database", BACKENDS, indirect=True)
+def test_a_dead_hsm_when_a_checkpoint_is_due_costs_the_subject_no_free_report(
+    scratch_database: ScratchDatabase, tmp_path: Path
+) -> None:
+    """On databases that really commit, with a checkpoint due after every entry: the report
+    whose checkpoint the HSM cannot sign is refused (503, nothing disclosed) and its free
+    report is not taken: the charge and the entry roll back with the checkpoint (on
+    PostgreSQL the one-statement unit leaves a due checkpoint to the writing unit)."""
+    upgrade(scratch_database.url)
+    provider = InMemoryKeyProvider()
+    app = create_app(
+        make_settings(scratch_database.url, tmp_path, log_checkpoint_every=1),
+        key_provider=provider,
+    )
+    person = Person(citizen_id(79), NAME, (loan(date(2019, 1, 1)),))
+    account, _ = subject_account(app, person, today=TODAY)
+    assert _ask(app, account).status_code == 200
+    provider.down = True
+    refused = _ask(app, account)
+    assert refused.status_code == 503
+    assert NAME not in refused.get_data(as_text=True)
+    provider.down = False
+    assert _ask(app, account).status_code == 200  # the second free report is still there
+    assert _ask(app, account).status_code == 402
+    parts = container(app)
+    with parts.sessions() as db:
+        assert db.scalars(select(ReportAllowance.used)).all() == [2]
+        decisions = [
+            entry.decision
+            for entry in db.scalars(select(QueryLogEntry).order_by(QueryLogEntry.seq))
+        ]
+        signed = list(db.scalars(select(LogCheckpoint.seq).order_by(LogCheckpoint.seq)))
+    assert decisions[-3:] == ["allowed", "allowed", "denied"]
+    assert signed[-3:] == [len(decisions) - 2, len(decisions) - 1, len(decisions)]
+    with parts.engine.connect() as connection:
+        verified = verify_log(connection, provider.public_key_der(SigningKey.LOG_CHECKPOINT))
+    assert verified.problem is None
+    parts.engine.dispose()
 
 
 def test_when_the_log_cannot_be_written_no_query_record_is_released(

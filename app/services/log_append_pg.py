@@ -1,5 +1,7 @@
 """An append to the query log on PostgreSQL in one statement: lock the head, write the entry
 chained to it, move the head (one round trip where the step-by-step append takes three).
+`GuardedAppend` puts a charge before it in the same statement, so that a free own report is
+taken and logged by one statement in autocommit (`Container.statement_unit`).
 
 The statement (built once):
 

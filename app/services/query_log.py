@@ -10,7 +10,9 @@ Guarantees:
 - an entry holds the subject's blind index, never an ID number, a name or a released value;
 - every `every` entries, or at the first append once the last checkpoint is `seconds` old, the
   append signs a checkpoint in the HSM inside the same transaction (`app.services.checkpoints`);
-  an HSM failure there fails the append (fail closed);
+  an HSM failure there fails the append (fail closed). `append_if` (PostgreSQL's charge and
+  entry as one statement) never signs: it writes nothing when a checkpoint would be due, and
+  the caller appends in a unit of work instead;
 - `record_failure` writes a `failed` entry in a fresh unit of work after the caller's unit
   rolled back; if that fails too it logs only the exception's type (never its message, which
   could carry values) and returns, and the caller still answers 503;

@@ -13,9 +13,10 @@ Guarantees:
   (someone else's order looks like no order), or 402 naming it when it is the caller's own
   order still waiting for payment;
 - the report is read from one snapshot (`QueryCall.snapshot`: subject, decision, records
-  opened, query records) and returned only after the writing unit that takes the charge and
-  appends the log entry committed; if that unit fails, nothing read is sent (503). The query
-  records page is read and logged the same way.
+  opened, query records) and returned only after the unit that takes the charge and appends
+  the log entry committed (for a free report on PostgreSQL, one statement:
+  `QueryCall.take_free_report_and_log`); if that unit fails, nothing read is sent (503). The
+  query records page is read and logged the same way.
 """
 
 from __future__ import annotations

@@ -104,12 +104,15 @@ class QueryCall:
         if limit <= 0:
             return False
         if self.parts.engine.dialect.name != "postgresql":
-            with self.unit() as db:
-                if not AllowanceService().take_free_report(
-                    db, account_id=principal.account_id, year=self.on.year, limit=limit
-                ):
-                    return False
-                self.log(db, "allowed", reason, **details)
+            try:
+                with self.unit() as db:
+                    if not AllowanceService().take_free_report(
+                        db, account_id=principal.account_id, year=self.on.year, limit=limit
+                    ):
+                        raise _NothingTaken  # the unit rolls back: no commit, no flush
+                    self.log(db, "allowed", reason, **details)
+            except _NothingTaken:
+                return False
             return True
         with self._failures_recorded(), self.parts.statement_unit() as connection:
             logged = self.parts.query_log().append_if(
@@ -151,6 +154,10 @@ class QueryCall:
             reason = "key_failure" if isinstance(exc, KEY_FAILURES) else "database_failure"
             record_failure(self.parts, self.attempt("failed", reason))
             raise
+
+
+class _NothingTaken(Exception):
+    """The free reports are used up: the unit that looked rolls back with nothing written."""
 
 
 #: The query calls whose units committed in this request with their flush still running.

@@ -173,6 +173,35 @@ def test_an_own_report_whose_commit_cannot_be_synced_discloses_nothing(
     assert answer.get_json()["subject"]["name"] == name
 
 
+def test_a_report_asked_for_once_the_free_ones_are_used_up_commits_and_flushes_once(
+    service: Flask, flushes: Flushes
+) -> None:
+    """The free-report attempt that finds none left rolls back (no commit, no flush); the one
+    unit that creates the fee order and logs the refusal commits and flushes once, and a
+    failing flush there writes one `failed` entry for the one attempt."""
+    account, _ = subject_account(
+        service, Person(citizen_id(59), "周芳", (loan(date(2020, 3, 1)),)), today=TODAY
+    )
+    client, headers = client_for(service, account)
+    for _ in range(2):
+        assert client.post("/api/v1/self/reports", json={}, headers=headers).status_code == 200
+    group_commit = _group_commit(container(service))
+    committed, flushes.calls = group_commit.committed(), 0
+    asked = client.post("/api/v1/self/reports", json={}, headers=headers)
+    assert asked.status_code == 402
+    assert (group_commit.committed() - committed, flushes.calls) == (1, 1)
+    flushes.failing = True
+    failed = client.post("/api/v1/self/reports", json={}, headers=headers)
+    assert failed.status_code == 503
+    with container(service).reads() as connection:
+        logged = connection.execute(
+            select(QueryLogEntry.decision).where(
+                QueryLogEntry.request_id == failed.headers["X-Request-Id"]
+            )
+        ).scalars()
+        assert sorted(logged) == ["denied", "failed"]
+
+
 def test_a_unit_whose_commit_cannot_be_synced_raises_and_frees_the_writer_lock(
     service: Flask, flushes: Flushes
 ) -> None:

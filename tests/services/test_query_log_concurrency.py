@@ -9,14 +9,14 @@ from collections.abc import Callable
 from itertools import pairwise
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from app.db import WRITE_INTENT, make_engine, make_session_factory
 from app.migrate import upgrade
 from app.models import Account, LogCheckpoint, QueryLogEntry, ReportAllowance
 from app.services.allowances import AllowanceService, free_report_key, free_report_taken
 from app.services.log_append_pg import GuardedAppend
-from app.services.log_verify import verify_log
+from app.services.log_verify import VerifyReport, verify_log
 from app.services.query_log import QueryAttempt, QueryLog
 from crypto.keys import KeyProvider, SigningKey
 from tests.conftest import BACKENDS, ScratchDatabase
@@ -65,9 +65,7 @@ def test_concurrent_appends_form_one_gap_free_chain(
         actors = set(db.scalars(select(QueryLogEntry.actor_ref)))
     assert seqs == list(range(1, total + 1))
     assert len(actors) == total  # every attempt is there exactly once
-    with engine.connect() as conn:
-        report = verify_log(conn, key_provider.public_key_der(SigningKey.LOG_CHECKPOINT))
-    engine.dispose()
+    report = _verified(engine, key_provider)
     assert report.problem is None
     assert report.entries == total
     assert report.checkpoints >= total // 5
@@ -126,9 +124,7 @@ def test_one_statement_appends_racing_unit_appends_keep_the_chain_and_the_checkp
         seqs = list(db.scalars(select(QueryLogEntry.seq).order_by(QueryLogEntry.seq)))
         used = dict(db.execute(select(ReportAllowance.account_id, ReportAllowance.used)).all())
         signed = list(db.scalars(select(LogCheckpoint.seq).order_by(LogCheckpoint.seq)))
-    with engine.connect() as conn:
-        report = verify_log(conn, key_provider.public_key_der(SigningKey.LOG_CHECKPOINT))
-    engine.dispose()
+    report = _verified(engine, key_provider)
     assert seqs == list(range(1, total + 1))
     assert used == dict.fromkeys(accounts, GUARDED_EACH)
     assert report.problem is None
@@ -137,3 +133,12 @@ def test_one_statement_appends_racing_unit_appends_keep_the_chain_and_the_checkp
     gaps = [later - earlier for earlier, later in pairwise([0, *signed])]
     assert max(gaps) <= GUARDED_EVERY + GUARDED_RACERS - 1
     assert total - signed[-1] < GUARDED_EVERY + GUARDED_RACERS
+
+
+def _verified(engine: Engine, key_provider: KeyProvider) -> VerifyReport:
+    """`flask log verify` over the scratch database; the engine is disposed of."""
+    try:
+        with engine.connect() as conn:
+            return verify_log(conn, key_provider.public_key_der(SigningKey.LOG_CHECKPOINT))
+    finally:
+        engine.dispose()

@@ -175,16 +175,16 @@ class GuardedAppend:
                 "checkpoint_due_before": checkpoint_due_before,
             },
         )
-        if not found:
-            return None
-        [(last_seq, last_hash, checkpoint_seq, checkpoint_at)] = found
-        return Head(last_seq, bytes(last_hash), checkpoint_seq, checkpoint_at)
+        return _moved_head(found) if found else None
 
 
 def append_chained(connection: Connection, fields: Mapping[str, Any], rest: bytes) -> Head:
     """Write the entry `fields` (every canonical field but `seq`; `rest` = their canonical
     bytes) after the head, in the caller's transaction. Returns the moved head."""
-    [(last_seq, last_hash, checkpoint_seq, checkpoint_at)] = _APPEND.rows(
-        connection, {**fields, "rest": rest}
-    )
+    return _moved_head(_APPEND.rows(connection, {**fields, "rest": rest}))
+
+
+def _moved_head(rows: list[tuple[Any, ...]]) -> Head:
+    """The one row an append statement returns: the head as it moved it."""
+    [(last_seq, last_hash, checkpoint_seq, checkpoint_at)] = rows
     return Head(last_seq, bytes(last_hash), checkpoint_seq, checkpoint_at)

@@ -188,9 +188,7 @@ class QueryLog:
         the unit's connection: the hot path of every query). On PostgreSQL the head's lock,
         the entry and the head's move are one statement (`log_append_pg`)."""
         connection = connection_of(db)
-        fields = self._fields(attempt)
-        # canonical(entry) = canonical((seq,)) + rest: the fields after seq, encoded once
-        rest = canonical(tuple(fields[name] for name in CANONICAL_COLUMNS[1:]))
+        fields, rest = self._encoded(attempt)
         if connection.dialect.name == "postgresql":
             head = append_chained(connection, fields, rest)
         else:
@@ -212,8 +210,7 @@ class QueryLog:
         with nothing written, when the guard took nothing or when a checkpoint would be due
         after this entry: then the caller's unit of work appends with `append` (which signs
         it, and whose failure rolls the charge back)."""
-        fields = self._fields(attempt)
-        rest = canonical(tuple(fields[name] for name in CANONICAL_COLUMNS[1:]))
+        fields, rest = self._encoded(attempt)
         head = guarded.append(
             connection,
             guard_parameters,
@@ -223,6 +220,12 @@ class QueryLog:
             checkpoint_due_before=utcnow() - timedelta(seconds=self.seconds),
         )
         return None if head is None else LoggedEntry(head.last_seq, head.last_hash)
+
+    def _encoded(self, attempt: QueryAttempt) -> tuple[dict[str, Any], bytes]:
+        """The entry's stored fields but its sequence number, and their canonical bytes:
+        canonical(entry) = canonical((seq,)) + these bytes, so they are encoded once."""
+        fields = self._fields(attempt)
+        return fields, canonical(tuple(fields[name] for name in CANONICAL_COLUMNS[1:]))
 
     def _fields(self, attempt: QueryAttempt) -> dict[str, Any]:
         """The entry's stored fields but its sequence number, in canonical order

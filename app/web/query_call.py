@@ -24,7 +24,7 @@ from flask import Response, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.container import Container, container
-from app.services.allowances import AllowanceService, free_report_key, free_report_taken
+from app.services.allowances import free_report_key, free_report_taken
 from app.services.callers import caller_for
 from app.services.failures import DATABASE_FAILURES, KEY_FAILURES
 from app.services.log_append_pg import GuardedAppend
@@ -91,29 +91,17 @@ class QueryCall:
         return answer
 
     def take_free_report_and_log(self, *, limit: int, reason: str, **details: Any) -> bool:
-        """Take one of the account's `limit` free reports of this year and append the allowed
-        entry, committed together. False, with nothing taken or written, when they are used
-        up, or (PostgreSQL) when a checkpoint is due: the caller's writing unit (`unit()`)
-        then asks for a fee, or takes the report and appends and signs in one transaction.
-
-        PostgreSQL: one statement in a unit of its own (`Container.statement_unit`), so it
-        never calls the HSM; SQLite: the two in this attempt's writing unit. Either way a
-        failure rolls both back (503, a `failed` entry)."""
+        """PostgreSQL: take one of the account's `limit` free reports of this year and append
+        the allowed entry as one statement in a unit of its own (`Container.statement_unit`),
+        committed together; it never calls the HSM, and a failure rolls both back (503, a
+        `failed` entry). False, with nothing taken or written, when they are used up, when a
+        checkpoint is due, or on SQLite, whose unit has no round trips to save: the caller's
+        writing unit (`unit()`) then takes the report and appends (and signs), or asks for a
+        fee."""
         principal = self.principal
         assert principal is not None  # a free report is a logged-in subject's
-        if limit <= 0:
+        if limit <= 0 or self.parts.engine.dialect.name != "postgresql":
             return False
-        if self.parts.engine.dialect.name != "postgresql":
-            try:
-                with self.unit() as db:
-                    if not AllowanceService().take_free_report(
-                        db, account_id=principal.account_id, year=self.on.year, limit=limit
-                    ):
-                        raise _NothingTaken  # the unit rolls back: no commit, no flush
-                    self.log(db, "allowed", reason, **details)
-            except _NothingTaken:
-                return False
-            return True
         with self._failures_recorded(), self.parts.statement_unit() as connection:
             logged = self.parts.query_log().append_if(
                 connection,
@@ -154,10 +142,6 @@ class QueryCall:
             reason = "key_failure" if isinstance(exc, KEY_FAILURES) else "database_failure"
             record_failure(self.parts, self.attempt("failed", reason))
             raise
-
-
-class _NothingTaken(Exception):
-    """The free reports are used up: the unit that looked rolls back with nothing written."""
 
 
 #: The query calls whose units committed in this request with their flush still running.

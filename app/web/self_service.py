@@ -78,8 +78,8 @@ def own_report() -> tuple[Response, int]:
             opened = reports.open(db, subject=subject, decision=decision, on=call.on)
     if opened is not None:  # masked outside any unit: pure, and holds no lock
         shaped = reports.shape(opened, decision=decision)
-    # 2. The common case, a free report: the charge and the log entry committed together
-    #    (on PostgreSQL one statement). Nothing read above leaves unless they commit.
+    # 2. PostgreSQL, the common case, a free report: the charge and the log entry as one
+    #    statement. Nothing read above leaves unless it commits.
     if (
         shaped is not None
         and asked is None
@@ -94,8 +94,9 @@ def own_report() -> tuple[Response, int]:
             shaped, decision=decision, kind="self", on=call.on, query_records=records, fee_fen=0
         )
         return jsonify(report), 200
-    # 3. Every other case in one writing unit: a refusal, a paid order, the free reports used
-    #    up (a fee order), or on PostgreSQL a free report whose entry makes a checkpoint due.
+    # 3. Every other case in one writing unit: a refusal, a paid order, a free report (on
+    #    SQLite always; on PostgreSQL when a checkpoint is due), the free ones used up (a fee
+    #    order).
     #    The charge and the log entry commit together; nothing read above leaves otherwise.
     with call.unit() as db:
         if not decision.allowed or decision.obligations is None or shaped is None:

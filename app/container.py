@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import WRITE_INTENT
 from app.group_commit import GroupCommit
-from app.services.ingest import IngestService
-from app.services.keys import KeyService
-from app.services.query_log import QueryLog
+from app.services.intake.ingest import IngestService
+from app.services.keys.lifecycle import KeyService
+from app.services.querylog.log import QueryLog
 from app.settings import Settings
 from app.writer_lock import WriterLock
 from crypto.fields import FieldCipher

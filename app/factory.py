@@ -18,7 +18,7 @@ from sqlalchemy.orm import sessionmaker
 from app.container import Container
 from app.db import make_engine, make_session_factory
 from app.group_commit import group_commit_for
-from app.services.keys import data_key_loader
+from app.services.keys.lifecycle import data_key_loader
 from app.settings import Settings
 from app.writer_lock import writer_lock_for
 from crypto.fields import FieldCipher

@@ -20,7 +20,7 @@ from typing import Any
 
 from app.db import make_engine, make_session_factory
 from app.migrate import upgrade
-from app.services.keys import data_key_loader
+from app.services.keys.lifecycle import data_key_loader
 from crypto.fields import FieldCipher
 from crypto.keyring import DataKeyRing
 from hsm import Pkcs11KeyProvider, provision_service_keys

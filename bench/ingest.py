@@ -32,8 +32,8 @@ from app.db import make_engine
 from app.demo.generator import SyntheticSubject, generate_providers, generate_subjects
 from app.models import Record
 from app.models.ids import uuid7
-from app.services.ingest import IngestService
-from app.services.keys import KeyService
+from app.services.intake.ingest import IngestService
+from app.services.keys.lifecycle import KeyService
 from bench.harness import BenchToken, cipher_for, median_rate, sqlite_database
 from crypto.fields import FieldContext, canonical_json
 from policies.catalog import Catalog

@@ -21,7 +21,7 @@ from sqlalchemy import insert, select, update
 
 from app.db import make_engine
 from app.models import LogCheckpoint, QueryLogEntry, QueryLogHead
-from app.services.log_verify import verify_log
+from app.services.querylog.verify import verify_log
 from bench.harness import BenchToken, machine, save, sqlite_database
 from crypto.hash_chain import GENESIS, canonical, chain_hash, checkpoint_message
 from crypto.keys import SigningKey

@@ -102,7 +102,7 @@ def _prepare(env: dict[str, str], token: BenchToken, subjects: int) -> tuple[str
     from app.demo.loader import seed_demo
     from app.factory import create_app
     from app.models import Account, AccountKind, Record
-    from app.services.sessions import SessionService
+    from app.services.auth.sessions import SessionService
     from app.settings import Settings
 
     with token.provider() as provider:

@@ -24,8 +24,8 @@ from sqlalchemy import text
 from app.container import container
 from app.factory import create_app
 from app.services.policy import Action
-from app.services.query_log import ENTRIES_ABOUT
-from app.services.reports import query_records_since
+from app.services.querylog.log import ENTRIES_ABOUT
+from app.services.reports.assembly import query_records_since
 from app.web import query_call
 from app.web.gate import bound_to, public
 

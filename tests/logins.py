@@ -12,8 +12,8 @@ from sqlalchemy import update
 from app.container import container
 from app.models import Account, AccountRole, LoginChallenge
 from app.models.base import utcnow
-from app.services.passwords import hash_password
-from app.services.sessions import SessionService
+from app.services.auth.passwords import hash_password
+from app.services.auth.sessions import SessionService
 
 
 def make_account(

@@ -17,10 +17,10 @@ from flask.cli import with_appcontext
 
 from app.container import Container, container
 from app.models import Role
-from app.services.accounts import AccountError, AccountService, role_conflict, valid_username
-from app.services.attempts import normalise_username
-from app.services.password_policy import PasswordRejected, check_password
-from app.services.totp import Enrolment, TotpError, TotpService
+from app.services.auth.accounts import AccountError, AccountService, role_conflict, valid_username
+from app.services.auth.login_attempts import normalise_username
+from app.services.auth.password_policy import PasswordRejected, check_password
+from app.services.auth.totp import Enrolment, TotpError, TotpService
 
 PASSWORD_FILE_ENV = "CREDITGATE_NEW_PASSWORD_FILE"  # noqa: S105 - an env variable's name
 PROMPT_TRIES = 3

@@ -12,7 +12,7 @@ import click
 from flask.cli import with_appcontext
 
 from app.container import container
-from app.services.ledger import LedgerError, LedgerService, entry_view, institution_id_for
+from app.services.billing.ledger import LedgerError, LedgerService, entry_view, institution_id_for
 
 group = click.Group("billing", help="Institution prepaid ledgers.")
 

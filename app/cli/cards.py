@@ -27,7 +27,7 @@ from sqlalchemy import select
 from app.container import Container, container
 from app.demo.cards import DemoCardsError, ensure_demo_cards
 from app.models import Account
-from app.services.cards import (
+from app.services.auth.cards import (
     DEFAULT_CARD_DAYS,
     REVOCATION_REASONS,
     CardNotFound,

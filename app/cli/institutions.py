@@ -14,14 +14,14 @@ import click
 from flask.cli import with_appcontext
 
 from app.container import container
-from app.services.institutions import (
+from app.services.oauth.institutions import (
     MAX_KEY_FILE_BYTES,
     SCOPES,
     InstitutionError,
     InstitutionService,
     InstitutionView,
 )
-from app.services.oauth import TOKEN_PATH
+from app.services.oauth.tokens import TOKEN_PATH
 
 group = click.Group("institutions", help="Institutions that authenticate with OAuth 2.0.")
 

@@ -8,7 +8,7 @@ import click
 from flask.cli import with_appcontext
 
 from app.container import container
-from app.services.keys import KeyLifecycleError
+from app.services.keys.lifecycle import KeyLifecycleError
 from crypto.keys import WrappingKey, is_wrapping_label
 
 group = click.Group("keys", help="Data-key rotation, re-wrap and crypto-shredding.")

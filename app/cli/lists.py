@@ -10,8 +10,8 @@ import click
 from flask.cli import with_appcontext
 
 from app.container import container
-from app.services.public_lists import PublicListService
-from app.services.reports import ReportService
+from app.services.lists.public_lists import PublicListService
+from app.services.reports.assembly import ReportService
 
 group = click.Group("lists", help="The public lists (penalties, licensing, dishonest debtors).")
 

@@ -9,8 +9,8 @@ import click
 from flask.cli import with_appcontext
 
 from app.container import container
-from app.services.checkpoints import checkpoint_now
-from app.services.log_verify import verify_log
+from app.services.querylog.checkpoints import checkpoint_now
+from app.services.querylog.verify import verify_log
 from crypto.keys import SigningKey
 
 group = click.Group("log", help="Query-log checkpoints and verification.")

@@ -106,7 +106,7 @@ def create(args: argparse.Namespace, ask: Callable[[str], str], out: TextIO) -> 
         "scope": scope,
         "iat": now,
         "exp": now + args.days * 86400,
-        "jti": secrets.token_urlsafe(24),
+        "jti": secrets.token_hex(24),  # never starts with "-" (an option to argparse)
         "max_uses": args.max_uses,
     }
     to_sign = signing_input(header, claims)

@@ -29,7 +29,7 @@ from sqlalchemy import select
 
 from app.container import Container
 from app.models import Account, AccountKind, Subject
-from app.services.passwords import hash_password
+from app.services.auth.passwords import hash_password
 
 CREDENTIALS_FILE = "demo-credentials.txt"
 PLAN_FILE = "demo-credentials.pending.json"

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from app.container import Container
 from app.demo.generator import generate_providers, generate_subjects
 from app.models import Subject
-from app.services.ingest import IntakeResult
+from app.services.intake.ingest import IntakeResult
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The paid archive query and the subject's own orders.
 
-Guarantees (see `app.services.archive` for the query itself):
+Guarantees (see `app.services.reports.archive` for the query itself):
 - every archive attempt is decided by the policy engine and logged in the unit of work that
   answers it; the response is sent only after that unit committed; if the log or the HSM fails
   the unit rolls back, a `failed` entry is written in a fresh unit and the answer is 503 with
@@ -20,13 +20,13 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, jsonify
 
 from app.container import Container, container
-from app.services.archive import ArchiveService, InvalidIdentifier, Requester
-from app.services.callers import caller_for
+from app.services.auth.callers import caller_for
+from app.services.billing.orders import OrderService, ReportAccess, order_view
 from app.services.failures import DATABASE_FAILURES, KEY_FAILURES
-from app.services.orders import OrderService, ReportAccess, order_view
 from app.services.policy import Action, Target
-from app.services.query_log import record_failure
-from app.services.reports import ReportService
+from app.services.querylog.log import record_failure
+from app.services.reports.archive import ArchiveService, InvalidIdentifier, Requester
+from app.services.reports.assembly import ReportService
 from app.web.gate import bound_to
 from app.web.identity import bad_request, client_address, current_principal, json_body
 from app.web.queries import payment_required, refusal, request_id

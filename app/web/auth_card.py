@@ -1,6 +1,6 @@
 """Subject logins: smart-card challenge-response, and mutual TLS through the TLS proxy.
 
-Guarantees (the rules themselves live in `app.services.card_login`):
+Guarantees (the rules themselves live in `app.services.auth.card_login`):
 - `POST /api/v1/auth/challenge`, `POST /api/v1/auth/login`, `POST /api/v1/auth/login/mtls` are
   public and CSRF-exempt: they authenticate by themselves, and they accept only
   `application/json` bodies, which a cross-site page cannot send without a CORS preflight;
@@ -24,8 +24,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from app.container import container
-from app.services.attempts import Outcome
-from app.services.card_login import (
+from app.services.auth.card_login import (
     DER_ECDSA_BYTES,
     RAW_ECDSA_BYTES,
     CardLoginService,
@@ -35,6 +34,7 @@ from app.services.card_login import (
     iso_utc,
     parse_username,
 )
+from app.services.auth.login_attempts import Outcome
 from app.services.policy import Action
 from app.web.gate import bound_to, csrf_exempt, public
 from app.web.identity import (

@@ -22,11 +22,11 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from app.container import Container, container
-from app.services.accounts import AccountService, StaffLogin, login_username
-from app.services.attempts import AttemptLog, Outcome, Reason
+from app.services.auth.accounts import AccountService, StaffLogin, login_username
+from app.services.auth.login_attempts import AttemptLog, Outcome, Reason
+from app.services.auth.sessions import Principal, SessionService
+from app.services.auth.totp import TotpService
 from app.services.policy import Action
-from app.services.sessions import Principal, SessionService
-from app.services.totp import TotpService
 from app.web.gate import bound_to, csrf_exempt, public
 from app.web.identity import (
     LOGIN_FAILED,

@@ -5,7 +5,7 @@ Guarantees:
 - cashier routes answer only staff holding the `cashier` role in a password+TOTP session
   (401 without a session, 403 `step_up_required` for a weaker one, 403 for anyone else);
 - the payment notification route takes no session: it is authenticated by its HMAC signature
-  over the raw body (`app.services.payments`), refused before parsing when the signature or
+  over the raw body (`app.services.billing.payments`), refused before parsing when the signature or
   timestamp is wrong; a refusal is logged by reason code only, never with the body or headers;
 - every state change runs in one unit of work; retries of a confirmation or refund with the
   same input answer the same order unchanged;
@@ -23,19 +23,19 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 
 from app.container import container
-from app.services.bearer import InstitutionPrincipal
-from app.services.callers import PAYMENT_PROVIDER, caller_for, caller_for_institution
-from app.services.ledger import LedgerError, LedgerService, entry_view, institution_id_for
-from app.services.orders import OrderConflict, OrderInputError, OrderService, order_view
-from app.services.payments import (
+from app.services.auth.callers import PAYMENT_PROVIDER, caller_for, caller_for_institution
+from app.services.auth.sessions import Principal
+from app.services.billing.ledger import LedgerError, LedgerService, entry_view, institution_id_for
+from app.services.billing.orders import OrderConflict, OrderInputError, OrderService, order_view
+from app.services.billing.payments import (
     NotificationRefused,
     PaymentService,
     parse_notice,
     verify_signature,
 )
+from app.services.oauth.bearer import InstitutionPrincipal
 from app.services.policy import Action
-from app.services.query_log import QueryAttempt
-from app.services.sessions import Principal
+from app.services.querylog.log import QueryAttempt
 from app.web.gate import bound_to, csrf_exempt, public
 from app.web.identity import bad_request, client_address, current_principal
 from app.web.oauth import require_bearer

@@ -1,6 +1,6 @@
 """Browser pages for the mutual-TLS card login: the password form, the account page, logout.
 
-Guarantees (the login rules themselves live in `app.services.card_login`):
+Guarantees (the login rules themselves live in `app.services.auth.card_login`):
 - `GET /login/card` names the card the browser presented (the certificate's subject CN) only
   when the certificate header came from a configured proxy address; a header from anywhere
   else is ignored and logged (by address, never content) and the page says no card was
@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
-from app.services.attempts import Outcome
-from app.services.card_login import (
+from app.services.auth.card_login import (
     MalformedRequest,
     certificate_common_name,
     certificate_from_header,
     parse_username,
 )
+from app.services.auth.login_attempts import Outcome
 from app.services.policy import Action
 from app.web.auth_card import forwarded_certificate, mtls_login, parse_password
 from app.web.gate import bound_to, csrf_exempt, public

@@ -1,8 +1,8 @@
 """The subject's own consents: register a token they signed, list them, revoke one.
 
 - `POST /api/v1/self/consents {"token"}`: the token must be signed by one of the caller's own
-  live cards and name the caller as `sub` (see `app.services.consents`); 201 when new, 200 when
-  it was registered already; 400 with the reason code when refused, 409 `replayed` for a jti
+  live cards and name the caller as `sub` (see `app.services.consent.consents`); 201 when new,
+  200 when it was registered already; 400 with the reason code when refused, 409 `replayed` for a jti
   already registered under other bytes.
 - `GET /api/v1/self/consents`: every consent of the caller (uses, expiry, revocation).
 - `POST /api/v1/self/consents/<jti>/revoke`: revokes it at once (idempotent); another
@@ -20,7 +20,7 @@ import uuid
 from flask import Blueprint, Response, jsonify, request
 
 from app.container import container
-from app.services.consents import ConsentRefused, ConsentRules, ConsentService, utcnow
+from app.services.consent.consents import ConsentRefused, ConsentRules, ConsentService, utcnow
 from app.services.policy import Action
 from app.web.gate import bound_to
 from app.web.identity import current_principal

@@ -18,7 +18,7 @@ from flask import Flask, Response, current_app, jsonify, request, session
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from app.container import container
-from app.services.sessions import Principal, SessionService
+from app.services.auth.sessions import Principal, SessionService
 
 log = logging.getLogger("creditgate.auth")
 login_manager = LoginManager()

@@ -18,19 +18,19 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, jsonify, request
 
 from app.container import container
-from app.services.callers import caller_for_institution
-from app.services.consents import ConsentRules, ConsentService, utcnow
+from app.services.auth.callers import caller_for_institution
+from app.services.billing.ledger import LedgerService
+from app.services.consent.consents import ConsentRules, ConsentService, utcnow
 from app.services.failures import DATABASE_FAILURES, KEY_FAILURES
-from app.services.institution_queries import (
+from app.services.oauth.tokens import InstitutionPrincipal
+from app.services.policy import Action
+from app.services.querylog.log import record_failure
+from app.services.reports.assembly import ReportService
+from app.services.reports.institution_report import (
     InstitutionQueries,
     QueryRequest,
     normalised_id_number,
 )
-from app.services.ledger import LedgerService
-from app.services.oauth import InstitutionPrincipal
-from app.services.policy import Action
-from app.services.query_log import record_failure
-from app.services.reports import ReportService
 from app.web.gate import bound_to, csrf_exempt, public
 from app.web.identity import client_address
 from app.web.oauth import require_bearer

@@ -6,7 +6,7 @@
 
 All three are `@public` and `@csrf_exempt` at the gate because each authenticates every
 request itself (a signed assertion or a bearer token); a browser session cookie means nothing
-here. The rules live in `app.services.oauth`; this module only translates HTTP.
+here. The rules live in `app.services.oauth.tokens`; this module only translates HTTP.
 
 **Audience.** An assertion's `aud` must be the token endpoint's absolute URL as the
 institution reaches it: scheme, host (with port if not the default) and path, e.g.
@@ -25,8 +25,8 @@ from typing import Any, TypeVar, cast
 from flask import Blueprint, Response, g, jsonify, request, url_for
 
 from app.container import container
-from app.services.attempts import AttemptLog
-from app.services.oauth import (
+from app.services.auth.login_attempts import AttemptLog
+from app.services.oauth.tokens import (
     BearerRefused,
     InstitutionPrincipal,
     OAuthFailure,

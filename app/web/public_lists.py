@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from app.services.allowances import AllowanceService
+from app.services.billing.allowances import AllowanceService
+from app.services.lists.public_lists import BadSearch, PublicListService, SearchTerms
 from app.services.policy import Action, Target
-from app.services.public_lists import BadSearch, PublicListService, SearchTerms
-from app.services.reports import ReportService
+from app.services.reports.assembly import ReportService
 from app.web.gate import bound_to
 from app.web.queries import limit_reached, refusal
 from app.web.query_call import QueryCall, bad_request, body, body_refusal

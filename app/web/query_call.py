@@ -24,12 +24,12 @@ from flask import Response, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.container import Container, container
-from app.services.allowances import free_report_key, free_report_taken
-from app.services.callers import caller_for
+from app.services.auth.callers import caller_for
+from app.services.billing.allowances import free_report_key, free_report_taken
 from app.services.failures import DATABASE_FAILURES, KEY_FAILURES
-from app.services.log_append_pg import GuardedAppend
 from app.services.policy import Action, Decision, Target
-from app.services.query_log import QueryAttempt, record_failure
+from app.services.querylog.append_pg import GuardedAppend
+from app.services.querylog.log import QueryAttempt, record_failure
 from app.web.identity import client_address, current_principal
 from app.web.queries import request_id
 

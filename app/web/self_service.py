@@ -26,11 +26,11 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Response, jsonify, request
 
-from app.services.allowances import AllowanceService
-from app.services.orders import OrderService
+from app.services.billing.allowances import AllowanceService
+from app.services.billing.orders import OrderService
 from app.services.policy import Action, Target
-from app.services.query_log import QueryRecord
-from app.services.reports import (
+from app.services.querylog.log import QueryRecord
+from app.services.reports.assembly import (
     OpenedReport,
     ReportService,
     ShapedReport,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from app.container import container
+from app.services.auth.sessions import SessionService
 from app.services.policy import Action
-from app.services.sessions import SessionService
 from app.web.gate import bound_to
 from app.web.identity import current_principal, current_session_token, forget
 

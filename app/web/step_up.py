@@ -1,6 +1,6 @@
 """Card step-up for staff: `POST /api/v1/auth/step-up/card {challenge_id, signature}`.
 
-Guarantees (the rules themselves live in `app.services.step_up`):
+Guarantees (the rules themselves live in `app.services.auth.step_up`):
 - not public: without a live session the gate answers 401; the gate also demands the
   session's CSRF token (`X-CSRF-Token`), 403 without it;
 - a session that is not staff with password + TOTP answers 403 `step_up_not_allowed` before
@@ -20,9 +20,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from app.container import container
-from app.services.card_login import MalformedRequest
+from app.services.auth.card_login import MalformedRequest
+from app.services.auth.step_up import CardStepUp, StepUpOutcome, may_step_up
 from app.services.policy import Action
-from app.services.step_up import CardStepUp, StepUpOutcome, may_step_up
 from app.web.auth_card import NOT_JSON, parse_challenge_id, parse_signature
 from app.web.gate import bound_to
 from app.web.identity import (

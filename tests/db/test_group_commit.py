@@ -22,7 +22,7 @@ from app.factory import create_app
 from app.group_commit import CommitNotDurable, GroupCommit
 from app.migrate import upgrade
 from app.models import QueryLogEntry
-from app.services.reports import ReportService
+from app.services.reports.assembly import ReportService
 from crypto.keys import KeyProvider
 from tests.conftest import ScratchDatabase, make_settings
 from tests.db.log_entries import append_entry, count_entries

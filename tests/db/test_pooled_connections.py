@@ -19,7 +19,7 @@ import app.db
 from app.container import Container
 from app.models import QueryLogEntry
 from app.prepared import Prepared
-from app.services.query_log import ENTRIES_ABOUT
+from app.services.querylog.log import ENTRIES_ABOUT
 from tests.conftest import BACKENDS, PG_ADMIN_URL
 from tests.db.log_entries import append_entry, count_entries
 from tests.services.test_query_log import attempt

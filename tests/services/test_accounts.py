@@ -21,15 +21,15 @@ from app.db import make_engine, make_session_factory
 from app.factory import create_app
 from app.migrate import upgrade
 from app.models import Account, AccountRole
-from app.services.accounts import (
+from app.services.auth.accounts import (
     AccountError,
     AccountService,
     SeparationOfDutiesError,
     role_conflict,
     valid_username,
 )
-from app.services.password_policy import PasswordRejected
-from app.services.passwords import HASHER, needs_rehash, verify_password
+from app.services.auth.password_policy import PasswordRejected
+from app.services.auth.passwords import HASHER, needs_rehash, verify_password
 from crypto.keys import KeyProvider
 from tests.conftest import BACKENDS, ScratchDatabase, make_settings
 from tests.logins import logged_in, make_account

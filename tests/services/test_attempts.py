@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from app.container import container
 from app.models import LoginAttempt
 from app.models.base import utcnow
-from app.services.attempts import MAX_FAILURES, AttemptLog, Method, Outcome, Reason
+from app.services.auth.login_attempts import MAX_FAILURES, AttemptLog, Method, Outcome, Reason
 
 
 def _fail(app: Flask, log: AttemptLog, username: str, address: str, times: int) -> None:

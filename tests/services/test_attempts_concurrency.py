@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from app.db import WRITE_INTENT, make_engine, make_session_factory
 from app.migrate import upgrade
 from app.models import LoginAttempt
-from app.services.attempts import MAX_FAILURES, AttemptLog, Method, Outcome, Reason
+from app.services.auth.login_attempts import MAX_FAILURES, AttemptLog, Method, Outcome, Reason
 from crypto.keys import KeyProvider
 from tests.conftest import BACKENDS, ScratchDatabase
 

@@ -28,7 +28,7 @@ from flask.testing import FlaskClient
 from app.container import container
 from app.models import Account, Card
 from app.models.base import utcnow
-from app.services.cards import (
+from app.services.auth.cards import (
     CardNotFound,
     CertificateRejected,
     EnrolmentError,
@@ -40,7 +40,7 @@ from app.services.cards import (
     revoke,
     verify_card_certificate,
 )
-from app.services.sessions import SessionService
+from app.services.auth.sessions import SessionService
 from crypto.keys import KeyProvider
 from hsm.card import CardToken
 from tests.logins import make_account

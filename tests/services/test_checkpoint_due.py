@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Connection, select, update
 
 from app.models import QueryLogHead
-from app.services.checkpoints import Head, checkpoint_due, due_after_next_append
+from app.services.querylog.checkpoints import Head, checkpoint_due, due_after_next_append
 
 NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
 EVERY, SECONDS = 1000, 300

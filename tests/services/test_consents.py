@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from app.container import container
 from app.models import Card, Consent, Subject
 from app.models.base import utcnow
-from app.services.consents import (
+from app.services.consent.consents import (
     NOT_FOUND_REASONS,
     ConsentRefused,
     ConsentRules,

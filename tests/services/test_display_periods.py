@@ -12,7 +12,7 @@ from flask import Flask
 
 from app.container import container
 from app.models import Subject
-from app.services.reports import ReportService
+from app.services.reports.assembly import ReportService
 from tests.services.report_helpers import Intake, Person, allow, citizen_id, dishonest, ingest
 from tests.services.report_helpers import overdue as overdue_record
 from tests.services.report_helpers import penalty as penalty_record

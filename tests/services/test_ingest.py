@@ -14,7 +14,7 @@ from sqlalchemy.exc import StatementError
 from app.container import container
 from app.demo.generator import SyntheticSubject, generate_providers, generate_subjects
 from app.models import DataKey, Record, Subject
-from app.services.ingest import IntakeError
+from app.services.intake.ingest import IntakeError
 from crypto.blind_index import BlindIndexKind, blind_index
 from crypto.envelope import EnvelopeError
 from policies.retention import retention_dates

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from app.container import container
 from app.models import AccessToken, Institution
 from app.models.base import utcnow
-from app.services.bearer import token_hash
-from app.services.institutions import (
+from app.services.oauth.bearer import token_hash
+from app.services.oauth.institutions import (
     SCOPES,
     InstitutionError,
     InstitutionService,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import make_engine, make_session_factory
 from app.migrate import upgrade
 from app.models import DataKey
-from app.services.keys import KeyService, data_key_loader
+from app.services.keys.lifecycle import KeyService, data_key_loader
 from crypto.fields import FieldCipher
 from crypto.keyring import DataKeyRing
 from crypto.keys import KeyProvider, WrappingKey

@@ -15,7 +15,7 @@ from app.container import container
 from app.factory import create_app
 from app.models import DataKey, DataKeyState, DataProvider, Record, Subject
 from app.models.ids import uuid7
-from app.services.keys import KeyLifecycleError, KeyService
+from app.services.keys.lifecycle import KeyLifecycleError, KeyService
 from crypto.envelope import Envelope
 from crypto.fields import FieldCipher, FieldContext
 from crypto.keyring import DataKeyRing, WrappedDataKey, data_key_aad, new_data_key_id
@@ -219,7 +219,7 @@ def test_rewrap_in_batches_destroys_a_retired_key_only_once_nothing_uses_it(app:
 
 
 def _loader(sessions):  # type: ignore[no-untyped-def]
-    from app.services.keys import data_key_loader
+    from app.services.keys.lifecycle import data_key_loader
 
     return data_key_loader(sessions)
 
@@ -237,7 +237,7 @@ def test_a_destroyed_data_key_is_not_loaded(app: Flask) -> None:
 def test_rewrap_knows_every_sealed_column_in_the_schema() -> None:
     from app.models import Base
     from app.models.sealed import Sealed
-    from app.services.keys import _SEALED
+    from app.services.keys.lifecycle import _SEALED
 
     sealed_columns = {
         (table.name, column.name)

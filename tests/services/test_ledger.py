@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from app.container import container
 from app.models import LedgerAccount, LedgerEntry
-from app.services.ledger import InsufficientFunds, LedgerError, LedgerService
+from app.services.billing.ledger import InsufficientFunds, LedgerError, LedgerService
 from tests.services.billing_helpers import add_institution
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from app.db import WRITE_INTENT, make_engine, make_session_factory
 from app.migrate import upgrade
 from app.models import LedgerAccount, LedgerEntry
-from app.services.ledger import InsufficientFunds, LedgerService
+from app.services.billing.ledger import InsufficientFunds, LedgerService
 from tests.conftest import BACKENDS, ScratchDatabase
 from tests.races import race
 from tests.services.billing_helpers import add_institution

@@ -9,7 +9,7 @@ from flask import Flask
 
 from app.container import container
 from app.models import Account
-from app.services.orders import OrderConflict, OrderService, ReportAccess
+from app.services.billing.orders import OrderConflict, OrderService, ReportAccess
 from tests.logins import make_account
 from tests.services.billing_helpers import bidx
 

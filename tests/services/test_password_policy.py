@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.services.password_policy import (
+from app.services.auth.password_policy import (
     COMMON,
     HAS_SERVICE,
     HAS_USERNAME,

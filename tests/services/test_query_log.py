@@ -22,7 +22,7 @@ from app.container import container
 from app.models import LogCheckpoint, QueryLogEntry, QueryLogHead
 from app.models.auth import Institution
 from app.models.base import utcnow
-from app.services.query_log import QueryAttempt, QueryLog, record_failure
+from app.services.querylog.log import QueryAttempt, QueryLog, record_failure
 from app.settings import Settings, SettingsError
 from crypto.hash_chain import GENESIS, checkpoint_message
 from crypto.keys import HsmUnavailable, KeyProvider, SigningKey

@@ -14,10 +14,10 @@ from sqlalchemy import Engine, select
 from app.db import WRITE_INTENT, make_engine, make_session_factory
 from app.migrate import upgrade
 from app.models import Account, LogCheckpoint, QueryLogEntry, ReportAllowance
-from app.services.allowances import AllowanceService, free_report_key, free_report_taken
-from app.services.log_append_pg import GuardedAppend
-from app.services.log_verify import VerifyReport, verify_log
-from app.services.query_log import QueryAttempt, QueryLog
+from app.services.billing.allowances import AllowanceService, free_report_key, free_report_taken
+from app.services.querylog.append_pg import GuardedAppend
+from app.services.querylog.log import QueryAttempt, QueryLog
+from app.services.querylog.verify import VerifyReport, verify_log
 from crypto.keys import KeyProvider, SigningKey
 from tests.conftest import BACKENDS, ScratchDatabase
 from tests.races import race

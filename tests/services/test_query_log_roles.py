@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app.container import container
 from app.db import make_engine
-from app.services.query_log import QueryAttempt
+from app.services.querylog.log import QueryAttempt
 
 APP_ROLE = "creditgate_app"
 REFUSED = (

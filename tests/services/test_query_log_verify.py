@@ -19,7 +19,8 @@ from sqlalchemy import Connection, delete, insert, select, text, update
 from app.container import container
 from app.migrate import upgrade
 from app.models import LogCheckpoint, QueryLogEntry, QueryLogHead
-from app.services.log_verify import (
+from app.services.querylog.log import QueryAttempt, QueryLog, entry_fields
+from app.services.querylog.verify import (
     BAD_SIGNATURE,
     CHECKPOINT_MISMATCH,
     DELETED,
@@ -29,7 +30,6 @@ from app.services.log_verify import (
     TRUNCATED,
     verify_log,
 )
-from app.services.query_log import QueryAttempt, QueryLog, entry_fields
 from crypto.hash_chain import canonical, chain_hash
 from crypto.keys import KeyProvider, SigningKey
 from tests.conftest import BACKENDS, ScratchDatabase, make_settings
@@ -243,7 +243,7 @@ def test_cli_exit_status_and_summary(app: Flask, built: Connection) -> None:
 
 
 def test_the_repeating_columns_key_parses_only_when_unambiguous() -> None:
-    from app.services.log_rows import parse_key as _parse_key
+    from app.services.querylog.rows import parse_key as _parse_key
 
     values = ["subject", "self", "self:report:read", None, "allowed", "ok", "", "a", "0", "c", "p"]
     key = "".join(

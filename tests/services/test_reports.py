@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from app.container import container
 from app.models import Record, Subject
-from app.services.keys import data_key_loader
-from app.services.query_log import QueryRecord
-from app.services.reports import ReportService
+from app.services.keys.lifecycle import data_key_loader
+from app.services.querylog.log import QueryRecord
+from app.services.reports.assembly import ReportService
 from crypto.fields import FieldCipher
 from crypto.keyring import DataKeyRing
 from crypto.keys import KeyProvider, MacKey

@@ -9,7 +9,7 @@ from sqlalchemy.exc import OperationalError
 from app.db import WRITE_INTENT, make_engine, make_session_factory
 from app.migrate import upgrade
 from app.models import Account
-from app.services.sessions import SessionService, lock_for_login
+from app.services.auth.sessions import SessionService, lock_for_login
 from tests.conftest import BACKENDS, ScratchDatabase
 
 METHODS = frozenset({"password", "card"})

@@ -21,9 +21,9 @@ from app.db import WRITE_INTENT, make_engine, make_session_factory
 from app.factory import create_app
 from app.migrate import upgrade
 from app.models import Account, TotpCredential, TotpUsedStep
-from app.services.accounts import AccountService
-from app.services.attempts import Reason
-from app.services.totp import TotpError, TotpService, TotpStatus, qr_svg
+from app.services.auth.accounts import AccountService
+from app.services.auth.login_attempts import Reason
+from app.services.auth.totp import TotpError, TotpService, TotpStatus, qr_svg
 from crypto.keys import KeyProvider
 from tests.conftest import BACKENDS, ScratchDatabase, make_settings
 from tests.logins import logged_in, make_account

@@ -1,6 +1,6 @@
 """`python -m app.client consent …` against a scripted stand-in of the API, signing on real
 SoftHSM2 cards (this module owns cg-card-11, EC, and cg-card-12, RSA). The stand-in checks each
-token with the service's own verifier (`app.services.consent_token`, joserfc under the card
+token with the service's own verifier (`app.services.consent.tokens`, joserfc under the card
 certificate), so a token the client prints is one the service accepts."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, load_der_public_key
 from cryptography.x509.oid import NameOID
 
-from app.services.consent_token import ConsentRefused, check_claims, parse, verify_signature
+from app.services.consent.tokens import ConsentRefused, check_claims, parse, verify_signature
 from hsm.card import CardToken
 from tests.softhsm_fixtures import SoftHsmEnv
 from tests.unit.client_standin import SUBJECT_REF, StandIn, Terminal, standin

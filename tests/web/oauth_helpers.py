@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from app.container import container
 from app.models import AccessToken
-from app.services.institutions import InstitutionService, Scope
+from app.services.oauth.institutions import InstitutionService, Scope
 from policies.identifiers import make_credit_code
 
 TOKEN_URL = "http://localhost/api/v1/oauth/token"

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from app.container import container
 from app.models import QueryLogEntry
-from app.services.payments import sign
+from app.services.billing.payments import sign
 from policies.identifiers import make_citizen_id
 from tests.logins import logged_in, make_account
 from tests.services.billing_helpers import add_institution
@@ -222,7 +222,7 @@ def test_signed_payment_notifications(app: Flask) -> None:
 
 
 def test_top_up_then_debit_shows_in_both_ledger_views(app: Flask) -> None:
-    from app.services.ledger import LedgerService
+    from app.services.billing.ledger import LedgerService
 
     with container(app).transaction() as db:
         bank = add_institution(db)

@@ -17,8 +17,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import Connection
 from werkzeug.test import TestResponse
 
-from app.services.attempts import MAX_FAILURES
-from app.services.card_login import certificate_common_name
+from app.services.auth.card_login import certificate_common_name
+from app.services.auth.login_attempts import MAX_FAILURES
 from crypto.keys import KeyProvider
 from tests.conftest import make_settings
 from tests.web.test_card_login import (

@@ -33,10 +33,10 @@ from werkzeug.test import TestResponse
 from app.container import container
 from app.models import Account, AuthSession, LoginAttempt, LoginChallenge
 from app.models.base import utcnow
-from app.services.attempts import AttemptLog
-from app.services.cards import enrol, issue_certificate, revoke
-from app.services.passwords import needs_rehash
-from app.services.sessions import SessionService
+from app.services.auth.cards import enrol, issue_certificate, revoke
+from app.services.auth.login_attempts import AttemptLog
+from app.services.auth.passwords import needs_rehash
+from app.services.auth.sessions import SessionService
 from tests.logins import logged_in, make_account
 
 PASSWORD = "correct horse battery staple"

@@ -15,7 +15,7 @@ from app.container import container
 from app.factory import create_app
 from app.migrate import upgrade
 from app.models import Consent, Institution, LedgerEntry, QueryLogEntry
-from app.services.ledger import LedgerService
+from app.services.billing.ledger import LedgerService
 from crypto.keys import KeyProvider
 from tests.conftest import BACKENDS, ScratchDatabase, make_settings
 from tests.consent_helpers import ingest_subjects, signer_for, token_for

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from app.container import container
 from app.demo.generator import generate_providers, generate_subjects
 from app.models import Consent, Institution, QueryLogEntry
-from app.services.ledger import LedgerService
-from app.services.reports import SECTION_BY_CATEGORY
+from app.services.billing.ledger import LedgerService
+from app.services.reports.assembly import SECTION_BY_CATEGORY
 from tests.consent_helpers import TODAY, Signer, ingest_subjects, sign_token, signer_for, token_for
 from tests.logins import logged_in
 from tests.web.oauth_helpers import ec_key, get_token, register

@@ -29,8 +29,8 @@ from werkzeug.test import TestResponse
 from app.container import container
 from app.models import Account, Card
 from app.models.base import utcnow
-from app.services.cards import revoke
-from app.services.passwords import verify_password
+from app.services.auth.cards import revoke
+from app.services.auth.passwords import verify_password
 from app.web.identity import LOGIN_FAILED, THROTTLED
 from tests.logins import expire_challenge, make_account
 from tests.web.test_card_login import (

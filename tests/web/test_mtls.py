@@ -4,7 +4,7 @@ and bad input on every login endpoint.
 The proxy (docs/nginx-mtls.conf) forwards the verified certificate as URL-encoded PEM in
 `X-SSL-Client-Cert`; the app believes that header only from `trusted_proxies`.
 
-Decision on malformed requests (documented in app.services.card_login and the README): a
+Decision on malformed requests (documented in app.services.auth.card_login and the README): a
 request that cannot be a login (not a JSON object, ill-formed username or challenge id,
 malformed base64, a signature of an impossible length, over 64 KiB) answers 4xx and changes
 nothing: no attempt row, no throttle count, the challenge stays usable. It tests no factor, so
@@ -29,7 +29,7 @@ from sqlalchemy import Connection, func, select
 from app.container import container
 from app.models import AuthSession, LoginAttempt, LoginChallenge
 from app.models.base import utcnow
-from app.services.cards import revoke
+from app.services.auth.cards import revoke
 from app.web.identity import LOGIN_FAILED
 from crypto.keys import KeyProvider
 from tests.conftest import make_settings

@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from app.container import container
 from app.models import ClientAssertionUse, Institution
 from app.models.base import utcnow
-from app.services.institutions import InstitutionService, Scope
+from app.services.oauth.institutions import InstitutionService, Scope
 from tests.web.oauth_helpers import (
     ALL_SCOPES,
     GENERIC,

@@ -22,9 +22,9 @@ from app.factory import create_app
 from app.migrate import upgrade
 from app.models import AccessToken, Base, ClientAssertionUse, LoginAttempt
 from app.models.base import utcnow
-from app.services.attempts import AttemptLog
-from app.services.institutions import Scope
-from app.services.oauth import InstitutionPrincipal
+from app.services.auth.login_attempts import AttemptLog
+from app.services.oauth.institutions import Scope
+from app.services.oauth.tokens import InstitutionPrincipal
 from app.services.policy import Action
 from app.web.gate import bound_to, csrf_exempt, public
 from app.web.oauth import require_bearer

@@ -61,7 +61,7 @@ def test_no_log_entry_holds_an_id_number_a_name_or_a_released_value(app: Flask) 
     institution = app.test_client()
     bearer = get_token(institution, key, bank)
     from app.models import Institution
-    from app.services.ledger import LedgerService
+    from app.services.billing.ledger import LedgerService
 
     with container(app).transaction() as db:
         bank_id = db.scalars(select(Institution.id).where(Institution.client_id == bank)).one()

@@ -20,9 +20,9 @@ from sqlalchemy import Connection
 
 from app.container import container
 from app.factory import create_app
-from app.services.callers import PAYMENT_PROVIDER, caller_for, caller_for_institution
+from app.services.auth.callers import PAYMENT_PROVIDER, caller_for, caller_for_institution
+from app.services.auth.sessions import Principal
 from app.services.policy import Action, Decision, Outcome, Strength
-from app.services.sessions import Principal
 from app.web.gate import action_of, is_public
 from app.web.queries import limit_reached, payment_required, refusal
 from crypto.keys import KeyProvider
@@ -109,7 +109,7 @@ def test_callers_carry_what_policy_needs_and_no_secret(app: Flask) -> None:
 def test_institution_caller_carries_its_token_scopes(app: Flask) -> None:
     from datetime import UTC, datetime
 
-    from app.services.bearer import InstitutionPrincipal
+    from app.services.oauth.bearer import InstitutionPrincipal
 
     principal = InstitutionPrincipal(
         institution_id=uuid.uuid4(),

@@ -15,7 +15,7 @@ from app.container import container
 from app.factory import create_app
 from app.migrate import upgrade
 from app.models import Order, QueryLogEntry, ReportAllowance
-from app.services.log_verify import verify_log
+from app.services.querylog.verify import verify_log
 from crypto.keys import KeyProvider, SigningKey
 from tests.conftest import BACKENDS, ScratchDatabase, make_settings
 from tests.races import race

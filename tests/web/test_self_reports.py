@@ -18,8 +18,8 @@ from app.container import container
 from app.factory import create_app
 from app.migrate import upgrade
 from app.models import LogCheckpoint, Order, QueryLogEntry, ReportAllowance
-from app.services.log_verify import verify_log
-from app.services.query_log import QueryLog
+from app.services.querylog.log import QueryLog
+from app.services.querylog.verify import verify_log
 from crypto.keys import KeyProvider, SigningKey
 from tests.conftest import BACKENDS, ScratchDatabase, make_settings
 from tests.fakes import InMemoryKeyProvider
@@ -338,7 +338,7 @@ def test_query_records_page_through_everything_and_the_report_shows_the_newest(
     app: Flask, holder: Any
 ) -> None:
     from app.models import Subject
-    from app.services.query_log import QueryAttempt
+    from app.services.querylog.log import QueryAttempt
 
     parts = container(app)
     with parts.transaction() as db:
@@ -408,7 +408,7 @@ def test_a_real_card_login_reaches_the_own_report(app: Flask) -> None:
 def test_a_key_failure_while_assembling_answers_503_and_logs_a_failed_attempt(
     app: Flask, holder: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app.services.reports import ReportService
+    from app.services.reports.assembly import ReportService
     from crypto.keyring import DataKeyUnavailable
 
     def broken(self: ReportService, *args: Any, **kwargs: Any) -> Any:

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from app.container import container
 from app.models import Account, AuthSession
 from app.models.base import utcnow
-from app.services.sessions import SessionService
+from app.services.auth.sessions import SessionService
 from tests.logins import logged_in, make_account
 
 

@@ -18,10 +18,10 @@ from sqlalchemy import select
 
 from app.container import container
 from app.models import Account, LoginAttempt
-from app.services.accounts import AccountService
-from app.services.attempts import AttemptLog
-from app.services.passwords import needs_rehash
-from app.services.totp import TotpService
+from app.services.auth.accounts import AccountService
+from app.services.auth.login_attempts import AttemptLog
+from app.services.auth.passwords import needs_rehash
+from app.services.auth.totp import TotpService
 from app.web.identity import LOGIN_FAILED, THROTTLED
 from tests.logins import logged_in, make_account
 

@@ -17,9 +17,9 @@ from werkzeug.test import TestResponse
 from app.container import container
 from app.models import AuthSession, LoginChallenge
 from app.models.base import utcnow
-from app.services.cards import revoke
-from app.services.sessions import SessionService
-from app.services.step_up import CardStepUp, StepUpOutcome
+from app.services.auth.cards import revoke
+from app.services.auth.sessions import SessionService
+from app.services.auth.step_up import CardStepUp, StepUpOutcome
 from app.web.identity import THROTTLED
 from app.web.step_up import STEP_UP_NOT_ALLOWED
 from tests.logins import expire_challenge, logged_in, make_account

@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session
 
 from app.models.billing import Order, OrderKind
 from app.models.domain import Subject
-from app.services.orders import OrderService, ReportAccess
-from app.services.query_log import QueryAttempt, QueryLog
-from app.services.reports import ReportService
+from app.services.billing.orders import OrderService, ReportAccess
+from app.services.querylog.log import QueryAttempt, QueryLog
+from app.services.reports.assembly import ReportService
 from crypto.blind_index import BlindIndexKind, blind_index
 from crypto.keys import KeyProvider
 from policies.actions import Action

@@ -25,7 +25,7 @@ Guarantees:
   step-by-step append, so the two never deadlock each other; appends serialise on the head
   and sequence numbers stay gap-free;
 - it writes nothing but the entry and the head; the checkpoint, when due, is the caller's
-  (`app.services.checkpoints.sign_head`, still under the head's lock).
+  (`app.services.querylog.checkpoints.sign_head`, still under the head's lock).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ from sqlalchemy import cast as sql_cast
 
 from app.models.query_log import CANONICAL_COLUMNS, QueryLogEntry, QueryLogHead
 from app.prepared import Prepared
-from app.services.checkpoints import Head, due_after_next_append
+from app.services.querylog.checkpoints import Head, due_after_next_append
 
 #: A charge that writes only if the condition it is given holds (see `GuardedAppend`).
 Guard = Callable[[ColumnElement[bool]], Insert]

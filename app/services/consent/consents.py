@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Account, Card, Consent, Institution, Subject
 from app.models.base import as_utc, utcnow
-from app.services.consent_token import (
+from app.services.consent.tokens import (
     ConsentClaims,
     ConsentRefused,
     ParsedToken,

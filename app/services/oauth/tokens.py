@@ -5,7 +5,7 @@ Token endpoint (RFC 6749 §4.4 with RFC 7523 client authentication), guarantees:
   string, no second authentication method (`client_secret`, an `Authorization` header)
   → `invalid_request`; `grant_type` other than `client_credentials` → `unsupported_grant_type`;
 - the client authenticates with a `private_key_jwt` assertion checked by
-  `app.services.client_assertion` (every rule listed there); an unknown, disabled or badly
+  `app.services.oauth.client_assertion` (every rule listed there); an unknown, disabled or badly
   authenticated client gets one generic `invalid_client` (401) whatever failed;
 - the token's scopes are the requested ones, all of which must be registered for the
   institution (else `invalid_scope`; nothing is silently dropped); no `scope` means every
@@ -22,7 +22,7 @@ Revocation (RFC 7009) authenticates the client the same way and revokes only tha
 own tokens; it answers 200 for an unknown token.
 
 Bearer authentication (RFC 6750): `authenticate_bearer`, re-exported from
-`app.services.bearer`.
+`app.services.oauth.bearer`.
 """
 
 from __future__ import annotations
@@ -40,21 +40,21 @@ from sqlalchemy.orm import Session
 
 from app.models import AccessToken, Institution
 from app.models.base import utcnow
-from app.services.attempts import AttemptLog, Method, Outcome, Reason
-from app.services.bearer import (
+from app.services.auth.login_attempts import AttemptLog, Method, Outcome, Reason
+from app.services.oauth.bearer import (
     MAX_TOKEN_CHARS,
     BearerRefused,
     InstitutionPrincipal,
     authenticate_bearer,
     token_hash,
 )
-from app.services.client_assertion import (
+from app.services.oauth.client_assertion import (
     ASSERTION_TYPE,
     AssertionRefused,
     peek_client_id,
     verify_assertion,
 )
-from app.services.institutions import Status, load_public_key
+from app.services.oauth.institutions import Status, load_public_key
 
 __all__ = [
     "TOKEN_PATH",

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Record, Subject
 from app.models.usage import PublicListEntry
-from app.services.reports import ReportService
+from app.services.reports.assembly import ReportService
 from crypto.blind_index import BlindIndexKind, blind_index
 from crypto.keys import KeyProvider
 from policies.catalog import Catalog

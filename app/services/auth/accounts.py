@@ -33,11 +33,11 @@ from sqlalchemy.orm import Session
 
 from app.models import Account, AccountKind, AccountRole, Role, TotpCredential
 from app.models.base import utcnow
-from app.services.attempts import AttemptLog, Method, Outcome, Reason, normalise_username
-from app.services.password_policy import POLICY, PasswordPolicy
-from app.services.passwords import HASHER, hash_password, needs_rehash, verify_password
-from app.services.sessions import LoginResult, Principal, SessionService, lock_for_login
-from app.services.totp import Enrolment, TotpService
+from app.services.auth.login_attempts import AttemptLog, Method, Outcome, Reason, normalise_username
+from app.services.auth.password_policy import POLICY, PasswordPolicy
+from app.services.auth.passwords import HASHER, hash_password, needs_rehash, verify_password
+from app.services.auth.sessions import LoginResult, Principal, SessionService, lock_for_login
+from app.services.auth.totp import Enrolment, TotpService
 
 USERNAME_PATTERN = re.compile(r"[a-z0-9._-]{3,64}")
 #: What a login accepts as a username at all (any kind of account); anything else is malformed.

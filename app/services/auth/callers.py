@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import cast
 
-from app.services.bearer import InstitutionPrincipal
-from app.services.sessions import Principal
+from app.services.auth.sessions import Principal
+from app.services.oauth.bearer import InstitutionPrincipal
 from policies.decision import Caller, CallerKind
 
 ANONYMOUS = Caller(kind="anonymous")

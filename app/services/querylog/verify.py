@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from sqlalchemy import Connection, select
 
 from app.models.query_log import LogCheckpoint, QueryLogHead
-from app.services.log_rows import RowEncoder, entry_rows, exact_canonical
+from app.services.querylog.rows import RowEncoder, entry_rows, exact_canonical
 from crypto.hash_chain import GENESIS, checkpoint_message
 
 EDITED = "edited"

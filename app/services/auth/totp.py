@@ -38,9 +38,9 @@ from sqlalchemy.orm import Session
 from app.models import Account, AccountKind, TotpCredential, TotpUsedStep
 from app.models.base import utcnow
 from app.models.ids import uuid7
-from app.services.attempts import Reason
-from app.services.keys import KeyService
-from app.services.sessions import SessionService
+from app.services.auth.login_attempts import Reason
+from app.services.auth.sessions import SessionService
+from app.services.keys.lifecycle import KeyService
 from crypto.fields import FieldCipher
 from crypto.keys import WrappingKey
 

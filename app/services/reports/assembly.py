@@ -50,7 +50,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Record, Subject
 from app.models.base import utcnow
-from app.services.query_log import QueryRecord
+from app.services.querylog.log import QueryRecord
 from crypto.envelope import Envelope
 from crypto.fields import FieldCipher
 from policies.catalog import Catalog

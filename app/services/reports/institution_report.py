@@ -30,11 +30,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Subject
-from app.services.consent_token import ConsentRefused
-from app.services.consents import NOT_FOUND_REASONS, ConsentService
-from app.services.ledger import InsufficientFunds, LedgerService
-from app.services.query_log import QueryAttempt, QueryLog
-from app.services.reports import ReportService
+from app.services.billing.ledger import InsufficientFunds, LedgerService
+from app.services.consent.consents import NOT_FOUND_REASONS, ConsentService
+from app.services.consent.tokens import ConsentRefused
+from app.services.querylog.log import QueryAttempt, QueryLog
+from app.services.reports.assembly import ReportService
 from crypto.blind_index import BlindIndexKind, blind_index
 from crypto.keys import KeyProvider
 from policies.actions import Action

@@ -36,9 +36,9 @@ from sqlalchemy.orm import Session
 
 from app.models import AccountKind
 from app.models.base import utcnow
-from app.services.attempts import AttemptLog, Method, Outcome, Reason
-from app.services.card_signature import card_by_signature, consume_challenge
-from app.services.sessions import Principal, SessionService, lock_for_login
+from app.services.auth.card_signature import card_by_signature, consume_challenge
+from app.services.auth.login_attempts import AttemptLog, Method, Outcome, Reason
+from app.services.auth.sessions import Principal, SessionService, lock_for_login
 from crypto.keys import KeyProvider
 
 log = logging.getLogger("creditgate.auth")

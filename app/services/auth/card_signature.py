@@ -28,8 +28,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.models import Card, LoginChallenge
-from app.services.attempts import Reason
-from app.services.cards import CertificateRejected, verify_card_certificate
+from app.services.auth.cards import CertificateRejected, verify_card_certificate
+from app.services.auth.login_attempts import Reason
 from crypto.keys import KeyProvider
 
 RAW_ECDSA_BYTES = 64  # P-256 r||s, as CKM_ECDSA returns it

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Account, Card
 from app.models.base import as_utc, utcnow
-from app.services.sessions import SessionService
+from app.services.auth.sessions import SessionService
 from crypto.keys import KeyProvider, SigningKey
 
 log = logging.getLogger("creditgate.cards")

@@ -1,4 +1,5 @@
-"""Bearer authentication of institutions (RFC 6750) with the access tokens of `app.services.oauth`.
+"""Bearer authentication of institutions (RFC 6750) with the access tokens of
+`app.services.oauth.tokens`.
 
 Guarantees: `authenticate_bearer` accepts only a token whose SHA-256 is on file, that has not
 expired or been revoked, whose institution is active, and that carries the required scope;
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.models import AccessToken, Institution
 from app.models.base import as_utc, utcnow
-from app.services.institutions import SCOPES, Status
+from app.services.oauth.institutions import SCOPES, Status
 
 REALM = "creditgate"
 MAX_TOKEN_CHARS = 128

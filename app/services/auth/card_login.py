@@ -13,7 +13,7 @@ Guarantees:
   under an *active* enrolled card of that account whose certificate `verify_card_certificate`
   accepts now; the mTLS path swaps the signature for the proxy-verified client certificate,
   which must be enrolled (by SHA-256 thumbprint), active and for that account (the challenge
-  and signature checks live in `app.services.card_signature`, shared with the staff step-up);
+  and signature checks live in `app.services.auth.card_signature`, shared with the staff step-up);
 - exactly one argon2id verification runs per non-throttled login, for unknown accounts too
   (against a dummy hash), so the response time does not reveal which usernames exist;
 - every login request that passed the syntax checks leaves one attempt row with the precise
@@ -47,12 +47,12 @@ from sqlalchemy.orm import Session
 
 from app.models import Account, AccountKind, Card, LoginChallenge
 from app.models.base import utcnow
-from app.services.attempts import AttemptLog, Method, Outcome, Reason, normalise_username
-from app.services.card_signature import DER_ECDSA_BYTES as DER_ECDSA_BYTES
-from app.services.card_signature import RAW_ECDSA_BYTES as RAW_ECDSA_BYTES
-from app.services.card_signature import card_by_signature, card_verdict, consume_challenge
-from app.services.passwords import hash_password, needs_rehash, verify_password
-from app.services.sessions import LoginResult, SessionService, lock_for_login
+from app.services.auth.card_signature import DER_ECDSA_BYTES as DER_ECDSA_BYTES
+from app.services.auth.card_signature import RAW_ECDSA_BYTES as RAW_ECDSA_BYTES
+from app.services.auth.card_signature import card_by_signature, card_verdict, consume_challenge
+from app.services.auth.login_attempts import AttemptLog, Method, Outcome, Reason, normalise_username
+from app.services.auth.passwords import hash_password, needs_rehash, verify_password
+from app.services.auth.sessions import LoginResult, SessionService, lock_for_login
 from crypto.keys import KeyProvider
 
 log = logging.getLogger("creditgate.auth")

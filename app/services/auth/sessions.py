@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from app.models import Account, AccountKind, AccountRole, AuthSession
 from app.models.base import as_utc, utcnow
 from app.prepared import Prepared
-from app.services.attempts import Outcome, Reason
+from app.services.auth.login_attempts import Outcome, Reason
 
 IDLE = {
     AccountKind.STAFF.value: timedelta(minutes=15),

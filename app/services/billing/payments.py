@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
 from app.models.billing import Order, PaidVia, PaymentNotification
-from app.services.orders import OrderConflict, OrderInputError, OrderService
+from app.services.billing.orders import OrderConflict, OrderInputError, OrderService
 
 MAX_SKEW_SECONDS = 300
 SIGNATURE_PREFIX = "v1="

@@ -30,8 +30,8 @@ from sqlalchemy.orm import Session
 
 from app.models import DataProvider, PublicListEntry, Record, Subject
 from app.models.ids import uuid7
-from app.services.keys import KeyService, wrapping_label_for
-from app.services.public_lists import index_rows, public_record_types
+from app.services.keys.lifecycle import KeyService, wrapping_label_for
+from app.services.lists.public_lists import index_rows, public_record_types
 from crypto.blind_index import BlindIndexKind, blind_index
 from crypto.fields import canonical_json
 from crypto.keys import WrappingKey

@@ -9,7 +9,8 @@ Guarantees:
   gap-free and every entry chains to its predecessor (`crypto.hash_chain`);
 - an entry holds the subject's blind index, never an ID number, a name or a released value;
 - every `every` entries, or at the first append once the last checkpoint is `seconds` old, the
-  append signs a checkpoint in the HSM inside the same transaction (`app.services.checkpoints`);
+  append signs a checkpoint in the HSM inside the same transaction
+  (`app.services.querylog.checkpoints`);
   an HSM failure there fails the append (fail closed). `append_if` (PostgreSQL's charge and
   entry as one statement) never signs: it writes nothing when a checkpoint would be due, and
   the caller appends in a unit of work instead;
@@ -37,14 +38,14 @@ from app.models.auth import Institution
 from app.models.base import as_utc, utcnow
 from app.models.query_log import CANONICAL_COLUMNS, QueryLogEntry
 from app.prepared import Prepared
-from app.services.checkpoints import (
+from app.services.querylog.append_pg import GuardedAppend, append_chained
+from app.services.querylog.checkpoints import (
     Head,
     checkpoint_due,
     lock_head,
     move_head,
     sign_head,
 )
-from app.services.log_append_pg import GuardedAppend, append_chained
 from app.services.unit_of_work import connection_of
 from crypto.hash_chain import Field, canonical, chain_hash
 from crypto.keys import KeyProvider

@@ -5,7 +5,7 @@ Guarantees:
   PostgreSQL), never ORM objects; the entry time is rendered by the database in exactly the
   ISO form `append` hashed (`datetime.isoformat(timespec="microseconds")`, UTC);
 - `RowEncoder.encode` gives the same bytes as `crypto.hash_chain.canonical` over
-  `app.services.query_log.entry_fields`; columns that repeat are encoded once per distinct
+  `app.services.querylog.log.entry_fields`; columns that repeat are encoded once per distinct
   value set, under a key that is unambiguous or else not used (the row is then encoded from
   its real columns by `exact_canonical`), so a cached encoding can never stand in for a
   different entry.

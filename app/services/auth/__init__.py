@@ -1,0 +1,1 @@
+"""Logins and who is asking: passwords, cards, TOTP, sessions, the attempt log and its throttle."""

@@ -1,0 +1,1 @@
+"""Fees: free allowances, orders, payment notifications, institutions' prepaid ledgers."""

@@ -1,0 +1,1 @@
+"""Subjects' signed authorizations for institutions: the token, and consents as kept."""

@@ -1,0 +1,1 @@
+"""Data in: subjects and their records, sealed on the way in."""

@@ -1,0 +1,1 @@
+"""Data keys under the HSM's wrapping keys: rotation, re-wrap, crypto-shredding."""

@@ -1,0 +1,1 @@
+"""Institutions as OAuth clients: registration, `private_key_jwt`, access tokens, bearer."""

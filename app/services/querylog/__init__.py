@@ -1,0 +1,1 @@
+"""The query log (ARCHITECTURE §7): entries, the hash chain, signed checkpoints, verification."""

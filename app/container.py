@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Flask, current_app
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.clock import Clock, SystemClock
 from app.db import WRITE_INTENT
 from app.group_commit import GroupCommit
 from app.services.intake.ingest import IngestService
@@ -35,6 +36,7 @@ class Container:
     writer_lock: WriterLock | None = None  # SQLite only: fair hand-over between writers
     group_commit: GroupCommit | None = None  # SQLite only: units sync after the lock is free
     owns_transactions: bool = True  # False when bound to a test's outer transaction
+    clock: Clock = field(default_factory=SystemClock)  # the one clock of the service
 
     @property
     def keys(self) -> KeyService:
@@ -54,7 +56,7 @@ class Container:
         )
 
     @contextmanager
-    def transaction(self, *, durable_before_answer: bool = False) -> Iterator[Session]:
+    def unit(self, *, durable_before_answer: bool = False) -> Iterator[Session]:
         """One unit of work with an ORM session: `core_transaction` with a session joined to
         its transaction (savepoints inside it still work), flushed before the unit commits;
         the unit, not the session, commits."""

@@ -15,6 +15,7 @@ from flask import Flask
 from sqlalchemy import Connection
 from sqlalchemy.orm import sessionmaker
 
+from app.clock import Clock, SystemClock
 from app.container import Container
 from app.db import make_engine, make_session_factory
 from app.group_commit import group_commit_for
@@ -37,6 +38,7 @@ def create_app(
     key_provider: KeyProvider | None = None,
     bind: Connection | None = None,
     policy_path: Path | None = None,
+    clock: Clock | None = None,
 ) -> Flask:
     """Build the app. Tests may inject `key_provider` and `bind` (a connection inside an outer
     transaction, so every unit of work becomes a savepoint that the test rolls back).
@@ -95,6 +97,7 @@ def create_app(
         # bound to a test's outer transaction, a unit is a savepoint: it cannot set its own
         # isolation level
         owns_transactions=bind is None,
+        clock=clock if clock is not None else SystemClock(),
     )
     _configure_logging(app)
 

@@ -113,7 +113,7 @@ def _prepare(env: dict[str, str], token: BenchToken, subjects: int) -> tuple[str
         )
         parts = app.extensions["creditgate"]
         seed_demo(parts, count=subjects, seed=11, batch_size=200, today=date.today())
-        with parts.transaction() as db:
+        with parts.unit() as db:
             subject_id = db.execute(
                 select(Record.subject_id, func.count())
                 .group_by(Record.subject_id)

@@ -38,7 +38,7 @@ def ingest_subjects(app: Flask, n: int = 3, seed: int = 7) -> list[SyntheticSubj
     population = list(generate_subjects(n, seed, providers, parts.catalog, today=TODAY))
     service = parts.ingest()
     service.today = TODAY
-    with parts.transaction() as db:
+    with parts.unit() as db:
         parts.ingest().register_providers(db, providers)
         service.ingest(db, population)
     return population

@@ -26,7 +26,7 @@ def make_account(
     subject_id: uuid.UUID | None = None,
 ) -> Account:
     parts = container(app)
-    with parts.transaction() as db:
+    with parts.unit() as db:
         account = Account(
             username=username,
             kind=kind,
@@ -43,7 +43,7 @@ def make_account(
 def logged_in(app: Flask, account: Account, methods: frozenset[str]) -> tuple[FlaskClient, str]:
     """A test client holding a fresh session for `account`; returns (client, csrf token)."""
     parts = container(app)
-    with parts.transaction() as db:
+    with parts.unit() as db:
         token = SessionService().start(db, db.get(Account, account.id), methods)  # type: ignore[arg-type]
         principal = SessionService().resume(db, token)
     assert principal is not None
@@ -56,7 +56,7 @@ def logged_in(app: Flask, account: Account, methods: frozenset[str]) -> tuple[Fl
 
 def expire_challenge(app: Flask, challenge_id: str) -> None:
     """Make a login challenge one second past its expiry, as if two minutes had gone by."""
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         db.execute(
             update(LoginChallenge)
             .where(LoginChallenge.id == challenge_id)

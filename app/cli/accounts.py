@@ -90,7 +90,7 @@ def _confirm(parts: Container, username: str) -> None:
         if not code.strip():
             click.echo("TOTP left pending: this account cannot log in until it is confirmed.")
             return
-        with parts.transaction() as db:
+        with parts.unit() as db:
             account = AccountService().find(db, username)
             if account is None:
                 raise click.ClickException(f"No account named {username!r}.")
@@ -121,7 +121,7 @@ def create_staff(username: str, roles: tuple[str, ...], qr_out: Path | None) -> 
     password = _new_password(name)
     parts = container()
     try:
-        with parts.transaction() as db:
+        with parts.unit() as db:
             account = AccountService().create_staff(db, name, password, roles)
             enrolment = TotpService(parts.keys, parts.cipher).enrol(db, account)
             if qr_out is not None:
@@ -143,7 +143,7 @@ def reset_totp(username: str, qr_out: Path | None) -> None:
         raise click.ClickException(f"{qr_out} exists; choose a new file for the QR code")
     parts = container()
     try:
-        with parts.transaction() as db:
+        with parts.unit() as db:
             account = AccountService().find(db, username)
             if account is None:
                 raise AccountError(f"No account named {username!r}.")
@@ -172,7 +172,7 @@ def confirm_totp(username: str) -> None:
 def grant_role(username: str, role: str) -> None:
     """Grant ROLE to USERNAME (compliance and an admin role never go together)."""
     try:
-        with container().transaction() as db:
+        with container().unit() as db:
             granted = AccountService().grant_role(db, username, role)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
@@ -188,7 +188,7 @@ def grant_role(username: str, role: str) -> None:
 def revoke_role(username: str, role: str) -> None:
     """Revoke ROLE from USERNAME."""
     try:
-        with container().transaction() as db:
+        with container().unit() as db:
             revoked = AccountService().revoke_role(db, username, role)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
@@ -204,7 +204,7 @@ def revoke_role(username: str, role: str) -> None:
 def disable(username: str) -> None:
     """Disable USERNAME and end all of its sessions at once."""
     try:
-        with container().transaction() as db:
+        with container().unit() as db:
             ended = AccountService().disable(db, username)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
@@ -219,7 +219,7 @@ def set_password(username: str) -> None:
     name = normalise_username(username)
     password = _new_password(name)
     try:
-        with container().transaction() as db:
+        with container().unit() as db:
             service = AccountService()
             account = service.find(db, name)
             if account is None:
@@ -235,7 +235,7 @@ def set_password(username: str) -> None:
 @with_appcontext
 def list_accounts(everyone: bool) -> None:
     """List accounts: username, kind, status, TOTP state, roles."""
-    with container().transaction() as db:
+    with container().unit() as db:
         rows = AccountService().list_accounts(db, None if everyone else "staff")
     for row in rows:
         roles = ",".join(row.roles) or "-"

@@ -27,7 +27,7 @@ def top_up(client_id: str, amount_fen: int, reference: str, made_by: str | None)
     """Add AMOUNT_FEN (1 yuan = 100 fen) to the institution CLIENT_ID's prepaid balance."""
     who = made_by or f"cli:{getpass.getuser()}"
     try:
-        with container().transaction() as db:
+        with container().unit() as db:
             institution_id = institution_id_for(db, client_id)
             if institution_id is None:
                 raise click.ClickException(f"no institution with client id {client_id}")
@@ -49,7 +49,7 @@ def top_up(client_id: str, amount_fen: int, reference: str, made_by: str | None)
 @with_appcontext
 def ledger(client_id: str) -> None:
     """Show the institution CLIENT_ID's balance and latest movements."""
-    with container().transaction() as db:
+    with container().unit() as db:
         institution_id = institution_id_for(db, client_id)
         if institution_id is None:
             raise click.ClickException(f"no institution with client id {client_id}")

@@ -90,7 +90,7 @@ def _holder(parts: Container, username: str) -> Account:
 
 
 def _enrol(parts: Container, username: str, der: bytes) -> dict[str, str]:
-    with parts.transaction() as db:
+    with parts.unit() as db:
         account = db.scalars(select(Account).where(Account.username == username)).one()
         card = enrol(db, account, der, provider=parts.key_provider)
         return {
@@ -156,7 +156,7 @@ def revoke_command(thumbprint: str, reason: str) -> None:
     """Revoke a card: refused at the next login, its live sessions end now."""
     if not _THUMBPRINT.match(thumbprint):
         raise click.ClickException("a thumbprint is 64 hexadecimal characters")
-    with container().transaction() as db:
+    with container().unit() as db:
         try:
             done = revoke(db, thumbprint, reason)
         except CardNotFound:

@@ -66,7 +66,7 @@ def register(
     """Register an institution and print its client id and the token endpoint URL."""
     key = _read_key(key_file)
     try:
-        with container().transaction() as db:
+        with container().unit() as db:
             view = InstitutionService().register(
                 db, credit_code=credit_code, name=name, public_key_pem=key, scopes=scopes
             )
@@ -87,7 +87,7 @@ def register(
 @with_appcontext
 def list_institutions() -> None:
     """List institutions: client id, status, credit code, key, scopes, name."""
-    with container().transaction() as db:
+    with container().unit() as db:
         views = InstitutionService().list_all(db)
     if not views:
         click.echo("no institutions registered")
@@ -101,7 +101,7 @@ def list_institutions() -> None:
 def disable(client_id: str) -> None:
     """Disable an institution at once: no new tokens, and its live tokens are revoked."""
     try:
-        with container().transaction() as db:
+        with container().unit() as db:
             revoked = InstitutionService().disable(db, client_id)
     except InstitutionError as exc:
         raise click.ClickException(str(exc)) from None
@@ -116,7 +116,7 @@ def rotate_key(client_id: str, key_file: Path) -> None:
     """Replace an institution's public key; its live access tokens are revoked."""
     key = _read_key(key_file)
     try:
-        with container().transaction() as db:
+        with container().unit() as db:
             revoked = InstitutionService().rotate_key(db, client_id, key)
             view = InstitutionService().get(db, client_id)
     except InstitutionError as exc:

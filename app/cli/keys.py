@@ -22,7 +22,7 @@ def rotate(label: str) -> None:
     if not is_wrapping_label(label):
         raise click.BadParameter("not a wrapping key label", param_hint="--label")
     parts = container()
-    with parts.transaction() as session:
+    with parts.unit() as session:
         old, new = parts.keys.rotate(session, label)
     click.echo(f"rotated {label}: retired {old}, active {new}")
 
@@ -38,7 +38,7 @@ def rewrap(batch: int) -> None:
     parts = container()
     moved, destroyed = 0, 0
     while True:
-        with parts.transaction() as session:
+        with parts.unit() as session:
             progress = parts.keys.rewrap_retired(session, max_rows=batch)
         moved += progress.moved
         destroyed += len(progress.destroyed)
@@ -61,7 +61,7 @@ def shred(month: str) -> None:
         raise click.BadParameter("expected YYYY-MM", param_hint="--month")
     parts = container()
     try:
-        with parts.transaction() as session:
+        with parts.unit() as session:
             count = parts.keys.shred_epoch(session, int(match[1]), int(match[2]))
     except KeyLifecycleError as exc:
         raise click.ClickException(str(exc)) from None

@@ -22,6 +22,6 @@ def rebuild() -> None:
     """Rebuild the public-list index (one HMAC per listed subject)."""
     parts = container()
     service = PublicListService(parts.key_provider, ReportService(parts.cipher, parts.catalog))
-    with parts.transaction() as db:
+    with parts.unit() as db:
         count = service.rebuild(db, parts.catalog)
     click.echo(f"indexed {count} public-list records")

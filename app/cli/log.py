@@ -21,7 +21,7 @@ group = click.Group("log", help="Query-log checkpoints and verification.")
 def checkpoint() -> None:
     """Sign the current head of the query log now (for cron when traffic stops)."""
     parts = container()
-    with parts.transaction() as db:
+    with parts.unit() as db:
         seq = checkpoint_now(db, parts.key_provider)
     if seq is None:
         click.echo("nothing to sign: the head is already checkpointed")

@@ -100,7 +100,7 @@ def _existing(parts: Container, plan: list[DemoCard], workshop: CardWorkshop) ->
 
 
 def _ensure_accounts(parts: Container, plan: list[DemoCard]) -> None:
-    with parts.transaction() as db:
+    with parts.unit() as db:
         present = set(
             db.scalars(
                 select(Account.username).where(Account.username.in_([c.username for c in plan]))

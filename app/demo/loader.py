@@ -49,14 +49,14 @@ def seed_demo(
     providers = generate_providers(seed)
     ingest = parts.ingest()
     ingest.today = today
-    with parts.transaction() as session:
+    with parts.unit() as session:
         ingest.register_providers(session, providers)
     result = SeedResult()
     subjects = generate_subjects(count, seed, providers, parts.catalog, today=today)
     bar = tqdm(total=count, unit="subject", disable=not progress, mininterval=0.5)
     try:
         while batch := list(itertools.islice(subjects, batch_size)):
-            with parts.transaction() as session:
+            with parts.unit() as session:
                 outcome = ingest.ingest(session, batch)
             result.add(outcome)
             bar.update(len(batch))

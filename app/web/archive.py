@@ -67,7 +67,7 @@ def create_order() -> Answer:
     service = _service(parts)
     action = Action.ARCHIVE_ORDER_CREATE
     body = json_body("id_number", max_length=32)
-    with _failures_recorded(parts, service, who, action), parts.transaction() as db:
+    with _failures_recorded(parts, service, who, action), parts.unit() as db:
         if body is None:
             service.refuse_input(db, who, action, "malformed_body")
             return bad_request('Send {"id_number": "<18-character citizen ID number>"}.')
@@ -91,7 +91,7 @@ def report(order_id: uuid.UUID) -> Answer:
     parts, who = container(), _requester()
     service = _service(parts)
     failures = _failures_recorded(parts, service, who, Action.ARCHIVE_REPORT_READ)
-    with failures, parts.transaction() as db:
+    with failures, parts.unit() as db:
         outcome = service.download(db, who, order_id=order_id, now=_now())
     if outcome.access is ReportAccess.PAYMENT_REQUIRED:
         return payment_required(str(order_id))
@@ -125,7 +125,7 @@ def my_orders() -> Answer:
     )
     if not decision.allowed:
         return refusal(decision)
-    with parts.transaction() as db:
+    with parts.unit() as db:
         orders = [order_view(o) for o in OrderService().list_own(db, who.account_id)]
     return jsonify(orders=orders)
 
@@ -134,7 +134,7 @@ def my_orders() -> Answer:
 @bound_to(Action.SELF_ORDER_READ)
 def my_order(order_id: uuid.UUID) -> Answer:
     parts, who = container(), _requester()
-    with parts.transaction() as db:
+    with parts.unit() as db:
         order = OrderService().get_own(db, order_id, who.account_id)
         target = Target(relation="own" if order is not None else "other")
         decision = parts.policy.decide(who.caller, Action.SELF_ORDER_READ, target, on=_now().date())

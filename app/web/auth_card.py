@@ -141,7 +141,7 @@ def challenge() -> tuple[Response, int]:
         username = parse_username(body.get("username"))
     except MalformedRequest as exc:
         return bad_request(exc.message)
-    with container().transaction() as db:
+    with container().unit() as db:
         issued = _service().issue_challenge(db, username, client_address())
     if issued is None:
         return _throttled()
@@ -168,7 +168,7 @@ def login() -> tuple[Response, int]:
     except MalformedRequest as exc:
         return bad_request(exc.message)
     replaces = current_session_token()
-    with container().transaction() as db:
+    with container().unit() as db:
         result = _service().login(
             db,
             challenge_id=challenge_id,
@@ -202,7 +202,7 @@ def mtls_login(username: str, password: str | None) -> LoginResult:
     endpoint and the browser form (`app.web.browser`). Inputs are already parsed."""
     certificate = certificate_from_header(forwarded_certificate())
     replaces = current_session_token()
-    with container().transaction() as db:
+    with container().unit() as db:
         return _service().login_mtls(
             db,
             username=username,

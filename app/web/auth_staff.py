@@ -99,7 +99,7 @@ def staff_login() -> Response | tuple[Response, int]:
         return bad_request("Send a JSON object with username, password and otp.")
     username, password, otp = fields
     parts = container()
-    with parts.transaction() as db:
+    with parts.unit() as db:
         result = _staff_login(parts).login(
             db,
             username=username,
@@ -127,7 +127,7 @@ def totp_enrol() -> Response | tuple[Response, int]:
     if body is None:
         return bad_request("Send a JSON object with your password.")
     parts = container()
-    with parts.transaction() as db:
+    with parts.unit() as db:
         result, enrolment = _staff_login(parts).reenrol_totp(
             db, principal=principal, password=body["password"], address=client_address()
         )
@@ -155,7 +155,7 @@ def totp_confirm() -> Response | tuple[Response, int]:
         return bad_request("Send a JSON object with the code from your authenticator.")
     parts = container()
     sessions = SessionService()
-    with parts.transaction() as db:
+    with parts.unit() as db:
         account = AccountService().get(db, principal.account_id)
         assert account is not None  # a live session implies the account exists
         reason = _totp(parts).confirm(db, account, body["code"])

@@ -114,7 +114,7 @@ def _cashier_changes_order(
     if body is None or not isinstance(body.get(field), str):
         return bad_request(hint)
     try:
-        with container().transaction() as db:
+        with container().unit() as db:
             order = change(db, body[field], cashier.account_id)
             view = order_view(order) if order is not None else None
     except OrderInputError as bad:
@@ -147,10 +147,10 @@ def payment_notification() -> Answer:
             PAYMENT_PROVIDER, Action.BILLING_PAYMENT_NOTIFY, on=_now().date()
         )
         if not decision.allowed:
-            with parts.transaction() as db:
+            with parts.unit() as db:
                 parts.query_log().append(db, _notification_attempt("denied", decision.reason))
             return refusal(decision)
-        with parts.transaction() as db:
+        with parts.unit() as db:
             order = PaymentService(_orders()).accept(db, notice)
             view = order_view(order)
             parts.query_log().append(
@@ -158,7 +158,7 @@ def payment_notification() -> Answer:
             )
     except NotificationRefused as refused:
         log.warning("payment notification refused: %s", refused.code)
-        with parts.transaction() as db:
+        with parts.unit() as db:
             parts.query_log().append(db, _notification_attempt("denied", refused.code))
         return jsonify(error=refused.code, message=str(refused)), refused.status
     return jsonify(order=view)
@@ -189,7 +189,7 @@ def top_up(client_id: str) -> Answer:
     if body is None or not isinstance(body.get("reference"), str):
         return bad_request('Send {"amount_fen": <positive integer>, "reference": "<receipt>"}.')
     try:
-        with container().transaction() as db:
+        with container().unit() as db:
             institution_id = institution_id_for(db, client_id)
             if institution_id is None:
                 return jsonify(error="not_found", message="There is no such institution."), 404
@@ -214,7 +214,7 @@ def institution_ledger_for_cashier(client_id: str) -> Answer:
     if cashier is None:
         return refused  # type: ignore[return-value]
     ledger = LedgerService()
-    with container().transaction() as db:
+    with container().unit() as db:
         institution_id = institution_id_for(db, client_id)
         if institution_id is None:
             return jsonify(error="not_found", message="There is no such institution."), 404
@@ -236,7 +236,7 @@ def own_ledger() -> Answer:
     if not decision.allowed:
         return refusal(decision)
     ledger = LedgerService()
-    with container().transaction() as db:
+    with container().unit() as db:
         balance = ledger.balance(db, principal.institution_id)
         entries = [entry_view(entry) for entry in ledger.entries(db, principal.institution_id)]
     return jsonify(client_id=principal.client_id, balance_fen=balance, entries=entries)

@@ -2,8 +2,8 @@
 
 - `POST /api/v1/self/consents {"token"}`: the token must be signed by one of the caller's own
   live cards and name the caller as `sub` (see `app.services.consent.consents`); 201 when new,
-  200 when it was registered already; 400 with the reason code when refused, 409 `replayed` for a jti
-  already registered under other bytes.
+  200 when it was registered already; 400 with the reason code when refused, 409 `replayed`
+  for a jti already registered under other bytes.
 - `GET /api/v1/self/consents`: every consent of the caller (uses, expiry, revocation).
 - `POST /api/v1/self/consents/<jti>/revoke`: revokes it at once (idempotent); another
   subject's jti, or one that does not exist, answers 404 alike.
@@ -69,7 +69,7 @@ def create() -> Response | tuple[Response, int]:
         return jsonify(error="bad_request", message='Send {"token": <consent token>}.'), 400
     now = utcnow()
     try:
-        with container().transaction() as db:
+        with container().unit() as db:
             view, new = _service().register(db, token, subject_id=subject_id, now=now)
     except ConsentRefused as refused:
         status = 409 if refused.reason == "replayed" else 400
@@ -85,7 +85,7 @@ def listing() -> Response | tuple[Response, int]:
     if not isinstance(subject_id, uuid.UUID):
         return subject_id
     now = utcnow()
-    with container().transaction() as db:
+    with container().unit() as db:
         views = _service().list_for(db, subject_id)
     return jsonify(consents=[view.as_json(now) for view in views])
 
@@ -99,7 +99,7 @@ def revoke(jti: str) -> Response | tuple[Response, int]:
     now = utcnow()
     view = None
     if 0 < len(jti) <= 128:
-        with container().transaction() as db:
+        with container().unit() as db:
             view = _service().revoke(db, jti, subject_id=subject_id, now=now)
     if view is None:
         return jsonify(error="not_found", message="You have no consent with this id."), 404

@@ -49,7 +49,7 @@ def init_app(app: Flask) -> None:
         with parts.reads() as connection:  # a plain read: no write lock for the common case
             principal, needs_write = sessions.peek(connection, token)
         if needs_write:
-            with parts.transaction() as db:
+            with parts.unit() as db:
                 principal = sessions.resume(db, token)
         return None if principal is None else WebUser(token, principal)
 

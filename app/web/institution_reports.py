@@ -92,7 +92,7 @@ def query() -> Response | tuple[Response, int]:
         problem = ("bad_purpose", "purpose is not one of the allowed purposes.")
     if problem is not None:
         known = values[1] if len(values) == 3 and values[1] in parts.policy.purposes else None
-        with parts.transaction() as db:
+        with parts.unit() as db:
             queries.refuse_input(
                 db,
                 client_id=principal.client_id,
@@ -118,7 +118,7 @@ def query() -> Response | tuple[Response, int]:
     bidx = None
     try:
         bidx = queries.subject_index(asked)
-        with parts.transaction() as db:
+        with parts.unit() as db:
             outcome = queries.run(db, asked, bidx, now=utcnow())
     except (*KEY_FAILURES, *DATABASE_FAILURES):
         record_failure(parts, queries.attempt_for(asked, bidx))

@@ -80,7 +80,7 @@ def _failure(failure: OAuthFailure) -> tuple[Response, int]:
 @csrf_exempt
 def token() -> Response | tuple[Response, int]:
     parts = container()
-    with parts.transaction() as db:
+    with parts.unit() as db:
         outcome = OAuthService(AttemptLog(parts.key_provider)).token(
             db, _token_request((_external_url("oauth.token"),))
         )
@@ -99,7 +99,7 @@ def token() -> Response | tuple[Response, int]:
 def revoke() -> Response | tuple[Response, int]:
     parts = container()
     audiences = (_external_url("oauth.token"), _external_url("oauth.revoke"))
-    with parts.transaction() as db:
+    with parts.unit() as db:
         failure = OAuthService(AttemptLog(parts.key_provider)).revoke(db, _token_request(audiences))
     if failure is not None:
         return _failure(failure)
@@ -117,7 +117,7 @@ def require_bearer(scope: str | None) -> Callable[[F], F]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                with container().transaction() as db:
+                with container().unit() as db:
                     principal = authenticate_bearer(
                         db, request.headers.get("Authorization"), required_scope=scope
                     )

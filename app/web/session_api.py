@@ -41,6 +41,6 @@ def end_session() -> None:
     """End the caller's server-side session and clear the cookie (also the browser logout)."""
     token = current_session_token()
     if token is not None:
-        with container().transaction() as db:
+        with container().unit() as db:
             SessionService().end(db, token, "logout")
     forget()

@@ -62,7 +62,7 @@ def card_step_up() -> tuple[Response, int]:
     except MalformedRequest as exc:
         return bad_request(exc.message)
     parts = container()
-    with parts.transaction() as db:
+    with parts.unit() as db:
         result = CardStepUp(parts.key_provider).step_up(
             db,
             token=token,

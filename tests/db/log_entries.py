@@ -16,5 +16,5 @@ def count_entries(db: Any) -> int:
 
 
 def append_entry(parts: Container) -> None:
-    with parts.transaction() as db:
+    with parts.unit() as db:
         parts.query_log().append(db, attempt())

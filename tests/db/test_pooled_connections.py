@@ -39,7 +39,7 @@ def test_reads_see_what_is_committed_and_the_next_unit_is_still_a_transaction(
         driver = _driver(connection)
     if parts.engine.dialect.name == "postgresql":
         assert driver.autocommit is False  # the pool took autocommit back
-    with pytest.raises(RuntimeError), parts.transaction() as db:  # noqa: PT012
+    with pytest.raises(RuntimeError), parts.unit() as db:  # noqa: PT012
         parts.query_log().append(db, attempt())
         raise RuntimeError("the unit fails after its append")
     with parts.reads() as connection:

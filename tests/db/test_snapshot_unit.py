@@ -36,7 +36,7 @@ def test_a_snapshot_does_not_wait_for_a_writer_holding_its_unit_open(parts: Cont
     writing, release = threading.Event(), threading.Event()
 
     def writer() -> None:
-        with parts.transaction() as db:
+        with parts.unit() as db:
             parts.query_log().append(db, attempt())
             writing.set()
             release.wait(timeout=30)
@@ -65,7 +65,7 @@ def test_a_write_inside_a_snapshot_fails_on_postgresql(parts: Container) -> None
 def test_a_unit_commits_what_it_added_and_keeps_a_savepoint_it_rolled_back_out(
     parts: Container,
 ) -> None:
-    with parts.transaction() as db:
+    with parts.unit() as db:
         parts.query_log().append(db, attempt())
         nested = db.begin_nested()  # as an institution query does around its charge
         parts.query_log().append(db, attempt())
@@ -83,7 +83,7 @@ def test_a_unit_that_fails_leaves_nothing_and_frees_the_next_writer(parts: Conta
         pass
 
     def failing_unit() -> None:
-        with parts.transaction() as db:
+        with parts.unit() as db:
             parts.query_log().append(db, attempt())
             db.add(Account(username="never-kept", kind="subject"))
             raise Refused

@@ -127,7 +127,7 @@ def ingest(app: Flask, people: Iterable[Person], *, today: date) -> dict[str, uu
     service = parts.ingest()
     service.today = today
     batch = list(people)
-    with parts.transaction() as db:
+    with parts.unit() as db:
         service.register_providers(db, PROVIDERS)
         service.ingest(db, batch)
     with parts.sessions() as db:

@@ -39,12 +39,12 @@ CHEAP = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1, type=Ty
 
 
 def _create(app: Flask, username: str, *roles: str) -> Account:
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         return AccountService().create_staff(db, username, PASSWORD, roles or ("registrar",))
 
 
 def _roles(app: Flask, account: Account) -> frozenset[str]:
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         return AccountService().roles(db, account.id)
 
 
@@ -77,7 +77,7 @@ def test_creation_refuses_a_weak_password_a_taken_name_and_no_or_unknown_roles(
     app: Flask,
 ) -> None:
     service = AccountService()
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         with pytest.raises(PasswordRejected):
             service.create_staff(db, "li.na", "short", ["registrar"])
         with pytest.raises(PasswordRejected):
@@ -104,14 +104,14 @@ def test_compliance_never_joins_an_admin_role_in_either_order(
     app: Flask, first: str, second: str
 ) -> None:
     account = _create(app, "officer.he", first)
-    with container(app).transaction() as db, pytest.raises(SeparationOfDutiesError) as caught:
+    with container(app).unit() as db, pytest.raises(SeparationOfDutiesError) as caught:
         AccountService().grant_role(db, "officer.he", second)
     assert "Separation of duties" in str(caught.value)
     assert _roles(app, account) == {first}
 
 
 def test_compliance_and_admin_cannot_be_created_together(app: Flask) -> None:
-    with container(app).transaction() as db, pytest.raises(SeparationOfDutiesError):
+    with container(app).unit() as db, pytest.raises(SeparationOfDutiesError):
         AccountService().create_staff(db, "both.roles", PASSWORD, ["admin", "compliance"])
     assert role_conflict(["admin", "registrar", "cashier", "key_custodian"]) is None
     assert role_conflict(["compliance", "registrar", "cashier"]) is None
@@ -120,14 +120,14 @@ def test_compliance_and_admin_cannot_be_created_together(app: Flask) -> None:
 def test_grant_and_revoke(app: Flask) -> None:
     account = _create(app, "ops.gao", "registrar")
     service = AccountService()
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         assert service.grant_role(db, "ops.gao", "cashier") is True
         assert service.grant_role(db, "ops.gao", "cashier") is False
         assert service.revoke_role(db, "ops.gao", "registrar") is True
         assert service.revoke_role(db, "ops.gao", "registrar") is False
     assert _roles(app, account) == {"cashier"}
     # Once admin is revoked, compliance may be granted.
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         service.grant_role(db, "ops.gao", "admin")
         service.revoke_role(db, "ops.gao", "admin")
         service.grant_role(db, "ops.gao", "compliance")
@@ -136,7 +136,7 @@ def test_grant_and_revoke(app: Flask) -> None:
 
 def test_roles_are_for_existing_staff_accounts_only(app: Flask) -> None:
     make_account(app, "citizen.liu")
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         with pytest.raises(AccountError, match="staff accounts only"):
             AccountService().grant_role(db, "citizen.liu", "registrar")
         with pytest.raises(AccountError, match="No account"):
@@ -148,12 +148,12 @@ def test_disabling_ends_every_session_of_the_account_only(app: Flask) -> None:
     first, _ = logged_in(app, account, frozenset({"password", "totp"}))
     second, _ = logged_in(app, account, frozenset({"password", "totp"}))
     other, _ = logged_in(app, _create(app, "reg.niu"), frozenset({"password", "totp"}))
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         assert AccountService().disable(db, "reg.ma") == 2
     assert first.get("/api/v1/auth/session").status_code == 401
     assert second.get("/api/v1/auth/session").status_code == 401
     assert other.get("/api/v1/auth/session").status_code == 200
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         stored = db.get(Account, account.id)
         assert stored is not None
         assert stored.status == "disabled"
@@ -164,18 +164,18 @@ def test_changing_the_password_checks_the_policy_and_ends_every_session(app: Fla
     account = _create(app, "reg.yang")
     client, _ = logged_in(app, account, frozenset({"password", "totp"}))
     service = AccountService()
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         stored = db.get(Account, account.id)
         assert stored is not None
         with pytest.raises(PasswordRejected):
             service.change_password(db, stored, "password1234")
     assert client.get("/api/v1/auth/session").status_code == 200
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         stored = db.get(Account, account.id)
         assert stored is not None
         assert service.change_password(db, stored, "amber kettle river 9") == 1
     assert client.get("/api/v1/auth/session").status_code == 401
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         stored = db.get(Account, account.id)
         assert stored is not None
         assert service.password_matches(stored, "amber kettle river 9")
@@ -185,11 +185,11 @@ def test_changing_the_password_checks_the_policy_and_ends_every_session(app: Fla
 def test_a_hash_under_old_parameters_is_replaced_by_one_under_the_current(app: Flask) -> None:
     service = AccountService()
     account = _create(app, "reg.xu")
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         stored = db.get(Account, account.id)
         assert stored is not None
         stored.password_hash = CHEAP.hash(PASSWORD)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         stored = db.get(Account, account.id)
         assert stored is not None
         assert stored.password_hash is not None
@@ -197,7 +197,7 @@ def test_a_hash_under_old_parameters_is_replaced_by_one_under_the_current(app: F
         assert service.password_matches(stored, PASSWORD)
         assert service.rehash_if_needed(db, stored, PASSWORD) is True
         assert service.rehash_if_needed(db, stored, PASSWORD) is False
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         stored = db.get(Account, account.id)
         assert stored is not None
         assert stored.password_hash is not None
@@ -206,7 +206,7 @@ def test_a_hash_under_old_parameters_is_replaced_by_one_under_the_current(app: F
         assert HASHER.verify(stored.password_hash, PASSWORD)
     # The hook works the other way too: a service on new parameters upgrades today's hashes.
     stronger = PasswordHasher(time_cost=4, memory_cost=64 * 1024, parallelism=4, type=Type.ID)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         stored = db.get(Account, account.id)
         assert stored is not None
         assert AccountService(hasher=stronger).rehash_if_needed(db, stored, PASSWORD) is True
@@ -216,7 +216,7 @@ def test_a_hash_under_old_parameters_is_replaced_by_one_under_the_current(app: F
 def test_listing_shows_roles_and_totp_state(app: Flask) -> None:
     _create(app, "list.a", "cashier", "registrar")
     make_account(app, "list.citizen")
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         staff = {row.username: row for row in AccountService().list_accounts(db, "staff")}
         everyone = {row.username for row in AccountService().list_accounts(db)}
     assert staff["list.a"].roles == ("cashier", "registrar")
@@ -352,7 +352,7 @@ def test_cli_refuses_weak_passwords_conflicting_roles_and_existing_qr_files(
     exists = _cli(app, tmp_path, f"{create} --qr-out {taken}")
     assert exists.exit_code != 0
     assert "exists" in exists.output
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         assert AccountService().find(db, "ops.li") is None
     no_option = _cli(app, tmp_path, f"{create} --password {PASSWORD.replace(' ', '-')}")
     assert no_option.exit_code == 2  # there is no password option
@@ -394,7 +394,7 @@ def test_cli_prompts_for_the_password_twice_hidden_until_it_is_acceptable(
     assert "Choose a password of at least 12 characters." in result.output
     assert "Created staff account ops.qin" in result.output
     assert PASSWORD not in result.output
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         account = AccountService().find(db, "ops.qin")
         assert account is not None
         assert AccountService().password_matches(account, PASSWORD)

@@ -14,7 +14,7 @@ from app.services.auth.login_attempts import MAX_FAILURES, AttemptLog, Method, O
 
 
 def _fail(app: Flask, log: AttemptLog, username: str, address: str, times: int) -> None:
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         for _ in range(times):
             log.record(
                 db,
@@ -63,7 +63,7 @@ def test_five_failures_from_one_address_throttle_that_address_for_any_username(
 def test_failures_older_than_the_window_no_longer_count(app: Flask) -> None:
     log = AttemptLog(container(app).key_provider)
     _fail(app, log, "patient", "203.0.113.9", MAX_FAILURES)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         db.execute(update(LoginAttempt).values(at=utcnow() - timedelta(seconds=61)))
     with container(app).sessions() as db:
         assert not log.throttled(db, log.username_key("patient"), "203.0.113.9")
@@ -71,7 +71,7 @@ def test_failures_older_than_the_window_no_longer_count(app: Flask) -> None:
 
 def test_successes_do_not_count_towards_the_throttle(app: Flask) -> None:
     log = AttemptLog(container(app).key_provider)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         for _ in range(MAX_FAILURES + 2):
             log.record(
                 db,

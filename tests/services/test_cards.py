@@ -200,7 +200,7 @@ def test_garbage_and_ca_certificates_are_refused_with_their_reason(
 
 
 def _enrol(app: Flask, account: Account, der: bytes, provider: KeyProvider) -> Card:
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         holder = db.get(Account, account.id)
         assert holder is not None
         return enrol(db, holder, der, provider=provider)
@@ -214,7 +214,7 @@ def test_enrol_records_the_card_and_refuses_what_does_not_belong(
     card = _enrol(app, account, der, key_provider)
     assert card.thumbprint == hashlib.sha256(der).hexdigest()
     assert (card.status, card.key_type, card.certificate) == ("active", "ec-p256", der)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         assert [c.id for c in active_cards(db, account.id)] == [card.id]
 
     with pytest.raises(EnrolmentError, match="enrolled already"):
@@ -229,12 +229,12 @@ def test_enrol_records_the_card_and_refuses_what_does_not_belong(
         )
     with pytest.raises(CertificateRejected):
         _enrol(app, account, _foreign_certificate("li.qiang"), key_provider)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         assert len(active_cards(db, account.id)) == 1
 
 
 def _client_with_session(app: Flask, account: Account, card_id: uuid.UUID | None) -> FlaskClient:
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         holder = db.get(Account, account.id)
         assert holder is not None
         token = SessionService().start(db, holder, SESSION_METHODS, card_id=card_id)
@@ -262,13 +262,13 @@ def test_revoking_a_card_ends_every_session_of_its_account_and_no_one_elses(
     for client in [*on_lost, on_kept, elsewhere]:
         assert client.get("/api/v1/auth/session").status_code == 200
 
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         done = revoke(db, lost.thumbprint.upper(), "lost")
     assert (done.newly_revoked, done.sessions_ended) == (True, 3)
     for client in [*on_lost, on_kept]:
         assert client.get("/api/v1/auth/session").status_code == 401
     assert elsewhere.get("/api/v1/auth/session").status_code == 200
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         row = db.get(Card, lost.id)
         assert row is not None
         assert row.status == "revoked"

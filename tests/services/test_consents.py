@@ -45,7 +45,7 @@ def people(app: Flask) -> tuple[Signer, Signer]:
 
 def use(app: Flask, token: str, signer: Signer | None, **kwargs: Any) -> VerifiedConsent:
     parts = container(app)
-    with parts.transaction() as db:
+    with parts.unit() as db:
         subject = None if signer is None else db.get(Subject, signer.subject_id)
         return ConsentService(RULES).verify_and_use(
             db,
@@ -215,16 +215,16 @@ def test_a_revoked_consent_or_card_stops_the_next_use(
     token = token_for(alice, BANK, "loan_approval")
     jti = use(app, token, alice).jti
     service = ConsentService(RULES)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         assert service.revoke(db, jti, subject_id=bob.subject_id, now=utcnow()) is None
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         view = service.revoke(db, jti, subject_id=alice.subject_id, now=utcnow())
         assert view is not None
         assert view.status(utcnow()) == "revoked"
     assert refused(app, token, alice) == "revoked"
     assert uses_of(app, jti) == 1
     other = token_for(alice, BANK, "loan_approval")
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         db.execute(update(Card).where(Card.thumbprint == alice.kid).values(status="revoked"))
     assert refused(app, other, alice) == "unknown_card"
 
@@ -237,7 +237,7 @@ def test_the_subject_registers_lists_and_revokes_their_own_consents(
     token = token_for(alice, client_id, "tenancy_screening", max_uses=2)
     service = ConsentService(RULES)
     parts = container(app)
-    with parts.transaction() as db:
+    with parts.unit() as db:
         view, new = service.register(db, token, subject_id=alice.subject_id, now=utcnow())
     assert new
     assert (view.institution, view.purpose, view.uses, view.max_uses) == (
@@ -246,12 +246,12 @@ def test_the_subject_registers_lists_and_revokes_their_own_consents(
         0,
         2,
     )
-    with parts.transaction() as db:
+    with parts.unit() as db:
         assert service.register(db, token, subject_id=alice.subject_id, now=utcnow())[1] is False
-    with parts.transaction() as db, pytest.raises(ConsentRefused) as caught:
+    with parts.unit() as db, pytest.raises(ConsentRefused) as caught:
         service.register(db, token, subject_id=bob.subject_id, now=utcnow())
     assert caught.value.reason == "unknown_card"
-    with parts.transaction() as db, pytest.raises(ConsentRefused) as caught:
+    with parts.unit() as db, pytest.raises(ConsentRefused) as caught:
         service.register(
             db,
             token_for(alice, "inst-nobody", "tenancy_screening"),

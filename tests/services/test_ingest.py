@@ -26,7 +26,7 @@ TODAY = date(2026, 11, 21)
 def population(app: Flask) -> list[SyntheticSubject]:
     parts = container(app)
     providers = generate_providers(5)
-    with parts.transaction() as session:
+    with parts.unit() as session:
         parts.ingest().register_providers(session, providers)
     return list(generate_subjects(40, 5, providers, parts.catalog, today=TODAY))
 
@@ -35,7 +35,7 @@ def _ingest(app: Flask, batch: list[Any]) -> Any:
     parts = container(app)
     service = parts.ingest()
     service.today = TODAY
-    with parts.transaction() as session:
+    with parts.unit() as session:
         return service.ingest(session, batch)
 
 

@@ -43,7 +43,7 @@ def ec_pem() -> bytes:
 
 
 def register(app: Flask, key_pem: bytes, code: str = GOOD_CODE, **kw: object) -> str:
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         view = InstitutionService().register(
             db,
             credit_code=code,
@@ -124,7 +124,7 @@ def test_unacceptable_keys_are_refused_clearly(make: object, message: str) -> No
 def test_register_stores_a_validated_institution(app: Flask) -> None:
     client_id = register(app, ec_pem(), code=" 91350100m000100y43 ", scopes=sorted(SCOPES))
     assert re.fullmatch(r"inst-[0-9a-f]{16}", client_id)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         row = db.scalars(select(Institution)).one()
     assert row.client_id == client_id
     assert row.credit_code == GOOD_CODE  # normalised
@@ -149,7 +149,7 @@ def test_a_bad_credit_code_is_refused_naming_the_part(
         register(app, ec_pem(), code=code)
     assert words in str(refused.value)
     assert f"(part: {part})" in str(refused.value)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         assert db.scalars(select(Institution)).all() == []
 
 
@@ -167,7 +167,7 @@ def test_one_institution_per_credit_code_and_closed_scopes(app: Flask) -> None:
 
 
 def _live_token(app: Flask, client_id: str, token: str) -> None:
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         institution = db.scalars(select(Institution).where(Institution.client_id == client_id))
         db.add(
             AccessToken(
@@ -183,13 +183,13 @@ def test_disable_and_rotate_revoke_live_tokens(app: Flask) -> None:
     client_id = register(app, ec_pem())
     _live_token(app, client_id, "a" * 43)
     service = InstitutionService()
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         assert service.rotate_key(db, client_id, ec_pem()) == 1
         current = db.scalars(select(Institution)).one().public_key_pem.encode()
         with pytest.raises(InstitutionError, match="already registered"):
             service.rotate_key(db, client_id, current)
     _live_token(app, client_id, "b" * 43)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         assert service.disable(db, client_id) == 1
         assert service.get(db, client_id).status == "disabled"
         assert all(row.revoked_at is not None for row in db.scalars(select(AccessToken)))

@@ -67,7 +67,7 @@ def _record(
 
 def test_the_active_key_is_created_once_and_reused(app: Flask) -> None:
     parts = container(app)
-    with parts.transaction() as session:
+    with parts.unit() as session:
         first = parts.keys.active_key_id(session, "cg-master-wrap")
         assert parts.keys.active_key_id(session, "cg-master-wrap") == first
         stored = session.get(DataKey, first)
@@ -79,7 +79,7 @@ def test_the_active_key_is_created_once_and_reused(app: Flask) -> None:
 
 def test_rotation_and_rewrap_keep_every_value_and_every_payload_ciphertext(app: Flask) -> None:
     parts = container(app)
-    with parts.transaction() as session:
+    with parts.unit() as session:
         record = _record(app, session, "cg-master-wrap", None)
         before: Envelope = record.payload
         old, new = parts.keys.rotate(session, "cg-master-wrap")
@@ -113,7 +113,7 @@ def _keys_on(app: Flask, day: date) -> KeyService:
 def test_shredding_an_epoch_destroys_its_records_and_every_backup_copy(app: Flask) -> None:
     parts = container(app)
     label = "cg-epoch-2199-03"
-    with parts.transaction() as session:
+    with parts.unit() as session:
         record = _record(app, session, label, date(2199, 3, 14), _keys_on(app, date(2199, 1, 2)))
         keep = _record(
             app, session, "cg-epoch-2199-06", date(2199, 6, 1), _keys_on(app, date(2199, 1, 2))
@@ -139,7 +139,7 @@ def test_shredding_an_epoch_destroys_its_records_and_every_backup_copy(app: Flas
     with pytest.raises(KeyNotFound):
         restored.open(FieldContext("records", "payload", str(record.id)), backup_value)
     # And the shredded epoch can never be given a key again.
-    with parts.transaction() as session, pytest.raises(KeyLifecycleError, match="shredded"):
+    with parts.unit() as session, pytest.raises(KeyLifecycleError, match="shredded"):
         _keys_on(app, date(2199, 3, 1)).active_key_id(session, label)
 
 
@@ -150,7 +150,7 @@ def test_a_month_that_has_not_ended_cannot_be_shredded(app: Flask, today: date) 
     parts = container(app)
     label = "cg-epoch-2199-07" if today.month == 2 else "cg-epoch-2199-08"
     month = 7 if today.month == 2 else 3
-    with parts.transaction() as session:
+    with parts.unit() as session:
         record = _record(app, session, label, date(2199, 7, 1), _keys_on(app, date(2199, 1, 2)))
         with pytest.raises(KeyLifecycleError, match="has not ended"):
             _keys_on(app, today).shred_epoch(session, 2199, month)
@@ -163,12 +163,12 @@ def test_a_failing_hsm_during_shredding_leaves_every_row_in_place(
     provider = InMemoryKeyProvider()
     app = create_app(make_settings(database_url, tmp_path), key_provider=provider, bind=connection)
     parts = container(app)
-    with parts.transaction() as session:
+    with parts.unit() as session:
         record = _record(
             app, session, "cg-epoch-2199-09", date(2199, 9, 9), _keys_on(app, date(2199, 1, 1))
         )
     provider.down = True
-    with pytest.raises(HsmUnavailable), parts.transaction() as session:
+    with pytest.raises(HsmUnavailable), parts.unit() as session:
         _keys_on(app, date(2199, 12, 1)).shred_epoch(session, 2199, 9)
     provider.down = False
     with parts.sessions() as session:
@@ -181,7 +181,7 @@ def test_a_failing_hsm_during_shredding_leaves_every_row_in_place(
 
 def test_an_ended_epoch_is_never_given_a_new_key(app: Flask) -> None:
     parts = container(app)
-    with parts.transaction() as session, pytest.raises(KeyLifecycleError, match="has ended"):
+    with parts.unit() as session, pytest.raises(KeyLifecycleError, match="has ended"):
         _keys_on(app, date(2199, 5, 1)).active_key_id(session, "cg-epoch-2199-04")
 
 
@@ -203,7 +203,7 @@ def test_the_database_refuses_a_second_active_key_for_one_label(app: Flask) -> N
 
 def test_rewrap_in_batches_destroys_a_retired_key_only_once_nothing_uses_it(app: Flask) -> None:
     parts = container(app)
-    with parts.transaction() as session:
+    with parts.unit() as session:
         records = [_record(app, session, "cg-master-wrap", None) for _ in range(3)]
         old, new = parts.keys.rotate(session, "cg-master-wrap")
         first = parts.keys.rewrap_retired(session, max_rows=2)
@@ -226,7 +226,7 @@ def _loader(sessions):  # type: ignore[no-untyped-def]
 
 def test_a_destroyed_data_key_is_not_loaded(app: Flask) -> None:
     parts = container(app)
-    with parts.transaction() as session:
+    with parts.unit() as session:
         key_id = parts.keys.active_key_id(session, "cg-master-wrap")
         parts.keys.rotate(session, "cg-master-wrap")
         parts.keys.rewrap_retired(session)

@@ -14,7 +14,7 @@ from tests.services.billing_helpers import add_institution
 
 def test_top_up_then_debit_moves_the_balance_and_writes_a_row_each(app: Flask) -> None:
     ledger = LedgerService()
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         bank = add_institution(db)
         top = ledger.top_up(
             db, institution_id=bank.id, amount_fen=5000, reference="RCPT-1", created_by="c1"
@@ -28,7 +28,7 @@ def test_top_up_then_debit_moves_the_balance_and_writes_a_row_each(app: Flask) -
 
 def test_a_debit_beyond_the_balance_is_refused_and_writes_nothing(app: Flask) -> None:
     ledger = LedgerService()
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         bank = add_institution(db)
         ledger.top_up(db, institution_id=bank.id, amount_fen=999, reference="R", created_by="c")
         with pytest.raises(InsufficientFunds) as refused:
@@ -45,7 +45,7 @@ def test_a_debit_beyond_the_balance_is_refused_and_writes_nothing(app: Flask) ->
 
 
 def test_an_institution_without_a_ledger_account_cannot_be_debited(app: Flask) -> None:
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         bank = add_institution(db)
         with pytest.raises(InsufficientFunds):
             LedgerService().debit(db, institution_id=bank.id, amount_fen=1, reference="r")
@@ -54,7 +54,7 @@ def test_an_institution_without_a_ledger_account_cannot_be_debited(app: Flask) -
 
 @pytest.mark.parametrize("amount", [0, -5, True, 10**12])
 def test_malformed_amounts_are_refused(app: Flask, amount: int) -> None:
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         bank = add_institution(db)
         with pytest.raises(LedgerError):
             LedgerService().top_up(
@@ -65,7 +65,7 @@ def test_malformed_amounts_are_refused(app: Flask, amount: int) -> None:
 
 
 def test_flask_billing_top_up_records_a_row_and_refuses_bad_input(app: Flask) -> None:
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         bank = add_institution(db)
         client_id, bank_id = bank.client_id, bank.id
     runner = app.test_cli_runner()
@@ -81,5 +81,5 @@ def test_flask_billing_top_up_records_a_row_and_refuses_bad_input(app: Flask) ->
     shown = runner.invoke(args=["billing", "ledger", client_id])
     assert "balance 12000 fen" in shown.output
     assert "R-9" in shown.output
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         assert LedgerService().balance(db, bank_id) == 12000

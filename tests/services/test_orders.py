@@ -27,7 +27,7 @@ def _accounts(app: Flask) -> tuple[Account, Account, Account]:
 def test_archive_order_is_downloadable_for_seven_days_after_payment(app: Flask) -> None:
     buyer, _, cashier = _accounts(app)
     orders = OrderService(download_days=7)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         order = orders.create(
             db, kind="archive_report", account_id=buyer.id, subject_bidx=bidx(), fee_fen=2000
         )
@@ -43,7 +43,7 @@ def test_archive_order_is_downloadable_for_seven_days_after_payment(app: Flask) 
 def test_confirm_is_idempotent_for_the_same_reference_only(app: Flask) -> None:
     buyer, _, cashier = _accounts(app)
     orders = OrderService()
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         one = orders.create(
             db, kind="archive_report", account_id=buyer.id, subject_bidx=bidx(), fee_fen=2000
         )
@@ -69,7 +69,7 @@ def test_confirm_is_idempotent_for_the_same_reference_only(app: Flask) -> None:
 def test_refund_ends_the_download_and_is_idempotent(app: Flask) -> None:
     buyer, _, cashier = _accounts(app)
     orders = OrderService()
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         order = orders.create(
             db, kind="archive_report", account_id=buyer.id, subject_bidx=bidx(), fee_fen=2000
         )
@@ -86,7 +86,7 @@ def test_refund_ends_the_download_and_is_idempotent(app: Flask) -> None:
 def test_a_self_report_order_is_redeemed_once_and_only_by_its_owner(app: Flask) -> None:
     buyer, other, cashier = _accounts(app)
     orders = OrderService()
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         order = orders.create(
             db, kind="self_report", account_id=buyer.id, subject_bidx=bidx(), fee_fen=1000
         )
@@ -104,7 +104,7 @@ def test_a_self_report_order_is_redeemed_once_and_only_by_its_owner(app: Flask) 
 def test_someone_elses_order_is_not_found(app: Flask) -> None:
     buyer, other, _ = _accounts(app)
     orders = OrderService()
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         order = orders.create(
             db, kind="archive_report", account_id=buyer.id, subject_bidx=bidx(), fee_fen=2000
         )

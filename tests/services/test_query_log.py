@@ -75,10 +75,10 @@ def test_entries_chain_from_genesis_and_checkpoints_are_signed_every_n(
     app: Flask, key_provider: KeyProvider
 ) -> None:
     log = _log(app, every=3)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         logged = [log.append(db, attempt()) for _ in range(7)]
     assert [entry.seq for entry in logged] == [1, 2, 3, 4, 5, 6, 7]
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         rows = list(db.scalars(select(QueryLogEntry).order_by(QueryLogEntry.seq)))
         assert rows[0].prev_hash == GENESIS
         assert all(b.prev_hash == a.entry_hash for a, b in pairwise(rows))
@@ -102,7 +102,7 @@ def test_entries_chain_from_genesis_and_checkpoints_are_signed_every_n(
 def test_a_checkpoint_falls_due_when_the_last_one_is_older_than_t_seconds(app: Flask) -> None:
     log = _log(app, every=1000, seconds=60)
     parts = container(app)
-    with parts.transaction() as db:
+    with parts.unit() as db:
         log.append(db, attempt())  # first entry: signed
         log.append(db, attempt())  # 0 s later: not due
         assert [cp.seq for cp in _checkpoints(db)] == [1]
@@ -120,13 +120,13 @@ def test_entry_and_checkpoint_roll_back_with_the_callers_unit(app: Flask) -> Non
     parts = container(app)
 
     def unit_that_fails_after_the_append() -> None:
-        with parts.transaction() as db:
+        with parts.unit() as db:
             log.append(db, attempt())
             raise RuntimeError("assembling the answer failed")
 
     with pytest.raises(RuntimeError):
         unit_that_fails_after_the_append()
-    with parts.transaction() as db:
+    with parts.unit() as db:
         assert db.scalars(select(QueryLogEntry)).all() == []
         assert _checkpoints(db) == []
         head = db.get(QueryLogHead, 1)
@@ -137,9 +137,9 @@ def test_entry_and_checkpoint_roll_back_with_the_callers_unit(app: Flask) -> Non
 def test_a_failing_hsm_fails_the_append_and_writes_nothing(app: Flask) -> None:
     log = QueryLog("cat-v", "pol-v", signer=FailingSigner(), every=1)  # type: ignore[arg-type]
     parts = container(app)
-    with pytest.raises(HsmUnavailable), parts.transaction() as db:
+    with pytest.raises(HsmUnavailable), parts.unit() as db:
         log.append(db, attempt())
-    with parts.transaction() as db:
+    with parts.unit() as db:
         assert db.scalars(select(QueryLogEntry)).all() == []
 
 
@@ -149,8 +149,8 @@ class _Parts:
         self._log = log
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        with self._parts.transaction() as db:
+    def unit(self) -> Iterator[Session]:
+        with self._parts.unit() as db:
             yield db
 
     def query_log(self) -> QueryLog:
@@ -160,7 +160,7 @@ class _Parts:
 def test_record_failure_writes_a_failed_entry_in_its_own_unit(app: Flask) -> None:
     logged = record_failure(container(app), attempt(decision="allowed"))
     assert logged is not None
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         row = db.scalars(select(QueryLogEntry)).one()
     assert (row.seq, row.decision, row.action) == (logged.seq, "failed", "self:report:read")
     assert row.subject_bidx == BIDX
@@ -174,14 +174,14 @@ def test_record_failure_that_fails_too_logs_the_type_only_and_returns(
         assert record_failure(_Parts(app, broken), attempt(decision="failed")) is None
     assert "HsmUnavailable" in caplog.text
     assert "token not present" not in caplog.text  # the message is never logged
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         assert db.scalars(select(QueryLogEntry)).all() == []
 
 
 def test_a_subject_sees_who_queried_them_newest_first(app: Flask) -> None:
     parts = container(app)
     log = _log(app)
-    with parts.transaction() as db:
+    with parts.unit() as db:
         db.add(
             Institution(
                 credit_code="91500000MA5U0A1B2C",
@@ -226,7 +226,7 @@ def test_a_subject_sees_who_queried_them_newest_first(app: Flask) -> None:
 
 def test_cli_checkpoint_signs_the_head_now(app: Flask) -> None:
     log = _log(app)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         log.append(db, attempt())
         log.append(db, attempt())
     runner = app.test_cli_runner()
@@ -236,7 +236,7 @@ def test_cli_checkpoint_signs_the_head_now(app: Flask) -> None:
     again = runner.invoke(args=["log", "checkpoint"])
     assert again.exit_code == 0
     assert "nothing to sign" in again.output
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         assert [cp.seq for cp in _checkpoints(db)] == [1, 2]
 
 

@@ -27,7 +27,7 @@ REFUSED = (
 
 def _append(app: Flask) -> None:
     parts = container(app)
-    with parts.transaction() as db:
+    with parts.unit() as db:
         parts.query_log().append(
             db,
             QueryAttempt(

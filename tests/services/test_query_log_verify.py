@@ -62,7 +62,7 @@ def _attempt(n: int) -> QueryAttempt:
 def built(app: Flask, connection: Connection, key_provider: KeyProvider) -> Connection:
     log = QueryLog("catalog-v", "policy-v", signer=key_provider, every=EVERY, seconds=3600)
     parts = container(app)
-    with parts.transaction() as db:
+    with parts.unit() as db:
         for n in range(ENTRIES):
             log.append(db, _attempt(n))
     if connection.dialect.name == "sqlite":  # the attacker removes the append-only triggers
@@ -261,7 +261,7 @@ def test_values_holding_the_key_separator_still_verify_and_cannot_hide_an_edit(
 ) -> None:
     log = QueryLog("catalog-v", "policy-v", signer=key_provider, every=EVERY, seconds=3600)
     odd = replace(_attempt(1), reason="a\x1fb", rule_ids=("x\x1f",))
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         for n in range(5):
             log.append(db, _attempt(n))
         log.append(db, odd)
@@ -284,7 +284,7 @@ def test_cli_verify_on_a_real_engine_reads_one_snapshot(
     upgrade(scratch_database.url)
     app = create_app(make_settings(scratch_database.url, tmp_path), key_provider=key_provider)
     parts = container(app)
-    with parts.transaction() as db:
+    with parts.unit() as db:
         for n in range(30):
             parts.query_log().append(db, _attempt(n))
     result = app.test_cli_runner().invoke(args=["log", "verify"])

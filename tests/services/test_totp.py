@@ -55,10 +55,10 @@ def _wrong_code(secret: str) -> str:
 def _staff(app: Flask, username: str, *, confirm_at: float = NOW - 300) -> tuple[Account, str]:
     """A staff account with a confirmed credential (confirmed with a code of `confirm_at`)."""
     totp = _service(app)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         account = AccountService().create_staff(db, username, PASSWORD, ["registrar"])
         secret = _secret(totp.enrol(db, account).otpauth_uri)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         stored = db.get(Account, account.id)
         assert stored is not None
         step = int(confirm_at // 30)
@@ -67,13 +67,13 @@ def _staff(app: Flask, username: str, *, confirm_at: float = NOW - 300) -> tuple
 
 
 def _verify(app: Flask, account: Account, code: str, now: float = NOW) -> Reason | None:
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         return _service(app).verify(db, account, code, now=now)
 
 
 def test_enrolment_gives_an_issuer_labelled_uri_and_a_qr_of_exactly_that_uri(app: Flask) -> None:
     totp = _service(app)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         account = AccountService().create_staff(db, "reg.zhao", PASSWORD, ["registrar"])
         enrolment = totp.enrol(db, account)
         assert totp.status(db, account.id) is TotpStatus.PENDING
@@ -91,17 +91,17 @@ def test_enrolment_gives_an_issuer_labelled_uri_and_a_qr_of_exactly_that_uri(app
     assert enrolment.qr_svg == qr_svg(enrolment.otpauth_uri)  # the QR encodes that URI
     assert secret not in repr(enrolment)
     # Each enrolment has its own secret.
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         again = totp.enrol(db, db.get(Account, account.id))  # type: ignore[arg-type]
     assert _secret(again.otpauth_uri) != secret
 
 
 def test_the_secret_is_stored_sealed_not_in_clear(app: Flask) -> None:
     totp = _service(app)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         account = AccountService().create_staff(db, "reg.qian", PASSWORD, ["registrar"])
         secret = _secret(totp.enrol(db, account).otpauth_uri)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         column = TotpCredential.__table__.c.secret
         raw = db.execute(
             select(type_coerce(column, LargeBinary())).where(
@@ -122,11 +122,11 @@ def test_the_secret_is_stored_sealed_not_in_clear(app: Flask) -> None:
 
 def test_an_unconfirmed_credential_is_refused_until_confirmed(app: Flask) -> None:
     totp = _service(app)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         account = AccountService().create_staff(db, "reg.sun", PASSWORD, ["registrar"])
         secret = _secret(totp.enrol(db, account).otpauth_uri)
     assert _verify(app, account, _code(secret, STEP)) is Reason.NO_TOTP
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         assert totp.confirm(db, account, _wrong_code(secret), now=NOW) is Reason.BAD_OTP
         assert totp.status(db, account.id) is TotpStatus.PENDING
         assert totp.confirm(db, account, _code(secret, STEP - 1), now=NOW) is None
@@ -157,7 +157,7 @@ def test_a_used_step_is_refused_again_and_so_is_an_older_one(app: Flask) -> None
     assert _verify(app, account, _code(secret, STEP - 1)) is Reason.OTP_REPLAYED
     assert _verify(app, account, _code(secret, STEP + 1)) is None
     # Steps outside any window are pruned; the latest one is kept.
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         steps = set(
             db.scalars(select(TotpUsedStep.step).where(TotpUsedStep.account_id == account.id))
         )
@@ -180,7 +180,7 @@ def test_accounts_without_totp_or_of_another_kind(app: Flask) -> None:
     subject = make_account(app, "citizen.wang")
     staff = make_account(app, "staff.nototp", kind="staff", roles=("cashier",))
     assert _verify(app, staff, "123456") is Reason.NO_TOTP
-    with container(app).transaction() as db, pytest.raises(TotpError):
+    with container(app).unit() as db, pytest.raises(TotpError):
         _service(app).enrol(db, db.get(Account, subject.id))  # type: ignore[arg-type]
 
 
@@ -190,14 +190,14 @@ def test_re_enrolling_ends_every_session_and_retires_the_old_secret(app: Flask) 
     second, _ = logged_in(app, account, frozenset({"password", "totp"}))
     bystander = make_account(app, "reg.other", kind="staff", roles=("cashier",))
     other, _ = logged_in(app, bystander, frozenset({"password", "totp"}))
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         enrolment = _service(app).enrol(db, db.get(Account, account.id))  # type: ignore[arg-type]
     assert first.get("/api/v1/auth/session").status_code == 401
     assert second.get("/api/v1/auth/session").status_code == 401
     assert other.get("/api/v1/auth/session").status_code == 200
     assert _verify(app, account, _code(old_secret, STEP)) is Reason.NO_TOTP  # pending now
     new_secret = _secret(enrolment.otpauth_uri)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         assert (
             _service(app).confirm(db, account, _code(old_secret, STEP), now=NOW) is Reason.BAD_OTP
         )
@@ -278,7 +278,7 @@ def test_fifty_concurrent_uses_of_one_code_let_exactly_one_through(
 
 
 def test_a_check_for_an_unknown_account_says_no_totp_and_cannot_be_consumed(app: Flask) -> None:
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         checked = _service(app).check(db, None, "123456", now=NOW)
         assert checked.reason is Reason.NO_TOTP
         assert checked.steps == ()

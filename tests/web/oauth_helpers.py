@@ -62,7 +62,7 @@ def register(
     scopes: tuple[str, ...] = ALL_SCOPES,
 ) -> str:
     code = make_credit_code("9", "1", "350100", f"MA{next(_serial):06d}")
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         view = InstitutionService().register(
             db, credit_code=code, name="Bank of Test", public_key_pem=public_pem(key), scopes=scopes
         )
@@ -139,7 +139,7 @@ def whoami(client: FlaskClient, token: str) -> Response:
 
 
 def token_rows(app: Flask) -> list[AccessToken]:
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         return list(db.scalars(select(AccessToken)))
 
 

@@ -55,7 +55,7 @@ def _order(buyer: Caller) -> str:
 
 
 def _log(app: Flask) -> list[QueryLogEntry]:
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         return list(db.scalars(select(QueryLogEntry).order_by(QueryLogEntry.seq)))
 
 
@@ -224,7 +224,7 @@ def test_signed_payment_notifications(app: Flask) -> None:
 def test_top_up_then_debit_shows_in_both_ledger_views(app: Flask) -> None:
     from app.services.billing.ledger import LedgerService
 
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         bank = add_institution(db)
         client_id, bank_id = bank.client_id, bank.id
     cashier = _cashier(app)
@@ -238,7 +238,7 @@ def test_top_up_then_debit_shows_in_both_ledger_views(app: Flask) -> None:
         )[0]
         == 404
     )
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         LedgerService().debit(db, institution_id=bank_id, amount_fen=2500, reference="report")
     status, body = cashier.get(f"/api/v1/billing/institutions/{client_id}/ledger")
     assert status == 200

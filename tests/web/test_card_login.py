@@ -97,7 +97,7 @@ def issue(app: Flask, username: str, card: SoftCard, **kwargs: object) -> bytes:
 
 
 def enrol_certificate(app: Flask, account: Account, der: bytes) -> uuid.UUID:
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         card = enrol(db, db.get(Account, account.id), der, provider=container(app).key_provider)
         return card.id
 
@@ -290,7 +290,7 @@ def test_the_username_is_normalised_at_login_too(app: Flask) -> None:
 def test_a_stale_password_hash_is_upgraded_at_login(app: Flask) -> None:
     holder = enrolled_subject(app, "old.hash")
     weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1, type=Type.ID)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         db.execute(
             update(Account)
             .where(Account.id == holder.account.id)
@@ -354,7 +354,7 @@ def test_login_replaces_the_session_id_no_fixation(app: Flask) -> None:
         after = cookie["_user_id"]
     assert after != before
     assert client.get("/api/v1/auth/session").get_json()["username"] == "he.ping"
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         assert SessionService().resume(db, before) is None  # the old id is dead, not reusable
     assert live_sessions(app, other) == 0
 
@@ -376,7 +376,7 @@ def test_revoking_the_card_ends_its_live_sessions_and_later_logins(app: Flask) -
     client = app.test_client()
     assert card_login(client, holder).status_code == 200
     assert client.get("/api/v1/auth/session").status_code == 200
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         revoke(db, holder.card_id, "stolen")
     assert client.get("/api/v1/auth/session").status_code == 401
     again = card_login(app.test_client(), holder)
@@ -388,7 +388,7 @@ def test_a_second_active_card_still_works_when_one_is_revoked(app: Flask) -> Non
     holder = enrolled_subject(app, "xu.jing")
     spare = SoftCard.rsa()
     enrol_certificate(app, holder.account, issue(app, "xu.jing", spare))
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         revoke(db, holder.card_id, "lost")
     assert card_login(app.test_client(), holder).status_code == 401
     assert card_login(app.test_client(), holder, card=spare).status_code == 200

@@ -39,7 +39,7 @@ def test_twelve_simultaneous_queries_under_a_three_use_consent_get_exactly_three
     key = ec_key()
     bank = register(app, key)
     bearer = get_token(app.test_client(), key, bank)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         bank_id = db.scalars(select(Institution.id).where(Institution.client_id == bank)).one()
         LedgerService().top_up(
             db, institution_id=bank_id, amount_fen=100 * FEE, reference="T1", created_by="t"

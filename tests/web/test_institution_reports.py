@@ -65,7 +65,7 @@ def world(app: Flask) -> World:
     bank = register(app, key)
     client = app.test_client()
     bearer = get_token(client, key, bank)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         bank_id = db.scalars(select(Institution.id).where(Institution.client_id == bank)).one()
         LedgerService().top_up(
             db, institution_id=bank_id, amount_fen=10_000, reference="T1", created_by="cashier"
@@ -243,7 +243,7 @@ def test_used_up_replayed_and_revoked_tokens_are_refused(world: World) -> None:
 
 
 def test_insufficient_funds_is_402_and_counts_no_use(world: World) -> None:
-    with container(world.app).transaction() as db:
+    with container(world.app).unit() as db:
         LedgerService().debit(
             db, institution_id=world.bank_id, amount_fen=world.balance(), reference="drain"
         )

@@ -75,7 +75,7 @@ def insert_card_row(app: Flask, account: Account, der: bytes) -> uuid.UUID:
     login must refuse it as well, whatever let it into the table."""
     certificate = x509.load_der_x509_certificate(der)
     key_type = "rsa-2048" if isinstance(certificate.public_key(), rsa.RSAPublicKey) else "ec-p256"
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         card = Card(
             account_id=account.id,
             thumbprint=hashlib.sha256(der).hexdigest(),
@@ -117,7 +117,7 @@ def _matrix_login(app: Flask, client: FlaskClient, holder: Holder, case: str) ->
     username, password, card = holder.username, PASSWORD, holder.card
     match case:
         case "card-revoked":
-            with container(app).transaction() as db:
+            with container(app).unit() as db:
                 revoke(db, holder.card_id, "lost")
         case "card-expired" | "card-from-another-ca":
             card = SoftCard.ec()
@@ -131,7 +131,7 @@ def _matrix_login(app: Flask, client: FlaskClient, holder: Holder, case: str) ->
         case "no-card-enrolled":
             username = make_account(app, "no.card").username
         case "account-disabled":
-            with container(app).transaction() as db:
+            with container(app).unit() as db:
                 db.execute(
                     update(Account).where(Account.username == username).values(status="disabled")
                 )

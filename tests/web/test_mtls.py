@@ -167,7 +167,7 @@ def test_a_revoked_card_is_refused_and_its_mtls_sessions_end(app: Flask) -> None
         environ_base={"REMOTE_ADDR": PROXY},
     )
     assert ok.status_code == 200
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         revoke(db, holder.card_id, "compromised")
     assert (
         client.get("/api/v1/auth/session", environ_base={"REMOTE_ADDR": PROXY}).status_code == 401

@@ -178,7 +178,7 @@ def test_a_jti_is_accepted_once(app: Flask, client: FlaskClient) -> None:
     resigned = sign(key, {**claims, "exp": claims["exp"] + 10})  # same jti, new signature
     assert post_token(client, resigned).get_json() == GENERIC
     assert len(token_rows(app)) == 1
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         use = db.scalars(select(ClientAssertionUse)).one()
     assert (use.client_id, use.jti) == (client_id, claims["jti"])
 
@@ -202,14 +202,14 @@ def test_a_refused_assertion_does_not_burn_its_jti(app: Flask, client: FlaskClie
 def test_expired_jti_rows_are_purged(app: Flask, client: FlaskClient) -> None:
     key = ec_key()
     client_id = register(app, key)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         db.add(
             ClientAssertionUse(
                 client_id=client_id, jti="old", expires_at=utcnow() - timedelta(seconds=1)
             )
         )
     assert post_token(client, sign(key, claims_for(client_id))).status_code == 200
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         jtis = set(db.scalars(select(ClientAssertionUse.jti)))
     assert "old" not in jtis
     assert len(jtis) == 1
@@ -221,7 +221,7 @@ def test_a_disabled_institution_is_refused_and_its_tokens_die(
     key = ec_key()
     client_id = register(app, key)
     token = get_token(client, key, client_id)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         assert InstitutionService().disable(db, client_id) == 1
     assert post_token(client, sign(key, claims_for(client_id))).get_json() == GENERIC
     assert whoami(client, token).status_code == 401
@@ -233,7 +233,7 @@ def test_a_disabled_institution_is_refused_even_with_a_live_token_row(
     key = ec_key()
     client_id = register(app, key)
     token = get_token(client, key, client_id)
-    with container(app).transaction() as db:  # disabled behind the service's back
+    with container(app).unit() as db:  # disabled behind the service's back
         db.execute(
             update(Institution).where(Institution.client_id == client_id).values(status="disabled")
         )
@@ -244,7 +244,7 @@ def test_key_rotation_switches_keys_and_revokes_tokens(app: Flask, client: Flask
     old, new = ec_key(), rsa_key(3072)
     client_id = register(app, old)
     token = get_token(client, old, client_id)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         assert InstitutionService().rotate_key(db, client_id, public_pem(new)) == 1
     assert whoami(client, token).status_code == 401
     assert post_token(client, sign(old, claims_for(client_id))).get_json() == GENERIC

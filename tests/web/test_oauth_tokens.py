@@ -86,7 +86,7 @@ def test_token_lives_600_seconds_and_only_its_hash_is_stored(
     assert before + timedelta(seconds=600) <= expires_at <= after + timedelta(seconds=600)
     assert row.token_hash == hashlib.sha256(token.encode()).digest()
     needles = [token, assertion, assertion.split(".")[2]]
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         for table in Base.metadata.sorted_tables:
             for record in db.execute(select(table)).all():
                 for value in record:
@@ -102,7 +102,7 @@ def test_expired_and_revoked_tokens_are_invalid_token(app: Flask, client: FlaskC
     client_id = register(app, key)
     token = get_token(client, key, client_id)
     assert whoami(client, token).status_code == 200
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         db.execute(update(AccessToken).values(expires_at=utcnow() - timedelta(seconds=1)))
     expired = whoami(client, token)
     assert expired.status_code == 401
@@ -111,7 +111,7 @@ def test_expired_and_revoked_tokens_are_invalid_token(app: Flask, client: FlaskC
         'Bearer realm="creditgate", error="invalid_token"'
     )
     other = get_token(client, key, client_id)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         db.execute(update(AccessToken).values(revoked_at=utcnow()))
     assert whoami(client, other).get_json()["error"] == "invalid_token"
 
@@ -257,7 +257,7 @@ def test_concurrent_replays_of_one_assertion_let_exactly_one_through(
     # SQLite a writer that overlapped the winner and could not write at all (503).
     allowed = {401, 429, 503} if scratch_database.backend == "sqlite" else {401, 429}
     assert set(statuses) - {200} <= allowed, statuses
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         assert len(db.scalars(select(AccessToken)).all()) == 1
         assert len(db.scalars(select(ClientAssertionUse)).all()) == 1
     container(app).engine.dispose()
@@ -269,7 +269,7 @@ def test_concurrent_replays_of_one_assertion_let_exactly_one_through(
 def attempts_for(app: Flask, client_id: str) -> list[tuple[str, str, str, str]]:
     parts = container(app)
     key = AttemptLog(parts.key_provider).username_key(client_id)
-    with parts.transaction() as db:
+    with parts.unit() as db:
         rows = db.scalars(
             select(LoginAttempt).where(LoginAttempt.username_key == key).order_by(LoginAttempt.at)
         )

@@ -148,7 +148,7 @@ def test_the_daily_limit_holds_and_resets_the_next_day(
     app: Flask, searcher: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     limit = container(app).policy.public_list_searches_per_day
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         db.add(DailyUse(account_id=searcher.id, action=ACTION, day=TODAY, used=limit - 1))
     assert _search(app, searcher, {"name": "张伟"}).status_code == 200
     over = _search(app, searcher, {"name": "张伟"})
@@ -165,7 +165,7 @@ def test_an_id_search_over_the_limit_logs_whom_it_was_after(app: Flask, searcher
     same as an allowed search of it would), so the compliance review sees whom it targeted."""
     assert _search(app, searcher, {"id_number": ZHANG_2}).status_code == 200
     limit = container(app).policy.public_list_searches_per_day
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         db.execute(update(DailyUse).values(used=limit))
     over = _search(app, searcher, {"id_number": ZHANG_2})
     assert over.status_code == 429
@@ -215,7 +215,7 @@ def test_a_search_costs_one_hmac(
 
 
 def test_flask_lists_rebuild_restores_the_index(app: Flask, searcher: Any) -> None:
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         db.execute(delete(PublicListEntry))
     assert _search(app, searcher, {"name": "张伟"}).get_json()["results"] == []
     result = app.test_cli_runner().invoke(args=["lists", "rebuild"])

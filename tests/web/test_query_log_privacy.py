@@ -63,7 +63,7 @@ def test_no_log_entry_holds_an_id_number_a_name_or_a_released_value(app: Flask) 
     from app.models import Institution
     from app.services.billing.ledger import LedgerService
 
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         bank_id = db.scalars(select(Institution.id).where(Institution.client_id == bank)).one()
         LedgerService().top_up(
             db, institution_id=bank_id, amount_fen=10_000, reference="T1", created_by="cashier"

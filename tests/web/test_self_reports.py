@@ -106,7 +106,7 @@ def test_two_free_reports_a_year_then_a_fee_order_then_the_paid_report(
     unpaid = _ask(app, holder, {"order_id": order_id})
     assert unpaid.status_code == 402
     assert unpaid.get_json()["order_id"] == order_id
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         db.execute(update(Order).where(Order.id == uuid.UUID(order_id)).values(status="paid"))
     paid = _ask(app, holder, {"order_id": order_id})
     assert paid.status_code == 200
@@ -137,11 +137,11 @@ def test_a_new_year_brings_two_new_free_reports(
 
 def test_someone_elses_paid_order_looks_like_no_order(app: Flask, holder: Any) -> None:
     other, _ = subject_account(app, Person(citizen_id(78), "赵敏"), today=TODAY)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         for year in (TODAY.year,):
             db.add(ReportAllowance(account_id=other.id, year=year, used=2))
     order_id = _ask(app, other).get_json()["order_id"]
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         db.execute(update(Order).where(Order.id == uuid.UUID(order_id)).values(status="paid"))
     stolen = _ask(app, holder, {"order_id": order_id})
     assert stolen.status_code == 404
@@ -241,7 +241,7 @@ def test_a_paid_report_that_could_not_be_logged_stays_paid_for(
     for _ in range(2):
         assert _ask(app, account).status_code == 200
     order_id = _ask(app, account).get_json()["order_id"]
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         db.execute(update(Order).where(Order.id == uuid.UUID(order_id)).values(status="paid"))
 
     def broken(self: QueryLog, db: Any, attempt: Any) -> Any:
@@ -341,7 +341,7 @@ def test_query_records_page_through_everything_and_the_report_shows_the_newest(
     from app.services.querylog.log import QueryAttempt
 
     parts = container(app)
-    with parts.transaction() as db:
+    with parts.unit() as db:
         subject = db.get(Subject, holder.subject_id)
         assert subject is not None
         for number in range(7):
@@ -393,7 +393,7 @@ def test_a_real_card_login_reaches_the_own_report(app: Flask) -> None:
     person = Person(citizen_id(79), "孙丽", (loan(date(2021, 5, 5)),))
     subject_id = ingest(app, [person], today=TODAY)[person.id_number]
     holder = enrolled_subject(app, f"card-{uuid.uuid4().hex[:6]}")
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         db.execute(
             update(Account).where(Account.id == holder.account.id).values(subject_id=subject_id)
         )

@@ -42,7 +42,7 @@ def test_ending_all_sessions_of_an_account_logs_out_every_client(app: Flask) -> 
     first, _ = logged_in(app, account, frozenset({"password", "card"}))
     second, _ = logged_in(app, account, frozenset({"password", "card"}))
     other, _ = logged_in(app, make_account(app, "chen.jie"), frozenset({"password", "card"}))
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         assert SessionService().end_all_for_account(db, account.id, "factor_changed") == 2
     assert first.get("/api/v1/auth/session").status_code == 401
     assert second.get("/api/v1/auth/session").status_code == 401
@@ -52,13 +52,13 @@ def test_ending_all_sessions_of_an_account_logs_out_every_client(app: Flask) -> 
 def test_a_disabled_account_loses_its_session(app: Flask) -> None:
     account = make_account(app, "liu.yang")
     client, _ = logged_in(app, account, frozenset({"password", "card"}))
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         db.execute(update(Account).where(Account.id == account.id).values(status="disabled"))
     assert client.get("/api/v1/auth/session").status_code == 401
 
 
 def _age(app: Flask, account: Account, *, idle: timedelta, since_login: timedelta) -> None:
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         db.execute(
             update(AuthSession)
             .where(AuthSession.account_id == account.id)

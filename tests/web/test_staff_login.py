@@ -53,12 +53,12 @@ def _secret(uri: str) -> str:
 
 def enrolled_staff(app: Flask, username: str, *roles: str, confirm: bool = True) -> Staff:
     """A staff account whose TOTP was confirmed two steps ago (so every current step is free)."""
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         account = AccountService().create_staff(db, username, PASSWORD, roles or ("registrar",))
         secret = _secret(_totp(app).enrol(db, account).otpauth_uri)
     if confirm:
         past = time.time() - 60
-        with container(app).transaction() as db:
+        with container(app).unit() as db:
             code = pyotp.TOTP(secret).at(past)
             assert _totp(app).confirm(db, account, code, now=past) is None
     return Staff(account, username, PASSWORD, secret)
@@ -115,11 +115,11 @@ def test_the_failure_matrix_answers_one_generic_401_and_records_the_precise_reas
 ) -> None:
     staff = enrolled_staff(app, "reg.qian")
     other = enrolled_staff(app, "reg.kong")
-    with container(app).transaction() as db:  # a staff account with no credential at all
+    with container(app).unit() as db:  # a staff account with no credential at all
         AccountService().create_staff(db, "reg.bare", PASSWORD, ["cashier"])
     pending = enrolled_staff(app, "reg.pending", confirm=False)
     disabled = enrolled_staff(app, "reg.gone")
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         AccountService().disable(db, "reg.gone")
     make_account(app, "citizen.sun", password=PASSWORD)  # a data subject, not staff
 
@@ -245,12 +245,12 @@ def test_a_non_json_body_is_400(app: Flask) -> None:
 def test_login_rehashes_a_password_hashed_under_old_parameters(app: Flask) -> None:
     staff = enrolled_staff(app, "reg.xu")
     cheap = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1, type=Type.ID)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         account = db.get(Account, staff.account.id)
         assert account is not None
         account.password_hash = cheap.hash(PASSWORD)
     assert login(app.test_client(), staff.username, PASSWORD, staff.code())[0] == 200
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         account = db.get(Account, staff.account.id)
         assert account is not None
         assert account.password_hash is not None
@@ -261,12 +261,12 @@ def test_login_rehashes_a_password_hashed_under_old_parameters(app: Flask) -> No
 def test_a_failed_login_does_not_rehash(app: Flask) -> None:
     staff = enrolled_staff(app, "reg.wu")
     cheap_hash = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         account = db.get(Account, staff.account.id)
         assert account is not None
         account.password_hash = cheap_hash
     assert login(app.test_client(), staff.username, PASSWORD, _wrong_code(staff))[0] == 401
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         account = db.get(Account, staff.account.id)
         assert account is not None
         assert account.password_hash == cheap_hash

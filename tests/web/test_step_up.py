@@ -249,7 +249,7 @@ def _broken_step_up(app: Flask, case: str) -> tuple[FlaskClient, str, uuid.UUID,
         case "signature-by-another-accounts-card":
             card = enrolled_staff(app, "custodian.lin", ("key_custodian",)).card
         case "card-revoked" | "card-expired":
-            with container(app).transaction() as db:
+            with container(app).unit() as db:
                 revoke(db, staff.card_id, "lost")
         case "challenge-for-another-username":
             username = enrolled_staff(app, "custodian.lin", ("key_custodian",)).username
@@ -363,7 +363,7 @@ def test_revoking_the_card_ends_the_stepped_up_session(app: Flask) -> None:
     client, csrf = logged_in(app, staff.account, PASSWORD_TOTP)
     assert step_up(client, csrf, staff).status_code == 200
     assert methods_of(client) == ["card", "password", "totp"]
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         revocation = revoke(db, staff.card_id, "stolen")
     assert revocation.sessions_ended == 1
     assert client.get(SESSION).status_code == 401
@@ -380,7 +380,7 @@ def test_a_session_ended_after_the_gate_let_it_in_steps_nothing_up(app: Flask) -
     client, _ = logged_in(app, staff.account, PASSWORD_TOTP)
     token = session_id(client)
     challenge_id, tbs = get_challenge(client, staff.username)
-    with container(app).transaction() as db:
+    with container(app).unit() as db:
         SessionService().end(db, token, "logout")  # e.g. a logout in another tab, meanwhile
         result = CardStepUp(container(app).key_provider).step_up(
             db,

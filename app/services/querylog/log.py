@@ -310,7 +310,7 @@ class UnitOfWork(Protocol):
     """What `record_failure` needs of the container (kept structural: services do not import
     `app.container`)."""
 
-    def transaction(self) -> AbstractContextManager[Session]: ...
+    def unit(self) -> AbstractContextManager[Session]: ...
 
     def query_log(self) -> QueryLog: ...
 
@@ -320,7 +320,7 @@ def record_failure(parts: UnitOfWork, attempt: QueryAttempt) -> LoggedEntry | No
     rolled back. Never raises: if this write fails too, only the exception type is logged."""
     failed = attempt if attempt.decision == "failed" else replace(attempt, decision="failed")
     try:
-        with parts.transaction() as db:
+        with parts.unit() as db:
             return parts.query_log().append(db, failed)
     except Exception as exc:  # noqa: BLE001 - the caller answers 503 either way
         logger.error(

@@ -1,4 +1,11 @@
-"""The wired parts of one application instance, built by the factory and nowhere else."""
+"""The wired parts of one application instance, built by the factory and nowhere else.
+
+The container offers three ways to the database, and services use no other:
+- `unit()`: a writing unit of work (an ORM session in one transaction) that commits durably
+  when its block ends and rolls back on any exception;
+- `snapshot()`: a read-only transaction on a Core connection that sees one committed state;
+- `reads()`: single committed reads outside any unit, for the login gate.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.clock import Clock, SystemClock
 from app.db import WRITE_INTENT
-from app.group_commit import GroupCommit
+from app.services.auth.passwords import HASHINGS, PasswordHashing
 from app.services.intake.ingest import IngestService
 from app.services.keys.lifecycle import KeyService
 from app.services.querylog.log import QueryLog
@@ -34,9 +41,12 @@ class Container:
     catalog: Catalog
     policy: PolicyEngine  # loaded and validated at start-up with the catalog
     writer_lock: WriterLock | None = None  # SQLite only: fair hand-over between writers
-    group_commit: GroupCommit | None = None  # SQLite only: units sync after the lock is free
-    owns_transactions: bool = True  # False when bound to a test's outer transaction
     clock: Clock = field(default_factory=SystemClock)  # the one clock of the service
+
+    @property
+    def passwords(self) -> PasswordHashing:
+        """argon2id under the parameters the settings name."""
+        return HASHINGS[self.settings.password_hashing]
 
     @property
     def keys(self) -> KeyService:
@@ -56,105 +66,35 @@ class Container:
         )
 
     @contextmanager
-    def unit(self, *, durable_before_answer: bool = False) -> Iterator[Session]:
-        """One unit of work with an ORM session: `core_transaction` with a session joined to
-        its transaction (savepoints inside it still work), flushed before the unit commits;
-        the unit, not the session, commits."""
-        with (
-            self.core_transaction(durable_before_answer=durable_before_answer) as connection,
-            self.orm(connection) as session,
-        ):
-            yield session
+    def unit(self) -> Iterator[Session]:
+        """One unit of work: an ORM session whose transaction commits when the block ends and
+        rolls back on any exception; savepoints inside it work. The commit is durable before
+        this returns (SQLite `synchronous=FULL`, PostgreSQL `synchronous_commit=on`:
+        `app.db`), so anything answered after the block rests on what it wrote.
 
-    @contextmanager
-    def core_transaction(self, *, durable_before_answer: bool = False) -> Iterator[Connection]:
-        """One unit of work on a Core connection: commits if the block succeeds, rolls back
-        on any exception, and returns only once the commit is on disk. A unit whose statements
-        are all Core (a query's log entry and charge) runs without any ORM session.
-
-        `durable_before_answer` (a request's query unit only): on SQLite the unit returns
-        once committed, with its flush started (`GroupCommit.start_durable`); the request's
-        answer waits for that flush before it leaves (`app.web.durability`), so the answer is
-        built while the disk works.
-
-        On SQLite it holds the write lock only from BEGIN IMMEDIATE to COMMIT: the pooled
-        connection is taken before the lock and given back after it, and the unit then waits
-        for the disk with the lock released (`app.group_commit`): writers that finish together
-        share one flush. If the flush fails, it raises `CommitNotDurable` (the caller answers
-        503).
-        """
-        if not self.owns_transactions:  # bound to a test's transaction: a savepoint in it
-            with self.sessions() as session:
-                try:
-                    yield session.connection()
-                except BaseException:
-                    session.rollback()
-                    raise
-                session.commit()
-            return
-        ticket: int | None = None
+        On SQLite the unit begins IMMEDIATE (the one write lock from its first statement on),
+        and writers queue on the `WriterLock` from BEGIN to COMMIT: the pooled connection is
+        taken before that lock and given back after it."""
         with self.engine.connect() as connection:
             connection.execution_options(**{WRITE_INTENT: True})  # SQLite: BEGIN IMMEDIATE
             with self.writer_lock or nullcontext():
                 transaction = connection.begin()
                 try:
-                    yield connection
+                    with self.sessions(bind=connection) as session:
+                        yield session
+                        session.flush()
                 except BaseException:
-                    transaction.rollback()
+                    if transaction.is_active:  # a failed flush has rolled it back already
+                        transaction.rollback()
                     raise
-                if self.group_commit is not None:
-                    ticket = self.group_commit.committing()
                 transaction.commit()
-        if ticket is not None:
-            assert self.group_commit is not None
-            if durable_before_answer:
-                self.group_commit.start_durable(ticket)
-            else:
-                self.group_commit.wait_durable(ticket)
-
-    @contextmanager
-    def statement_unit(self) -> Iterator[Connection]:
-        """PostgreSQL: a unit of work that is exactly one statement, run in autocommit: the
-        statement is atomic and commits (durably) when it ends, with no BEGIN or COMMIT round
-        trip. Run one statement in it, never two (two would be two units)."""
-        if self.engine.dialect.name != "postgresql":
-            raise RuntimeError("a one-statement unit needs PostgreSQL's data-modifying CTEs")
-        if not self.owns_transactions:
-            with self.core_transaction() as connection:
-                yield connection
-            return
-        with self.engine.connect() as connection:
-            connection.execution_options(isolation_level="AUTOCOMMIT")
-            yield connection
-
-    @contextmanager
-    def orm(self, connection: Connection) -> Iterator[Session]:
-        """An ORM session inside the unit of work running on `connection`: it joins that
-        unit's transaction and is flushed when the block ends, so what it changed commits or
-        rolls back with the unit. Its `commit()` at the end never commits the unit: SQLAlchemy
-        does not pass it on to a transaction the session joined (bound to a test's
-        transaction, it releases the session's own savepoint)."""
-        with self.sessions(bind=connection) as session:
-            yield session
-            session.commit()
 
     @contextmanager
     def snapshot(self) -> Iterator[Connection]:
         """A read-only unit on a Core connection: every read in it sees one committed state of
         the database, and it takes no write lock (SQLite: a DEFERRED transaction in WAL mode,
         always rolled back; PostgreSQL: REPEATABLE READ, READ ONLY, so a write in it fails).
-        No ORM session: what a snapshot reads is plain rows for an answer, never objects to
-        change.
-
-        On PostgreSQL the isolation level and read-only flag are connection characteristics
-        that psycopg sends with the BEGIN itself (no separate SET TRANSACTION round trip) and
-        the pool resets when the connection is returned; a snapshot that ends normally ends
-        with COMMIT, which in a READ ONLY transaction changes nothing, because psycopg drops
-        its prepared statements at every ROLLBACK."""
-        if not self.owns_transactions:  # bound to a test's transaction: read inside it
-            with self.sessions() as session:
-                yield session.connection()
-            return
+        What a snapshot reads is plain rows for an answer, never objects to change."""
         read_only = self.engine.dialect.name == "postgresql"
         with self.engine.connect() as connection:
             if read_only:
@@ -162,12 +102,7 @@ class Container:
             transaction = connection.begin()
             try:
                 yield connection
-            except BaseException:
-                transaction.rollback()
-                raise
-            if read_only:
-                transaction.commit()
-            else:
+            finally:
                 transaction.rollback()
 
     @contextmanager
@@ -176,10 +111,6 @@ class Container:
         before a request (the login gate's session check). Writes nothing and holds no lock.
         On PostgreSQL the connection is in autocommit: each statement reads the latest
         committed state, with no BEGIN or ROLLBACK round trip around it."""
-        if not self.owns_transactions:  # bound to a test's transaction: read inside it
-            with self.sessions() as session:
-                yield session.connection()
-            return
         with self.engine.connect() as connection:
             if self.engine.dialect.name == "postgresql":
                 connection.execution_options(isolation_level="AUTOCOMMIT")

@@ -1,12 +1,14 @@
 """Engines and sessions. Services own transactions; models never commit.
 
-SQLite runs in WAL mode with foreign keys on, and every commit is durable before anything
-that rests on it is answered (a query log that must not lose entries needs a durable commit):
-`synchronous=FULL`, or for the service's own engine `synchronous=NORMAL` with the syncing done
-by `app.group_commit`; pysqlite's own implicit transaction handling is switched
-off so that BEGIN, SAVEPOINT and COMMIT mean what SQLAlchemy says, and units of work that write
-begin IMMEDIATE (one writer at a time, waiting instead of failing). PostgreSQL is used through
-psycopg 3. Bound parameters are hidden from every error message and log line.
+Durability comes from the databases' own settings, on every connection of every engine:
+- SQLite runs in WAL mode with `synchronous=FULL`: a commit returns only once the write-ahead
+  log is synced, so an answer released after its unit committed rests on a durable log entry.
+  Foreign keys are on; pysqlite's own implicit transaction handling is switched off, so that
+  BEGIN, SAVEPOINT and COMMIT mean what SQLAlchemy says, and a unit of work that writes begins
+  IMMEDIATE (it takes the one write lock at BEGIN, waiting instead of failing half-way).
+- PostgreSQL (psycopg 3) runs with `synchronous_commit=on` pinned in every connection's startup
+  options, which take precedence over a database's or a role's own defaults.
+Bound parameters are hidden from every error message and log line.
 """
 
 from __future__ import annotations
@@ -19,8 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError, DisconnectionError, StatementError
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -53,26 +54,14 @@ def sqlite_file(url: str) -> Path | None:
     return Path(path)
 
 
-def make_engine(
-    url: str,
-    *,
-    role: str | None = None,
-    sqlite_synchronous: str = "FULL",
-    **kwargs: Any,
-) -> Engine:
-    """An engine whose errors and logs never carry bound parameters (payloads, hashes).
+def make_engine(url: str, *, role: str | None = None, **kwargs: Any) -> Engine:
+    """An engine whose commits are durable and whose errors and logs never carry bound
+    parameters (payloads, hashes).
 
     `role` (PostgreSQL only, a plain role name): every new connection runs `SET ROLE` to it and
     commits, so the session keeps that role's privileges (e.g. `creditgate_app`, which may
     only INSERT into the query log) whatever the pool later rolls back.
-
-    `sqlite_synchronous`: FULL (every commit waits for the disk) unless the caller syncs
-    itself: the service's engine runs NORMAL under `app.group_commit`, which syncs after
-    each unit of work and before every answer. Any other engine (migrations, the command
-    line's scratch engines, the benchmarks' setup) keeps FULL.
     """
-    if sqlite_synchronous not in _SYNCHRONOUS:
-        raise ValueError("sqlite_synchronous is FULL or NORMAL")
     url = normalise_url(url)
     kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
@@ -80,10 +69,14 @@ def make_engine(
         # snapshot and the unit of a request share one connection and its page cache
         kwargs.setdefault("pool_use_lifo", True)
         engine = create_engine(url, **kwargs)
-        event.listen(engine, "connect", _sqlite_connect(sqlite_synchronous))
+        event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    engine = create_engine(url, **kwargs)
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    connect_args["options"] = " ".join(
+        filter(None, [connect_args.get("options"), "-c synchronous_commit=on"])
+    )
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
     _ping_when_idle(engine)
     if role is not None:
         if not _ROLE_NAME.match(role):
@@ -137,20 +130,14 @@ def _set_role(role: str) -> Callable[[Any, Any], None]:
     return connect
 
 
-_SYNCHRONOUS = ("FULL", "NORMAL")
-
-
-def _sqlite_connect(synchronous: str) -> Callable[[Any, Any], None]:
-    def connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA synchronous={synchronous}")  # one of _SYNCHRONOUS
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
-        cursor.close()
-
-    return connect
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (`_sqlite_begin`)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
 
 
 #: Execution option marking a unit of work that will write: on SQLite it begins IMMEDIATE.
@@ -160,26 +147,9 @@ WRITE_INTENT = "creditgate_write_intent"
 def _sqlite_begin(conn: Connection) -> None:
     # A unit of work that writes takes the write lock at BEGIN (waiting up to busy_timeout),
     # so it cannot fail half-way with "database is locked" when another writer committed after
-    # it read. Read-only sessions begin DEFERRED and never block on writers (WAL).
-    # Every transaction of every request begins here, so the statement goes straight to the
-    # driver's cursor (not through Core's execution machinery); a driver error is raised as
-    # Core would raise it (OperationalError: 503).
-    statement = "BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_INTENT) else "BEGIN"
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(statement)
-    except conn.dialect.loaded_dbapi.Error as exc:
-        raise as_core_error(statement, exc, conn.dialect) from exc
-    finally:
-        cursor.close()
-
-
-def as_core_error(statement: str, exc: Exception, dialect: Dialect) -> StatementError:
-    """A driver error as `Connection.execute` raises it (OperationalError, IntegrityError,
-    ...), for statements run on the driver's cursor; it never carries their parameters."""
-    return DBAPIError.instance(
-        statement, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect
-    )
+    # it read. Read-only transactions begin DEFERRED and never block on writers (WAL).
+    immediate = conn.get_execution_options().get(WRITE_INTENT)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -12,13 +12,10 @@ import logging
 from pathlib import Path
 
 from flask import Flask
-from sqlalchemy import Connection
-from sqlalchemy.orm import sessionmaker
 
 from app.clock import Clock, SystemClock
 from app.container import Container
 from app.db import make_engine, make_session_factory
-from app.group_commit import group_commit_for
 from app.services.keys.lifecycle import data_key_loader
 from app.settings import Settings
 from app.writer_lock import writer_lock_for
@@ -36,12 +33,11 @@ def create_app(
     settings: Settings | None = None,
     *,
     key_provider: KeyProvider | None = None,
-    bind: Connection | None = None,
     policy_path: Path | None = None,
     clock: Clock | None = None,
 ) -> Flask:
-    """Build the app. Tests may inject `key_provider` and `bind` (a connection inside an outer
-    transaction, so every unit of work becomes a savepoint that the test rolls back).
+    """Build the app. Tests may inject `key_provider` (an in-memory one for unit tests above
+    `hsm/`) and `clock` (the one clock every use case asks).
 
     The catalog and the access policy (`policy_path`, default the packaged
     policies/data/policy.toml) are validated here: an invalid one raises `CatalogError` /
@@ -59,29 +55,8 @@ def create_app(
     )
     catalog = load_catalog()
     policy = PolicyEngine(load_policy(policy_path), catalog)
-    group_commit = group_commit_for(settings.database_url) if bind is None else None
-    engine = (
-        make_engine(
-            settings.database_url,
-            role=settings.database_role,
-            # SQLite: the units sync after they commit, outside the writer lock (group commit)
-            sqlite_synchronous="FULL" if group_commit is None else "NORMAL",
-        )
-        if bind is None
-        else bind.engine
-    )
-    if group_commit is not None:
-        group_commit.watch(engine)  # what each request could see, for its barrier
-    sessions = (
-        make_session_factory(engine)
-        if bind is None
-        else sessionmaker(
-            bind=bind,
-            join_transaction_mode="create_savepoint",
-            expire_on_commit=False,
-            autoflush=False,
-        )
-    )
+    engine = make_engine(settings.database_url, role=settings.database_role)
+    sessions = make_session_factory(engine)
     provider = key_provider if key_provider is not None else _pkcs11_provider(settings)
     cipher = FieldCipher(DataKeyRing(provider, data_key_loader(sessions)))
     app.extensions["creditgate"] = Container(
@@ -92,11 +67,7 @@ def create_app(
         cipher=cipher,
         catalog=catalog,
         policy=policy,
-        writer_lock=writer_lock_for(settings.database_url) if bind is None else None,
-        group_commit=group_commit,
-        # bound to a test's outer transaction, a unit is a savepoint: it cannot set its own
-        # isolation level
-        owns_transactions=bind is None,
+        writer_lock=writer_lock_for(settings.database_url),
         clock=clock if clock is not None else SystemClock(),
     )
     _configure_logging(app)

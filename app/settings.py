@@ -67,6 +67,14 @@ class Settings:
     log_checkpoint_seconds: int = 300
     #: PostgreSQL role the engine assumes on every connection (`SET ROLE`), e.g. creditgate_app.
     database_role: str | None = None
+    #: argon2id parameters: "standard" (RFC 9106); "fast" only in test mode, for the suite.
+    password_hashing: str = "standard"  # noqa: S105 - a parameter set's name, not a password
+
+    def __post_init__(self) -> None:
+        if self.password_hashing not in ("standard", "fast"):
+            raise SettingsError("password_hashing is standard or fast")
+        if self.password_hashing == "fast" and self.mode is not Mode.TEST:  # noqa: S105
+            raise SettingsError("fast password hashing is for the test suite only")
 
     @property
     def service_name(self) -> str:

@@ -1,30 +1,44 @@
-"""The query log's hash chain: an unambiguous canonical encoding and the chained digest.
+"""The query log's hash chain: the canonical encoding of an entry and the chained digest.
 
-Guarantees: `canonical` encodes a tuple of fields so that no two different tuples give the
-same bytes (every field is length-prefixed; None is distinct from the empty string); the chain
-is `entry_hash = SHA-256(prev_hash ‖ canonical(entry))` from a genesis of 32 zero bytes, so any
-edit, deletion, insertion or reordering changes every later hash.
+This module is the one owner of the canonical encoding. Every append (in Python, and the
+PostgreSQL append function, which encodes only the sequence number itself and is held to this
+encoding by a property test), the verifier and the auditors' document (docs/query-log.md) use
+exactly this:
+
+- an entry is a tuple of fields in a fixed order; each field is encoded as a 4-byte
+  big-endian length followed by that many bytes, or as FF FF FF FF for NULL (so None differs
+  from the empty string and no two different tuples give the same bytes);
+- text is UTF-8; an integer is its decimal digits in ASCII (a leading "-" when negative);
+  bytes are themselves; a time is `datetime.isoformat(timespec="microseconds")` of the moment
+  in UTC (`2026-12-04T08:00:00.000000+00:00`); booleans are refused;
+- `entry_hash = SHA-256(prev_hash ‖ canonical(entry))` from a genesis of 32 zero bytes, so any
+  edit, deletion, insertion or reordering changes every later hash;
+- a checkpoint signs `"creditgate-query-log-checkpoint" ‖ 0x00 ‖ uint64_be(seq) ‖ entry_hash`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 GENESIS = bytes(32)
-_NONE = struct.pack(">I", 0xFFFFFFFF)
-_LEN = struct.Struct(">I")
+NULL = struct.pack(">I", 0xFFFFFFFF)
+_LEN = struct.Struct(">I").pack
+CHECKPOINT_LABEL = b"creditgate-query-log-checkpoint\x00"
 
 Field = str | int | bytes | datetime | None
 
 
-def _encode(value: Field) -> bytes:
+def encode_field(value: Field) -> bytes:
+    """One field's canonical bytes: its length, then its bytes; NULL for None."""
     if value is None:
-        return _NONE
+        return NULL
     if isinstance(value, bytes):
         raw = value
+    elif isinstance(value, str):
+        raw = value.encode("utf-8")
     elif isinstance(value, bool):
         raise TypeError("booleans are not canonical log fields; use an int or a word")
     elif isinstance(value, int):
@@ -34,13 +48,44 @@ def _encode(value: Field) -> bytes:
             raise ValueError("log timestamps must be timezone-aware")
         raw = value.astimezone(UTC).isoformat(timespec="microseconds").encode("ascii")
     else:
-        raw = value.encode("utf-8")
-    return _LEN.pack(len(raw)) + raw
+        raise TypeError(f"{type(value).__name__} is not a canonical log field")
+    return _LEN(len(raw)) + raw
 
 
 def canonical(fields: Iterable[Field]) -> bytes:
     """The canonical bytes of one entry's fields, in the order given."""
-    return b"".join(_encode(value) for value in fields)
+    return b"".join(encode_field(value) for value in fields)
+
+
+class CanonicalEncoder:
+    """`canonical`, remembering the encodings of the fields at `repeating` positions (columns
+    whose values recur from entry to entry: the action, the decision, the released fields…),
+    so a long run of entries encodes each distinct value once. Keyed by the value itself, so a
+    remembered encoding never stands in for a different value; the memory is bounded."""
+
+    LIMIT = 100_000
+
+    def __init__(self, width: int, repeating: Iterable[int] = ()) -> None:
+        self._memo: list[dict[Field, bytes] | None] = [None] * width
+        for position in repeating:
+            self._memo[position] = {}
+        self._width = width
+
+    def encode(self, fields: Sequence[Field]) -> bytes:
+        if len(fields) != self._width:
+            raise ValueError(f"an entry has {self._width} fields, not {len(fields)}")
+        parts: list[bytes] = []
+        for value, memo in zip(fields, self._memo, strict=True):
+            if memo is None:
+                parts.append(encode_field(value))
+                continue
+            encoded = memo.get(value)
+            if encoded is None:
+                if len(memo) >= self.LIMIT:
+                    memo.clear()
+                encoded = memo[value] = encode_field(value)
+            parts.append(encoded)
+        return b"".join(parts)
 
 
 def chain_hash(prev_hash: bytes, entry: bytes) -> bytes:
@@ -52,4 +97,4 @@ def chain_hash(prev_hash: bytes, entry: bytes) -> bytes:
 
 def checkpoint_message(sequence: int, entry_hash: bytes) -> bytes:
     """The bytes a checkpoint signs: a fixed label, the sequence number and the entry hash."""
-    return b"creditgate-query-log-checkpoint\x00" + struct.pack(">Q", sequence) + entry_hash
+    return CHECKPOINT_LABEL + struct.pack(">Q", sequence) + entry_hash

@@ -138,6 +138,14 @@ class PolicyEngine:
     def public_list_searches_per_day(self) -> int:
         return self._policy.limits.public_list_searches_per_day
 
+    @property
+    def open_orders_per_account(self) -> int:
+        return self._policy.limits.open_orders_per_account
+
+    @property
+    def unpaid_order_hours(self) -> int:
+        return self._policy.limits.unpaid_order_hours
+
     def strength_for(self, action: Action) -> Strength | None:
         """The strength the action needs, or None when the policy does not list it."""
         spec = self._policy.actions.get(action)

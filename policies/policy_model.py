@@ -29,6 +29,8 @@ LIMIT_KEYS = (
     "archive_download_days",
     "consent_max_days",
     "consent_max_uses",
+    "open_orders_per_account",
+    "unpaid_order_hours",
 )
 
 
@@ -89,6 +91,8 @@ class Limits:
     archive_download_days: int
     consent_max_days: int
     consent_max_uses: int
+    open_orders_per_account: int
+    unpaid_order_hours: int
 
 
 @dataclass(frozen=True, slots=True)

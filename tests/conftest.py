@@ -1,4 +1,6 @@
-"""Shared fixtures: every database test runs on SQLite *and* PostgreSQL, one savepoint a test.
+"""Shared fixtures: every database test runs on SQLite *and* PostgreSQL, each on a database of
+its own, cloned from one migrated template per backend and run: the application under test
+commits for real, through the production commit path.
 
 PostgreSQL must answer (make test starts it): an unreachable server is an error, never a skip,
 and in CI a run in which either backend executed no test fails.
@@ -8,9 +10,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -22,6 +26,7 @@ from app.db import make_engine
 from app.settings import Mode, Settings, Side
 from crypto.keys import KeyProvider
 from tests import openapi_check
+from tests.clocks import MovableClock
 from tests.fakes import InMemoryKeyProvider
 
 # Every response to an /api/ route in the whole run is checked against app/openapi.json.
@@ -59,6 +64,29 @@ class ScratchDatabase:
             admin.dispose()
         self.url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{self._name}"
 
+    def clone(self, directory: Path) -> ScratchDatabase:
+        """A new database holding what this one holds (a file copy on SQLite; a template copy
+        on PostgreSQL, which needs this one to have no connection open)."""
+        copy = ScratchDatabase.__new__(ScratchDatabase)
+        copy.backend = self.backend
+        if self._name is None:
+            source = Path(self.url.removeprefix("sqlite:///"))
+            target = directory / f"cg-{uuid.uuid4().hex[:8]}.db"
+            shutil.copyfile(source, target)
+            copy.url, copy._name = f"sqlite:///{target}", None
+            return copy
+        copy._name = f"creditgate_test_{secrets.token_hex(6)}"
+        admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.execute(
+                    text(f'CREATE DATABASE "{copy._name}" TEMPLATE "{self._name}" STRATEGY WAL_LOG')
+                )
+        finally:
+            admin.dispose()
+        copy.url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{copy._name}"
+        return copy
+
     def drop(self) -> None:
         if self._name is None:
             return
@@ -77,17 +105,25 @@ def scratch_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def database_url(
+def template_database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A database migrated to head, shared by the session's tests on that backend."""
+) -> Iterator[ScratchDatabase]:
+    """A database migrated to head, once per backend and run: the template of every test's."""
     database = ScratchDatabase(request.param, tmp_path_factory.mktemp("db"))
     migrate.upgrade(database.url)
+    yield database
+    database.drop()
+
+
+@pytest.fixture
+def database_url(template_database: ScratchDatabase, tmp_path: Path) -> Iterator[str]:
+    """A database of this test's own, migrated to head."""
+    database = template_database.clone(tmp_path)
     yield database.url
     database.drop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def db_engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
     yield engine
@@ -96,12 +132,19 @@ def db_engine(database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def connection(db_engine: Engine) -> Iterator[Connection]:
-    """A connection inside a transaction that is rolled back after the test."""
+    """A connection to the test's database inside a transaction rolled back after the test
+    (for tests of services below the application; an app under test does not see it)."""
     conn = db_engine.connect()
     outer = conn.begin()
     yield conn
     outer.rollback()
     conn.close()
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    """The application's clock: the system's until the test moves it."""
+    return MovableClock()
 
 
 def make_settings(database_url: str, var_dir: Path, **overrides: object) -> Settings:
@@ -115,6 +158,7 @@ def make_settings(database_url: str, var_dir: Path, **overrides: object) -> Sett
         "pin_file": None,
         "secret_key": secrets.token_urlsafe(32),
         "pin_env": "unused-in-this-test",
+        "password_hashing": "fast",  # tests/services/test_accounts.py holds the standard one
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -131,15 +175,32 @@ def key_provider(service_provider: KeyProvider) -> KeyProvider:
     return service_provider
 
 
-@pytest.fixture
-def app(
-    database_url: str, connection: Connection, key_provider: KeyProvider, tmp_path: Path
-) -> Flask:
+_MADE: list[Flask] = []
+
+
+def make_app(settings: Settings, **kwargs: Any) -> Flask:
+    """`create_app`, whose engine is disposed of when the test ends (no connection is left to
+    the garbage collector)."""
     from app.factory import create_app
 
-    return create_app(
-        make_settings(database_url, tmp_path), key_provider=key_provider, bind=connection
-    )
+    application = create_app(settings, **kwargs)
+    _MADE.append(application)
+    return application
+
+
+@pytest.fixture(autouse=True)
+def _dispose_apps() -> Iterator[None]:
+    yield
+    from app.container import container
+
+    while _MADE:
+        container(_MADE.pop()).engine.dispose()
+
+
+@pytest.fixture
+def app(database_url: str, key_provider: KeyProvider, clock: MovableClock, tmp_path: Path) -> Flask:
+    """The application on the test's own database, committing for real."""
+    return make_app(make_settings(database_url, tmp_path), key_provider=key_provider, clock=clock)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from sqlalchemy import update
 from app.container import container
 from app.models import Account, AccountRole, LoginChallenge
 from app.models.base import utcnow
-from app.services.auth.passwords import hash_password
 from app.services.auth.sessions import SessionService
 
 
@@ -30,7 +29,7 @@ def make_account(
         account = Account(
             username=username,
             kind=kind,
-            password_hash=hash_password(password) if password else None,
+            password_hash=parts.passwords.hash(password) if password else None,
             subject_id=subject_id,
         )
         db.add(account)

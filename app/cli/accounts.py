@@ -91,7 +91,7 @@ def _confirm(parts: Container, username: str) -> None:
             click.echo("TOTP left pending: this account cannot log in until it is confirmed.")
             return
         with parts.unit() as db:
-            account = AccountService().find(db, username)
+            account = AccountService(container().passwords).find(db, username)
             if account is None:
                 raise click.ClickException(f"No account named {username!r}.")
             reason = TotpService(parts.keys, parts.cipher).confirm(db, account, code)
@@ -122,7 +122,7 @@ def create_staff(username: str, roles: tuple[str, ...], qr_out: Path | None) -> 
     parts = container()
     try:
         with parts.unit() as db:
-            account = AccountService().create_staff(db, name, password, roles)
+            account = AccountService(container().passwords).create_staff(db, name, password, roles)
             enrolment = TotpService(parts.keys, parts.cipher).enrol(db, account)
             if qr_out is not None:
                 _write_qr(qr_out, enrolment.qr_svg)
@@ -144,7 +144,7 @@ def reset_totp(username: str, qr_out: Path | None) -> None:
     parts = container()
     try:
         with parts.unit() as db:
-            account = AccountService().find(db, username)
+            account = AccountService(container().passwords).find(db, username)
             if account is None:
                 raise AccountError(f"No account named {username!r}.")
             enrolment = TotpService(parts.keys, parts.cipher).enrol(db, account)
@@ -173,7 +173,7 @@ def grant_role(username: str, role: str) -> None:
     """Grant ROLE to USERNAME (compliance and an admin role never go together)."""
     try:
         with container().unit() as db:
-            granted = AccountService().grant_role(db, username, role)
+            granted = AccountService(container().passwords).grant_role(db, username, role)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
@@ -189,7 +189,7 @@ def revoke_role(username: str, role: str) -> None:
     """Revoke ROLE from USERNAME."""
     try:
         with container().unit() as db:
-            revoked = AccountService().revoke_role(db, username, role)
+            revoked = AccountService(container().passwords).revoke_role(db, username, role)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
@@ -205,7 +205,7 @@ def disable(username: str) -> None:
     """Disable USERNAME and end all of its sessions at once."""
     try:
         with container().unit() as db:
-            ended = AccountService().disable(db, username)
+            ended = AccountService(container().passwords).disable(db, username)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Disabled {normalise_username(username)}; ended {ended} live session(s).")
@@ -220,7 +220,7 @@ def set_password(username: str) -> None:
     password = _new_password(name)
     try:
         with container().unit() as db:
-            service = AccountService()
+            service = AccountService(container().passwords)
             account = service.find(db, name)
             if account is None:
                 raise AccountError(f"No account named {name!r}.")
@@ -236,7 +236,9 @@ def set_password(username: str) -> None:
 def list_accounts(everyone: bool) -> None:
     """List accounts: username, kind, status, TOTP state, roles."""
     with container().unit() as db:
-        rows = AccountService().list_accounts(db, None if everyone else "staff")
+        rows = AccountService(container().passwords).list_accounts(
+            db, None if everyone else "staff"
+        )
     for row in rows:
         roles = ",".join(row.roles) or "-"
         click.echo(f"{row.username}\t{row.kind}\t{row.status}\ttotp={row.totp}\t{roles}")

@@ -80,7 +80,7 @@ def card_token(settings: Settings, module_path: str, label: str) -> CardToken:
 
 
 def _holder(parts: Container, username: str) -> Account:
-    with parts.sessions() as db:
+    with parts.unit() as db:
         account = db.scalars(select(Account).where(Account.username == username)).one_or_none()
     if account is None:
         raise click.ClickException(f"no account named {username!r}")
@@ -173,7 +173,7 @@ def revoke_command(thumbprint: str, reason: str) -> None:
 @with_appcontext
 def list_command(username: str) -> None:
     """List the cards enrolled for ACCOUNT (revoked ones included)."""
-    with container().sessions() as db:
+    with container().unit() as db:
         account = db.scalars(select(Account).where(Account.username == username)).one_or_none()
         if account is None:
             raise click.ClickException(f"no account named {username!r}")
@@ -215,7 +215,7 @@ class _Workshop:
     def ensure_card(self, username: str, label: str, pin: str) -> None:
         card = card_token(self.parts.settings, self.parts.settings.pkcs11_module, label)
         state = card.state(pin)
-        with self.parts.sessions() as db:
+        with self.parts.unit() as db:
             account = db.scalars(select(Account).where(Account.username == username)).one()
             if any(c.status == "active" for c in cards_for_account(db, account.id)):
                 return

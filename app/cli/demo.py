@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import click
 from flask.cli import with_appcontext
@@ -28,7 +28,7 @@ group = click.Group("demo", help="Synthetic demo data.")
 @with_appcontext
 def seed(count: int, seed: int, batch: int, today: object, if_missing: bool) -> None:
     """Load COUNT synthetic subjects (deterministic for --seed) in constant memory."""
-    reference = today.date() if hasattr(today, "date") else date.today()  # type: ignore[union-attr]
+    reference = today.date() if isinstance(today, datetime) else date.today()
     result = seed_demo(
         container(),
         count=count,

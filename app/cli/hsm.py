@@ -16,7 +16,7 @@ from flask.cli import with_appcontext
 
 from app.container import container
 from app.settings import Mode, Settings
-from hsm import missing_service_keys, provision_service_keys, selftest
+from hsm import Pkcs11KeyProvider, missing_service_keys, provision_service_keys, selftest
 from hsm.softhsm import init_softhsm_token, token_exists, write_softhsm_config
 
 group = click.Group("hsm", help="The service HSM token and its keys.")
@@ -64,7 +64,10 @@ def init() -> None:
     settings = parts.settings
     if settings.mode is not Mode.PRODUCTION:
         _ensure_dev_token(settings)
-    created = provision_service_keys(parts.key_provider)
+    provider = parts.key_provider
+    if not isinstance(provider, Pkcs11KeyProvider):
+        raise click.ClickException("the configured key provider cannot create keys")
+    created = provision_service_keys(provider)
     if created:
         click.echo("created keys: " + ", ".join(created))
     else:

@@ -37,11 +37,7 @@ def verify(batch: int) -> None:
     first bad position if anything is wrong."""
     parts = container()
     public_key = parts.key_provider.public_key_der(SigningKey.LOG_CHECKPOINT)
-    with parts.sessions() as session:
-        connection = session.connection()
-        if connection.dialect.name == "postgresql" and not connection.in_nested_transaction():
-            # one snapshot: appends that commit meanwhile are neither half-seen nor "inserted"
-            connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    with parts.snapshot() as connection:  # appends committing meanwhile are not half-seen
         report = verify_log(connection, public_key, batch=batch)
     click.echo(report.summary())
     if not report.intact:

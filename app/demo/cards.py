@@ -29,7 +29,6 @@ from sqlalchemy import select
 
 from app.container import Container
 from app.models import Account, AccountKind, Subject
-from app.services.auth.passwords import hash_password
 
 CREDENTIALS_FILE = "demo-credentials.txt"
 PLAN_FILE = "demo-credentials.pending.json"
@@ -94,7 +93,7 @@ def _write_private(path: Path, text: str) -> None:
 
 def _existing(parts: Container, plan: list[DemoCard], workshop: CardWorkshop) -> list[str]:
     usernames = [card.username for card in plan]
-    with parts.sessions() as db:
+    with parts.unit() as db:
         taken = list(db.scalars(select(Account.username).where(Account.username.in_(usernames))))
     return taken + [card.token_label for card in plan if workshop.token_exists(card.token_label)]
 
@@ -130,7 +129,7 @@ def _ensure_accounts(parts: Container, plan: list[DemoCard]) -> None:
                     kind=AccountKind.SUBJECT.value,
                     status="active",
                     subject_id=subject_id,
-                    password_hash=hash_password(card.password),
+                    password_hash=parts.passwords.hash(card.password),
                 )
             )
 

@@ -42,7 +42,7 @@ def seed_demo(
 ) -> SeedResult | None:
     started = time.perf_counter()
     if if_missing:
-        with parts.sessions() as session:
+        with parts.unit() as session:
             present = session.scalar(select(func.count()).select_from(Subject)) or 0
         if present >= count:
             return None  # an interrupted seed is resumed: known subjects are skipped

@@ -22,6 +22,7 @@ from app.models.billing import (
     OrderStatus,
     PaidVia,
     PaymentNotification,
+    RefusedNotification,
 )
 from app.models.consents import Consent
 from app.models.domain import DataProvider, Record, Subject
@@ -59,6 +60,7 @@ __all__ = [
     "QueryLogEntry",
     "QueryLogHead",
     "Record",
+    "RefusedNotification",
     "ReportAllowance",
     "Role",
     "Subject",

@@ -12,18 +12,20 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
     LargeBinary,
     String,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -62,6 +64,16 @@ class Order(CreatedAt, Base):
         CheckConstraint("paid_via IS NULL OR paid_via IN ('cashier', 'notification')", name="via"),
         CheckConstraint("fee_fen >= 0", name="fee_fen"),
         Index("ix_orders_account_id_created_at", "account_id", "created_at"),
+        # one open (unpaid) order per account, kind and subject: asking again reuses it
+        Index(
+            "uq_orders_open",
+            "account_id",
+            "kind",
+            "subject_bidx",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid7)
@@ -73,6 +85,8 @@ class Order(CreatedAt, Base):
     subject_label: Mapped[str | None] = mapped_column(String(18))
     fee_fen: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default=OrderStatus.PENDING.value)
+    #: An unpaid order is cancelled at this moment (policy limit `unpaid_order_hours`).
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     paid_via: Mapped[str | None] = mapped_column(String(16))
     payment_ref: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -82,6 +96,17 @@ class Order(CreatedAt, Base):
     refunded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     refunded_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id"))
     refund_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class RefusedNotification(Base):
+    """How many payment notifications were refused before their signature verified, per day
+    and reason: counted, never chained into the query log (anyone can send them)."""
+
+    __tablename__ = "refused_notifications"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32), primary_key=True)
+    refused: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class PaymentNotification(Base):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from app.group_commit import CommitNotDurable
 from crypto.envelope import EnvelopeError
 from crypto.keyring import DataKeyUnavailable
 from crypto.keys import HsmError
@@ -17,5 +16,5 @@ from crypto.keys import HsmError
 #: The HSM, a data key or a sealed value could not do its part.
 KEY_FAILURES: tuple[type[Exception], ...] = (HsmError, DataKeyUnavailable, EnvelopeError)
 
-#: The database could not do its part (including: a commit could not be made durable).
-DATABASE_FAILURES: tuple[type[Exception], ...] = (OperationalError, DBAPIError, CommitNotDurable)
+#: The database could not do its part (a commit that could not be made durable included).
+DATABASE_FAILURES: tuple[type[Exception], ...] = (OperationalError, DBAPIError)

@@ -12,7 +12,6 @@ from app.web import (
     browser,
     catalog,
     consents,
-    durability,
     errors,
     gate,
     health,
@@ -47,4 +46,3 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(billing.bp)
     app.register_blueprint(self_service.bp)
     app.register_blueprint(public_lists.bp)
-    durability.init_app(app)  # last registered: its after-request hook runs first

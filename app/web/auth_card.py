@@ -28,13 +28,13 @@ from app.services.auth.card_login import (
     DER_ECDSA_BYTES,
     RAW_ECDSA_BYTES,
     CardLoginService,
-    LoginResult,
     MalformedRequest,
     certificate_from_header,
     iso_utc,
     parse_username,
 )
 from app.services.auth.login_attempts import Outcome
+from app.services.auth.sessions import LoginResult
 from app.services.policy import Action
 from app.web.gate import bound_to, csrf_exempt, public
 from app.web.identity import (
@@ -103,7 +103,7 @@ def b64url(data: bytes) -> str:
 
 def _service() -> CardLoginService:
     parts = container()
-    return CardLoginService(parts.key_provider, parts.settings.service_name)
+    return CardLoginService(parts.key_provider, parts.settings.service_name, parts.passwords)
 
 
 def _json_object() -> dict[str, Any] | None:

@@ -53,7 +53,7 @@ def _totp(parts: Container) -> TotpService:
 
 
 def _staff_login(parts: Container) -> StaffLogin:
-    return StaffLogin(AttemptLog(parts.key_provider), _totp(parts))
+    return StaffLogin(AttemptLog(parts.key_provider), _totp(parts), AccountService(parts.passwords))
 
 
 def _describe(principal: Principal) -> dict[str, object]:
@@ -156,7 +156,7 @@ def totp_confirm() -> Response | tuple[Response, int]:
     parts = container()
     sessions = SessionService()
     with parts.unit() as db:
-        account = AccountService().get(db, principal.account_id)
+        account = AccountService(container().passwords).get(db, principal.account_id)
         assert account is not None  # a live session implies the account exists
         reason = _totp(parts).confirm(db, account, body["code"])
         if reason is not None:

@@ -17,29 +17,24 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
 from app.container import container
-from app.services.auth.callers import PAYMENT_PROVIDER, caller_for, caller_for_institution
+from app.services.auth.callers import caller_for, caller_for_institution
 from app.services.auth.sessions import Principal
 from app.services.billing.ledger import LedgerError, LedgerService, entry_view, institution_id_for
 from app.services.billing.orders import OrderConflict, OrderInputError, OrderService, order_view
-from app.services.billing.payments import (
-    NotificationRefused,
-    PaymentService,
-    parse_notice,
-    verify_signature,
-)
+from app.services.billing.payment_notice import PaymentNotices
 from app.services.oauth.bearer import InstitutionPrincipal
+from app.services.outcomes import refusal_for
 from app.services.policy import Action
-from app.services.querylog.log import QueryAttempt
+from app.web.answers import http, provider_asker
 from app.web.gate import bound_to, csrf_exempt, public
-from app.web.identity import bad_request, client_address, current_principal
+from app.web.identity import bad_request, current_principal
 from app.web.oauth import require_bearer
-from app.web.queries import refusal, request_id
 
 bp = Blueprint("billing", __name__)
 log = logging.getLogger("creditgate.billing")
@@ -52,7 +47,7 @@ def _cashier(action: Action) -> tuple[Principal | None, Answer | None]:
     principal = current_principal()
     decision = container().policy.decide(caller_for(principal), action, on=_now().date())
     if principal is None or not decision.allowed:
-        return None, refusal(decision)
+        return None, http(refusal_for(decision))
     return principal, None
 
 
@@ -62,7 +57,7 @@ def _body() -> dict[str, Any] | None:
 
 
 def _orders() -> OrderService:
-    return OrderService(download_days=container().policy.archive_download_days)
+    return OrderService.of(container().policy)
 
 
 def _not_found() -> tuple[Response, int]:
@@ -81,7 +76,7 @@ def confirm(order_id: uuid.UUID) -> Answer:
         "payment_ref",
         'Send {"payment_ref": "<the receipt or transfer reference>"}.',
         lambda db, text, cashier_id: _orders().confirm(
-            db, order_id=order_id, payment_ref=text, cashier_id=cashier_id
+            db, order_id=order_id, payment_ref=text, cashier_id=cashier_id, now=_now()
         ),
     )
 
@@ -94,7 +89,7 @@ def refund(order_id: uuid.UUID) -> Answer:
         "reason",
         'Send {"reason": "<why the payment is refunded>"}.',
         lambda db, text, cashier_id: _orders().refund(
-            db, order_id=order_id, reason=text, cashier_id=cashier_id
+            db, order_id=order_id, reason=text, cashier_id=cashier_id, now=_now()
         ),
     )
 
@@ -129,53 +124,16 @@ def _cashier_changes_order(
 @public
 @csrf_exempt
 def payment_notification() -> Answer:
-    """Every notification, accepted or refused, writes one query-log entry (action
-    `billing:payment:notify`, actor the payment provider, reason the refusal code); an accepted
-    one in the same unit of work that marks the order paid."""
+    """A signed payment notification (`app.services.billing.payment_notice`)."""
     parts = container()
-    raw = request.get_data(cache=False)
-    try:
-        verify_signature(
-            parts.settings.read_payment_notify_key(),
+    notices = PaymentNotices(parts, parts.settings.read_payment_notify_key())
+    return http(
+        notices.receive(
+            provider_asker(),
+            body=request.get_data(cache=False),
             timestamp=request.headers.get("X-CG-Timestamp"),
             signature=request.headers.get("X-CG-Signature"),
-            body=raw,
-            now=_now(),
         )
-        notice = parse_notice(raw)
-        decision = parts.policy.decide(
-            PAYMENT_PROVIDER, Action.BILLING_PAYMENT_NOTIFY, on=_now().date()
-        )
-        if not decision.allowed:
-            with parts.unit() as db:
-                parts.query_log().append(db, _notification_attempt("denied", decision.reason))
-            return refusal(decision)
-        with parts.unit() as db:
-            order = PaymentService(_orders()).accept(db, notice)
-            view = order_view(order)
-            parts.query_log().append(
-                db, _notification_attempt("allowed", "paid", rule_ids=decision.rule_ids)
-            )
-    except NotificationRefused as refused:
-        log.warning("payment notification refused: %s", refused.code)
-        with parts.unit() as db:
-            parts.query_log().append(db, _notification_attempt("denied", refused.code))
-        return jsonify(error=refused.code, message=str(refused)), refused.status
-    return jsonify(order=view)
-
-
-def _notification_attempt(
-    decision: str, reason: str, *, rule_ids: tuple[str, ...] = ()
-) -> QueryAttempt:
-    return QueryAttempt(
-        action=Action.BILLING_PAYMENT_NOTIFY.value,
-        decision=decision,
-        reason=reason,
-        actor_kind="payment_provider",
-        actor_ref="payment-provider",
-        request_id=request_id(),
-        client_address=client_address(),
-        rule_ids=rule_ids,
     )
 
 
@@ -197,7 +155,7 @@ def top_up(client_id: str) -> Answer:
             entry = ledger.top_up(
                 db,
                 institution_id=institution_id,
-                amount_fen=body.get("amount_fen"),  # type: ignore[arg-type] - checked inside
+                amount_fen=body.get("amount_fen"),  # type: ignore[arg-type]  # checked inside
                 reference=body["reference"],
                 created_by=str(cashier.account_id),
             )
@@ -234,7 +192,7 @@ def own_ledger() -> Answer:
         caller_for_institution(principal), Action.INSTITUTION_LEDGER_READ, on=_now().date()
     )
     if not decision.allowed:
-        return refusal(decision)
+        return http(refusal_for(decision))
     ledger = LedgerService()
     with container().unit() as db:
         balance = ledger.balance(db, principal.institution_id)
@@ -243,4 +201,4 @@ def own_ledger() -> Answer:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return container().clock.now()

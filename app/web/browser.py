@@ -19,6 +19,7 @@ Guarantees (the login rules themselves live in `app.services.auth.card_login`):
 from __future__ import annotations
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from app.services.auth.card_login import (
     MalformedRequest,
@@ -59,7 +60,7 @@ def card_page() -> Response:
 @bound_to(Action.AUTH_SESSION_CREATE)
 @public
 @csrf_exempt
-def card_login() -> Response:
+def card_login() -> ResponseReturnValue:
     """The form post. CSRF-exempt like the JSON login: there is no session yet to bind a token
     to. Login CSRF (a foreign page logging the victim in to an attacker's account) is mitigated
     by the SameSite=Strict session cookie and by the card certificate, which only the victim's
@@ -96,6 +97,6 @@ def account() -> Response:
 
 @bp.post("/account/logout")
 @bound_to(Action.AUTH_SESSION_END)
-def account_logout() -> Response:
+def account_logout() -> ResponseReturnValue:
     end_session()
     return redirect(url_for("browser.card_page"), 303)

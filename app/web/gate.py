@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from flask import Flask, Response, jsonify, redirect, request
+from flask.typing import ResponseReturnValue
 
 from app.services.policy import Action
 from app.web.identity import current_principal
@@ -82,7 +83,7 @@ def is_csrf_exempt(app: Flask, endpoint: str | None) -> bool:
 
 def init_app(app: Flask) -> None:
     @app.before_request
-    def deny_unless_public() -> Response | tuple[Response, int] | None:
+    def deny_unless_public() -> ResponseReturnValue | None:
         if request.url_rule is None:
             return None  # 404/405 handled by the router
         if request.endpoint != "static" and action_of(app, request.endpoint) is None:

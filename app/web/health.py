@@ -25,6 +25,6 @@ def healthz() -> Response:
 @public
 def readyz() -> Response:
     parts = container()
-    with parts.sessions() as session:
+    with parts.unit() as session:
         check_ready(session, parts.key_provider, _HEAD)
     return jsonify(status="ready", catalog_version=parts.catalog.version)

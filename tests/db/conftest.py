@@ -10,10 +10,9 @@ import pytest
 from flask import Flask
 
 from app.container import Container, container
-from app.factory import create_app
 from app.migrate import upgrade
 from crypto.keys import KeyProvider
-from tests.conftest import ScratchDatabase, make_settings
+from tests.conftest import ScratchDatabase, make_app, make_settings
 
 
 @pytest.fixture
@@ -21,8 +20,6 @@ def parts(
     scratch_database: ScratchDatabase, key_provider: KeyProvider, tmp_path: Path
 ) -> Iterator[Container]:
     upgrade(scratch_database.url)
-    app: Flask = create_app(
-        make_settings(scratch_database.url, tmp_path), key_provider=key_provider
-    )
+    app: Flask = make_app(make_settings(scratch_database.url, tmp_path), key_provider=key_provider)
     yield container(app)
     container(app).engine.dispose()

@@ -12,14 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 import app.db
 from app.container import Container
-from app.models import QueryLogEntry
-from app.prepared import Prepared
-from app.services.querylog.log import ENTRIES_ABOUT
+from app.services.querylog.records import ENTRIES_ABOUT
 from tests.conftest import BACKENDS, PG_ADMIN_URL
 from tests.db.log_entries import append_entry, count_entries
 from tests.services.test_query_log import attempt
@@ -83,26 +81,6 @@ def test_a_busy_connection_whose_server_went_away_fails_once_then_the_pool_recon
         assert count_entries(connection) == 1
 
 
-@pytest.mark.parametrize("scratch_database", ["postgresql"], indirect=True)
-def test_a_prepared_statement_on_a_dead_connection_fails_once_then_the_pool_reconnects(
-    parts: Container, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The hot path's fixed statements run on psycopg's cursor (`app.prepared`): a server gone
-    from under a busy connection fails the statement as Core would (a DBAPIError marked as
-    an invalidated connection, a 503 upstream), and the next checkout works."""
-    append_entry(parts)
-    _kill_pooled_connection(parts)
-    monkeypatch.setattr(app.db, "PING_AFTER_IDLE_S", 3600.0)  # nothing is pinged
-    with pytest.raises(DBAPIError) as failed, parts.reads() as connection:
-        _COUNT.rows(connection, {})
-    assert failed.value.connection_invalidated
-    with parts.reads() as connection:
-        assert _COUNT.rows(connection, {}) == [(1,)]
-
-
-_COUNT = Prepared(select(func.count()).select_from(QueryLogEntry))
-
-
 def _kill_pooled_connection(parts: Container) -> None:
     """Leave exactly one connection in the pool, and end its server process."""
     parts.engine.dispose()
@@ -116,6 +94,31 @@ def _kill_pooled_connection(parts: Container) -> None:
             assert ended.scalar_one() is True
     finally:
         admin.dispose()
+
+
+@pytest.mark.parametrize("scratch_database", ["postgresql"], indirect=True)
+def test_every_connection_commits_synchronously_whatever_the_database_default(
+    parts: Container, scratch_database: Any
+) -> None:
+    """A database (or role) default of `synchronous_commit = off` would let a commit return
+    before its log entry is on disk; the engine pins it on in every connection's startup."""
+    admin = app.db.make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = scratch_database.url.rsplit("/", 1)[1]
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
+    finally:
+        admin.dispose()
+    parts.engine.dispose()  # connections made from now on see the new default
+    with parts.unit() as db:
+        setting = db.execute(text("SHOW synchronous_commit")).scalar_one()
+    assert setting == "on"
+    plain = create_engine(app.db.normalise_url(scratch_database.url))
+    try:
+        with plain.connect() as connection:  # without the pin, the default would hold
+            assert connection.execute(text("SHOW synchronous_commit")).scalar_one() == "off"
+    finally:
+        plain.dispose()
 
 
 @pytest.mark.parametrize("scratch_database", ["sqlite"], indirect=True)

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.container import container
 from app.db import make_engine, make_session_factory
-from app.factory import create_app
 from app.migrate import upgrade
 from app.models import Account, AccountRole
 from app.services.auth.accounts import (
@@ -29,9 +28,10 @@ from app.services.auth.accounts import (
     valid_username,
 )
 from app.services.auth.password_policy import PasswordRejected
-from app.services.auth.passwords import HASHER, needs_rehash, verify_password
+from app.services.auth.passwords import FAST, STANDARD, PasswordHashing
+from app.settings import Mode, SettingsError
 from crypto.keys import KeyProvider
-from tests.conftest import BACKENDS, ScratchDatabase, make_settings
+from tests.conftest import BACKENDS, ScratchDatabase, make_app, make_settings
 from tests.logins import logged_in, make_account
 
 PASSWORD = "violet tram ledger 47"
@@ -40,12 +40,14 @@ CHEAP = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1, type=Ty
 
 def _create(app: Flask, username: str, *roles: str) -> Account:
     with container(app).unit() as db:
-        return AccountService().create_staff(db, username, PASSWORD, roles or ("registrar",))
+        return AccountService(container(app).passwords).create_staff(
+            db, username, PASSWORD, roles or ("registrar",)
+        )
 
 
 def _roles(app: Flask, account: Account) -> frozenset[str]:
     with container(app).unit() as db:
-        return AccountService().roles(db, account.id)
+        return AccountService(container(app).passwords).roles(db, account.id)
 
 
 def test_a_staff_account_is_created_with_an_argon2id_hash_and_its_roles(app: Flask) -> None:
@@ -56,7 +58,7 @@ def test_a_staff_account_is_created_with_an_argon2id_hash_and_its_roles(app: Fla
     assert account.password_hash is not None
     assert account.password_hash.startswith("$argon2id$")
     assert PASSWORD not in account.password_hash
-    assert verify_password(account.password_hash, PASSWORD)
+    assert container(app).passwords.verify(account.password_hash, PASSWORD)
     assert _roles(app, account) == {"registrar", "cashier"}
 
 
@@ -76,7 +78,7 @@ def test_usernames_that_keep_the_rules_pass() -> None:
 def test_creation_refuses_a_weak_password_a_taken_name_and_no_or_unknown_roles(
     app: Flask,
 ) -> None:
-    service = AccountService()
+    service = AccountService(container(app).passwords)
     with container(app).unit() as db:
         with pytest.raises(PasswordRejected):
             service.create_staff(db, "li.na", "short", ["registrar"])
@@ -105,21 +107,23 @@ def test_compliance_never_joins_an_admin_role_in_either_order(
 ) -> None:
     account = _create(app, "officer.he", first)
     with container(app).unit() as db, pytest.raises(SeparationOfDutiesError) as caught:
-        AccountService().grant_role(db, "officer.he", second)
+        AccountService(container(app).passwords).grant_role(db, "officer.he", second)
     assert "Separation of duties" in str(caught.value)
     assert _roles(app, account) == {first}
 
 
 def test_compliance_and_admin_cannot_be_created_together(app: Flask) -> None:
     with container(app).unit() as db, pytest.raises(SeparationOfDutiesError):
-        AccountService().create_staff(db, "both.roles", PASSWORD, ["admin", "compliance"])
+        AccountService(container(app).passwords).create_staff(
+            db, "both.roles", PASSWORD, ["admin", "compliance"]
+        )
     assert role_conflict(["admin", "registrar", "cashier", "key_custodian"]) is None
     assert role_conflict(["compliance", "registrar", "cashier"]) is None
 
 
 def test_grant_and_revoke(app: Flask) -> None:
     account = _create(app, "ops.gao", "registrar")
-    service = AccountService()
+    service = AccountService(container(app).passwords)
     with container(app).unit() as db:
         assert service.grant_role(db, "ops.gao", "cashier") is True
         assert service.grant_role(db, "ops.gao", "cashier") is False
@@ -138,9 +142,9 @@ def test_roles_are_for_existing_staff_accounts_only(app: Flask) -> None:
     make_account(app, "citizen.liu")
     with container(app).unit() as db:
         with pytest.raises(AccountError, match="staff accounts only"):
-            AccountService().grant_role(db, "citizen.liu", "registrar")
+            AccountService(container(app).passwords).grant_role(db, "citizen.liu", "registrar")
         with pytest.raises(AccountError, match="No account"):
-            AccountService().grant_role(db, "nobody.here", "registrar")
+            AccountService(container(app).passwords).grant_role(db, "nobody.here", "registrar")
 
 
 def test_disabling_ends_every_session_of_the_account_only(app: Flask) -> None:
@@ -149,7 +153,7 @@ def test_disabling_ends_every_session_of_the_account_only(app: Flask) -> None:
     second, _ = logged_in(app, account, frozenset({"password", "totp"}))
     other, _ = logged_in(app, _create(app, "reg.niu"), frozenset({"password", "totp"}))
     with container(app).unit() as db:
-        assert AccountService().disable(db, "reg.ma") == 2
+        assert AccountService(container(app).passwords).disable(db, "reg.ma") == 2
     assert first.get("/api/v1/auth/session").status_code == 401
     assert second.get("/api/v1/auth/session").status_code == 401
     assert other.get("/api/v1/auth/session").status_code == 200
@@ -163,7 +167,7 @@ def test_disabling_ends_every_session_of_the_account_only(app: Flask) -> None:
 def test_changing_the_password_checks_the_policy_and_ends_every_session(app: Flask) -> None:
     account = _create(app, "reg.yang")
     client, _ = logged_in(app, account, frozenset({"password", "totp"}))
-    service = AccountService()
+    service = AccountService(container(app).passwords)
     with container(app).unit() as db:
         stored = db.get(Account, account.id)
         assert stored is not None
@@ -182,43 +186,68 @@ def test_changing_the_password_checks_the_policy_and_ends_every_session(app: Fla
         assert not service.password_matches(stored, PASSWORD)
 
 
-def test_a_hash_under_old_parameters_is_replaced_by_one_under_the_current(app: Flask) -> None:
-    service = AccountService()
+def test_the_service_hashes_under_rfc_9106_and_replaces_older_hashes(
+    database_url: str, key_provider: KeyProvider, tmp_path: Path
+) -> None:
+    """The one test on the production parameters (the suite hashes with `FAST`): a new hash
+    is argon2id m=64 MiB, t=3, p=4, and a hash under other parameters is replaced at the next
+    verified login."""
+    app = make_app(
+        make_settings(database_url, tmp_path, password_hashing="standard"),
+        key_provider=key_provider,
+    )
+    parts = container(app)
+    assert parts.passwords is STANDARD
+    service = AccountService(parts.passwords)
     account = _create(app, "reg.xu")
-    with container(app).unit() as db:
+    with parts.unit() as db:
         stored = db.get(Account, account.id)
         assert stored is not None
+        assert "$argon2id$v=19$m=65536,t=3,p=4$" in (stored.password_hash or "")
         stored.password_hash = CHEAP.hash(PASSWORD)
-    with container(app).unit() as db:
+    with parts.unit() as db:
         stored = db.get(Account, account.id)
         assert stored is not None
         assert stored.password_hash is not None
-        assert needs_rehash(stored.password_hash)
+        assert STANDARD.needs_rehash(stored.password_hash)
         assert service.password_matches(stored, PASSWORD)
         assert service.rehash_if_needed(db, stored, PASSWORD) is True
         assert service.rehash_if_needed(db, stored, PASSWORD) is False
-    with container(app).unit() as db:
+    with parts.unit() as db:
         stored = db.get(Account, account.id)
         assert stored is not None
         assert stored.password_hash is not None
-        assert not needs_rehash(stored.password_hash)
+        assert not STANDARD.needs_rehash(stored.password_hash)
         assert "m=65536,t=3,p=4" in stored.password_hash
-        assert HASHER.verify(stored.password_hash, PASSWORD)
+        assert STANDARD.verify(stored.password_hash, PASSWORD)
     # The hook works the other way too: a service on new parameters upgrades today's hashes.
-    stronger = PasswordHasher(time_cost=4, memory_cost=64 * 1024, parallelism=4, type=Type.ID)
-    with container(app).unit() as db:
+    stronger = PasswordHashing(
+        PasswordHasher(time_cost=4, memory_cost=64 * 1024, parallelism=4, type=Type.ID)
+    )
+    with parts.unit() as db:
         stored = db.get(Account, account.id)
         assert stored is not None
-        assert AccountService(hasher=stronger).rehash_if_needed(db, stored, PASSWORD) is True
+        assert AccountService(stronger).rehash_if_needed(db, stored, PASSWORD) is True
         assert "t=4" in (stored.password_hash or "")
+    parts.engine.dispose()
+
+
+def test_fast_hashing_is_refused_outside_the_test_suite(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="test suite only"):
+        make_settings("sqlite://", tmp_path, mode=Mode.DEVELOPMENT, password_hashing="fast")
 
 
 def test_listing_shows_roles_and_totp_state(app: Flask) -> None:
     _create(app, "list.a", "cashier", "registrar")
     make_account(app, "list.citizen")
     with container(app).unit() as db:
-        staff = {row.username: row for row in AccountService().list_accounts(db, "staff")}
-        everyone = {row.username for row in AccountService().list_accounts(db)}
+        staff = {
+            row.username: row
+            for row in AccountService(container(app).passwords).list_accounts(db, "staff")
+        }
+        everyone = {
+            row.username for row in AccountService(container(app).passwords).list_accounts(db)
+        }
     assert staff["list.a"].roles == ("cashier", "registrar")
     assert staff["list.a"].totp == "none"
     assert "list.citizen" not in staff
@@ -241,7 +270,7 @@ def _grant_in_race(
             with db.begin():
                 db.connection()  # every transaction is open before anyone goes
                 barrier.wait(timeout=30)
-                changed = AccountService().grant_role(db, username, role)
+                changed = AccountService(FAST).grant_role(db, username, role)
             outcome = f"granted {role}" if changed else f"already held {role}"
         except SeparationOfDutiesError:
             outcome = "refused"
@@ -254,7 +283,7 @@ def test_concurrent_grants_of_admin_and_compliance_never_both_commit(
     scratch_database: ScratchDatabase, key_provider: KeyProvider, tmp_path: Path
 ) -> None:
     upgrade(scratch_database.url)
-    app = create_app(make_settings(scratch_database.url, tmp_path), key_provider=key_provider)
+    app = make_app(make_settings(scratch_database.url, tmp_path), key_provider=key_provider)
     engine = make_engine(scratch_database.url, pool_size=GRANTERS, max_overflow=0)
     sessions = make_session_factory(engine)
     for round_number in range(ROUNDS):
@@ -353,7 +382,7 @@ def test_cli_refuses_weak_passwords_conflicting_roles_and_existing_qr_files(
     assert exists.exit_code != 0
     assert "exists" in exists.output
     with container(app).unit() as db:
-        assert AccountService().find(db, "ops.li") is None
+        assert AccountService(container(app).passwords).find(db, "ops.li") is None
     no_option = _cli(app, tmp_path, f"{create} --password {PASSWORD.replace(' ', '-')}")
     assert no_option.exit_code == 2  # there is no password option
     assert "No such option" in no_option.output
@@ -395,6 +424,6 @@ def test_cli_prompts_for_the_password_twice_hidden_until_it_is_acceptable(
     assert "Created staff account ops.qin" in result.output
     assert PASSWORD not in result.output
     with container(app).unit() as db:
-        account = AccountService().find(db, "ops.qin")
+        account = AccountService(container(app).passwords).find(db, "ops.qin")
         assert account is not None
-        assert AccountService().password_matches(account, PASSWORD)
+        assert AccountService(container(app).passwords).password_matches(account, PASSWORD)

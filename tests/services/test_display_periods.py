@@ -1,4 +1,4 @@
-"""Display periods (issue 4 item 6) on real sealed records: intake computes `display_until`
+"""Display periods on real sealed records: intake computes `display_until`
 with the catalog's rules, and the report shows a record on the day before each boundary and
 hides it on the day of and the day after."""
 

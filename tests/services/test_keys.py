@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.container import container
-from app.factory import create_app
 from app.models import DataKey, DataKeyState, DataProvider, Record, Subject
 from app.models.ids import uuid7
 from app.services.keys.lifecycle import KeyLifecycleError, KeyService
@@ -20,7 +19,7 @@ from crypto.envelope import Envelope
 from crypto.fields import FieldCipher, FieldContext
 from crypto.keyring import DataKeyRing, WrappedDataKey, data_key_aad, new_data_key_id
 from crypto.keys import HsmUnavailable, KeyNotFound
-from tests.conftest import make_settings
+from tests.conftest import make_app, make_settings
 from tests.fakes import InMemoryKeyProvider
 
 COURT = "91500000MA5U0JKX8C"
@@ -158,10 +157,10 @@ def test_a_month_that_has_not_ended_cannot_be_shredded(app: Flask, today: date) 
 
 
 def test_a_failing_hsm_during_shredding_leaves_every_row_in_place(
-    database_url: str, connection: Connection, tmp_path: Path
+    database_url: str, tmp_path: Path
 ) -> None:
     provider = InMemoryKeyProvider()
-    app = create_app(make_settings(database_url, tmp_path), key_provider=provider, bind=connection)
+    app = make_app(make_settings(database_url, tmp_path), key_provider=provider)
     parts = container(app)
     with parts.unit() as session:
         record = _record(

@@ -47,8 +47,8 @@ def test_confirm_is_idempotent_for_the_same_reference_only(app: Flask) -> None:
         one = orders.create(
             db, kind="archive_report", account_id=buyer.id, subject_bidx=bidx(), fee_fen=2000
         )
-        two = orders.create(
-            db, kind="archive_report", account_id=buyer.id, subject_bidx=bidx(), fee_fen=2000
+        two = orders.create(  # about another subject: one open order per subject
+            db, kind="archive_report", account_id=buyer.id, subject_bidx=bidx("two"), fee_fen=2000
         )
         orders.confirm(db, order_id=one.id, payment_ref="P-1", cashier_id=cashier.id, now=T0)
         again = orders.confirm(

@@ -23,6 +23,7 @@ from app.models import LogCheckpoint, QueryLogEntry, QueryLogHead
 from app.models.auth import Institution
 from app.models.base import utcnow
 from app.services.querylog.log import QueryAttempt, QueryLog, record_failure
+from app.services.querylog.records import entries_about
 from app.settings import Settings, SettingsError
 from crypto.hash_chain import GENESIS, checkpoint_message
 from crypto.keys import HsmUnavailable, KeyProvider, SigningKey
@@ -208,8 +209,8 @@ def test_a_subject_sees_who_queried_them_newest_first(app: Flask) -> None:
         log.append(db, attempt("self:report:read", subject_bidx=OTHER_BIDX))
         log.append(db, attempt("archive:report:read", actor_ref="acct-2"))
         log.append(db, attempt("billing:order:confirm", actor_kind="staff"))
-        records = log.entries_about(db.connection(), BIDX, since=utcnow() - timedelta(days=731))
-        own_archive = log.entries_about(
+        records = entries_about(db.connection(), BIDX, since=utcnow() - timedelta(days=731))
+        own_archive = entries_about(
             db.connection(), BIDX, since=utcnow() - timedelta(days=731), viewer_ref="acct-2"
         )
     assert [(r.requester, r.action, r.purpose) for r in records] == [

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from app.container import container
 from app.models import Record, Subject
 from app.services.keys.lifecycle import data_key_loader
-from app.services.querylog.log import QueryRecord
+from app.services.querylog.records import QueryRecord
 from app.services.reports.assembly import ReportService
 from crypto.fields import FieldCipher
 from crypto.keyring import DataKeyRing

@@ -18,14 +18,13 @@ from sqlalchemy.exc import OperationalError
 
 from app.container import container
 from app.db import WRITE_INTENT, make_engine, make_session_factory
-from app.factory import create_app
 from app.migrate import upgrade
 from app.models import Account, TotpCredential, TotpUsedStep
 from app.services.auth.accounts import AccountService
 from app.services.auth.login_attempts import Reason
 from app.services.auth.totp import TotpError, TotpService, TotpStatus, qr_svg
 from crypto.keys import KeyProvider
-from tests.conftest import BACKENDS, ScratchDatabase, make_settings
+from tests.conftest import BACKENDS, ScratchDatabase, make_app, make_settings
 from tests.logins import logged_in, make_account
 
 PASSWORD = "violet tram ledger 47"
@@ -56,7 +55,9 @@ def _staff(app: Flask, username: str, *, confirm_at: float = NOW - 300) -> tuple
     """A staff account with a confirmed credential (confirmed with a code of `confirm_at`)."""
     totp = _service(app)
     with container(app).unit() as db:
-        account = AccountService().create_staff(db, username, PASSWORD, ["registrar"])
+        account = AccountService(container(app).passwords).create_staff(
+            db, username, PASSWORD, ["registrar"]
+        )
         secret = _secret(totp.enrol(db, account).otpauth_uri)
     with container(app).unit() as db:
         stored = db.get(Account, account.id)
@@ -74,7 +75,9 @@ def _verify(app: Flask, account: Account, code: str, now: float = NOW) -> Reason
 def test_enrolment_gives_an_issuer_labelled_uri_and_a_qr_of_exactly_that_uri(app: Flask) -> None:
     totp = _service(app)
     with container(app).unit() as db:
-        account = AccountService().create_staff(db, "reg.zhao", PASSWORD, ["registrar"])
+        account = AccountService(container(app).passwords).create_staff(
+            db, "reg.zhao", PASSWORD, ["registrar"]
+        )
         enrolment = totp.enrol(db, account)
         assert totp.status(db, account.id) is TotpStatus.PENDING
     uri = urlparse(enrolment.otpauth_uri)
@@ -99,7 +102,9 @@ def test_enrolment_gives_an_issuer_labelled_uri_and_a_qr_of_exactly_that_uri(app
 def test_the_secret_is_stored_sealed_not_in_clear(app: Flask) -> None:
     totp = _service(app)
     with container(app).unit() as db:
-        account = AccountService().create_staff(db, "reg.qian", PASSWORD, ["registrar"])
+        account = AccountService(container(app).passwords).create_staff(
+            db, "reg.qian", PASSWORD, ["registrar"]
+        )
         secret = _secret(totp.enrol(db, account).otpauth_uri)
     with container(app).unit() as db:
         column = TotpCredential.__table__.c.secret
@@ -123,7 +128,9 @@ def test_the_secret_is_stored_sealed_not_in_clear(app: Flask) -> None:
 def test_an_unconfirmed_credential_is_refused_until_confirmed(app: Flask) -> None:
     totp = _service(app)
     with container(app).unit() as db:
-        account = AccountService().create_staff(db, "reg.sun", PASSWORD, ["registrar"])
+        account = AccountService(container(app).passwords).create_staff(
+            db, "reg.sun", PASSWORD, ["registrar"]
+        )
         secret = _secret(totp.enrol(db, account).otpauth_uri)
     assert _verify(app, account, _code(secret, STEP)) is Reason.NO_TOTP
     with container(app).unit() as db:
@@ -216,7 +223,7 @@ def test_fifty_concurrent_uses_of_one_code_let_exactly_one_through(
     scratch_database: ScratchDatabase, key_provider: KeyProvider, tmp_path: Path
 ) -> None:
     upgrade(scratch_database.url)
-    app = create_app(make_settings(scratch_database.url, tmp_path), key_provider=key_provider)
+    app = make_app(make_settings(scratch_database.url, tmp_path), key_provider=key_provider)
     account, secret = _staff(app, "reg.race")
     totp = _service(app)
     code = _code(secret, STEP)

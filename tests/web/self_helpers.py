@@ -39,10 +39,15 @@ def entries(app: Flask, action: str | None = None) -> list[QueryLogEntry]:
         return list(db.scalars(query))
 
 
-def refuse_log_entries(connection: Connection) -> None:
-    """Make the database refuse every new query-log entry from here to the end of the test
-    (a trigger created in the test's transaction, rolled back with it): the log store fails
-    whichever statement writes the entry. On PostgreSQL the error is disk_full (53100)."""
+def refuse_log_entries(app: Flask) -> None:
+    """Make the test's database refuse every new query-log entry from here on (a trigger):
+    the log store fails whichever statement writes the entry. On PostgreSQL the error is
+    disk_full (53100)."""
+    with container(app).unit() as db:
+        _refuse_log_entries(db.connection())
+
+
+def _refuse_log_entries(connection: Connection) -> None:
     if connection.dialect.name == "sqlite":
         connection.execute(
             text(

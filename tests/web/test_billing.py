@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 from flask import Flask
@@ -13,9 +13,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from app.container import container
-from app.models import QueryLogEntry
+from app.models import QueryLogEntry, RefusedNotification
 from app.services.billing.payments import sign
 from policies.identifiers import make_citizen_id
+from tests.clocks import MovableClock
 from tests.logins import logged_in, make_account
 from tests.services.billing_helpers import add_institution
 
@@ -59,9 +60,7 @@ def _log(app: Flask) -> list[QueryLogEntry]:
         return list(db.scalars(select(QueryLogEntry).order_by(QueryLogEntry.seq)))
 
 
-def test_archive_order_pay_download_expire_and_refund(
-    app: Flask, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_archive_order_pay_download_and_expire(app: Flask, clock: MovableClock) -> None:
     buyer, cashier = _subject(app), _cashier(app)
     order_id = _order(buyer)
     _, mine = buyer.get(f"/api/v1/self/orders/{order_id}")
@@ -85,25 +84,37 @@ def test_archive_order_pay_download_expire_and_refund(
     assert body["report"]["fee_fen"] == 2000  # type: ignore[index]
     assert ID_NUMBER not in json.dumps(body)
 
-    paid_at = datetime.now(UTC)
-    monkeypatch.setattr("app.web.archive._now", lambda: paid_at + timedelta(days=6, hours=23))
+    clock.advance(timedelta(days=6, hours=23))
     assert buyer.get(report)[0] == 200
-    monkeypatch.setattr("app.web.archive._now", lambda: paid_at + timedelta(days=7, minutes=1))
+    clock.advance(timedelta(hours=1, minutes=1))
     assert buyer.get(report)[0] == 410
-    monkeypatch.undo()
+    clock.advance(-timedelta(days=7, minutes=1))
 
+    # downloaded: the report was issued, so the payment can no longer be refunded
     status, body = cashier.post(f"/api/v1/billing/orders/{order_id}/refund", {"reason": "asked"})
-    assert (status, body["order"]["status"]) == (200, "refunded")  # type: ignore[index]
-    assert buyer.get(report)[0] == 410
+    assert (status, body["error"]) == (409, "order_used")
+    _, mine = buyer.get(f"/api/v1/self/orders/{order_id}")
+    assert mine["order"]["status"] == "paid"  # type: ignore[index]
 
     entries = [e for e in _log(app) if e.action.startswith("archive:")]
     downloads = [e for e in entries if e.action == "archive:report:read"]
-    assert [e.decision for e in downloads] == [
-        "denied", "allowed", "allowed", "denied", "denied"
-    ]  # fmt: skip
+    assert [e.decision for e in downloads] == ["denied", "allowed", "allowed", "denied"]
     assert {e.fee_fen for e in downloads if e.decision == "allowed"} == {2000}
     assert all(e.subject_bidx is not None and len(e.subject_bidx) == 32 for e in entries)
     assert all(ID_NUMBER not in (e.fields_released + e.reason) for e in entries)
+
+
+def test_a_paid_archive_order_not_yet_downloaded_can_be_refunded_and_is_then_gone(
+    app: Flask,
+) -> None:
+    buyer, cashier = _subject(app), _cashier(app)
+    order_id = _order(buyer)
+    assert (
+        cashier.post(f"/api/v1/billing/orders/{order_id}/confirm", {"payment_ref": "R9"})[0] == 200
+    )
+    status, body = cashier.post(f"/api/v1/billing/orders/{order_id}/refund", {"reason": "asked"})
+    assert (status, body["order"]["status"]) == (200, "refunded")  # type: ignore[index]
+    assert buyer.get(f"/api/v1/archive/orders/{order_id}/report")[0] == 410
 
 
 def test_someone_elses_order_is_not_found(app: Flask) -> None:
@@ -209,16 +220,20 @@ def test_signed_payment_notifications(app: Flask) -> None:
     assert (status, body["error"]) == (409, "order_not_pending")
     assert buyer.get(f"/api/v1/archive/orders/{order_id}/report")[0] == 200
     notices = [e for e in _log(app) if e.action == "billing:payment:notify"]
+    # from a verified signature on, each notification is one entry ...
     assert [(e.decision, e.reason) for e in notices] == [
-        ("denied", "bad_signature"),
-        ("denied", "stale_timestamp"),
-        ("denied", "bad_signature"),
         ("denied", "amount_mismatch"),
-        ("allowed", "paid"),
+        ("allowed", "signed_payment_notification"),
         ("denied", "notification_replayed"),
         ("denied", "order_not_pending"),
     ]
     assert {e.actor_kind for e in notices} == {"payment_provider"}
+    # ... and the ones refused before it verified are counted, not chained (anyone can send them)
+    with container(app).snapshot() as db:
+        refused = dict(
+            db.execute(select(RefusedNotification.reason, RefusedNotification.refused)).all()
+        )
+    assert refused == {"bad_signature": 2, "stale_timestamp": 1}
 
 
 def test_top_up_then_debit_shows_in_both_ledger_views(app: Flask) -> None:

@@ -14,13 +14,12 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Connection
 from werkzeug.test import TestResponse
 
 from app.services.auth.card_login import certificate_common_name
 from app.services.auth.login_attempts import MAX_FAILURES
 from crypto.keys import KeyProvider
-from tests.conftest import make_settings
+from tests.conftest import make_app, make_settings
 from tests.web.test_card_login import (
     PASSWORD,
     Holder,
@@ -35,13 +34,10 @@ NOT_PRESENTED = "Your card was not presented."
 
 
 @pytest.fixture
-def app(
-    database_url: str, connection: Connection, key_provider: KeyProvider, tmp_path: Path
-) -> Flask:
-    from app.factory import create_app
+def app(database_url: str, key_provider: KeyProvider, tmp_path: Path) -> Flask:
 
     settings = make_settings(database_url, tmp_path, trusted_proxies=("10.9.8.0/29",))
-    return create_app(settings, key_provider=key_provider, bind=connection)
+    return make_app(settings, key_provider=key_provider)
 
 
 def browser(app: Flask, peer: str = PROXY) -> FlaskClient:

@@ -12,12 +12,11 @@ import pytest
 from sqlalchemy import func, select
 
 from app.container import container
-from app.factory import create_app
 from app.migrate import upgrade
 from app.models import Consent, Institution, LedgerEntry, QueryLogEntry
 from app.services.billing.ledger import LedgerService
 from crypto.keys import KeyProvider
-from tests.conftest import BACKENDS, ScratchDatabase, make_settings
+from tests.conftest import BACKENDS, ScratchDatabase, make_app, make_settings
 from tests.consent_helpers import ingest_subjects, signer_for, token_for
 from tests.races import race
 from tests.web.oauth_helpers import ec_key, get_token, register
@@ -33,7 +32,7 @@ def test_twelve_simultaneous_queries_under_a_three_use_consent_get_exactly_three
     scratch_database: ScratchDatabase, key_provider: KeyProvider, tmp_path: Path
 ) -> None:
     upgrade(scratch_database.url)
-    app = create_app(make_settings(scratch_database.url, tmp_path), key_provider=key_provider)
+    app = make_app(make_settings(scratch_database.url, tmp_path), key_provider=key_provider)
     (alice,) = ingest_subjects(app, 1)
     signer = signer_for(app, alice, "alice")
     key = ec_key()

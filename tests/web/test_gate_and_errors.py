@@ -7,14 +7,12 @@ from pathlib import Path
 import pytest
 from flask import Flask, request
 from flask.testing import FlaskClient
-from sqlalchemy import Connection
 
 from app import migrate
 from app.container import container
-from app.factory import create_app
 from app.services.policy import Action
 from app.web.gate import bound_to, is_public, public
-from tests.conftest import BACKENDS, ScratchDatabase, make_settings
+from tests.conftest import BACKENDS, ScratchDatabase, make_app, make_settings
 from tests.fakes import InMemoryKeyProvider
 
 #: Every endpoint that may answer without a login, reviewed by hand. Adding a public view
@@ -112,11 +110,9 @@ def test_ready_when_database_and_hsm_answer(client: FlaskClient) -> None:
     assert response.get_json()["status"] == "ready"
 
 
-def test_a_dead_hsm_makes_readiness_fail_closed(
-    database_url: str, connection: Connection, tmp_path: Path
-) -> None:
+def test_a_dead_hsm_makes_readiness_fail_closed(database_url: str, tmp_path: Path) -> None:
     provider = InMemoryKeyProvider()
-    app = create_app(make_settings(database_url, tmp_path), key_provider=provider, bind=connection)
+    app = make_app(make_settings(database_url, tmp_path), key_provider=provider)
     provider.down = True
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
@@ -127,12 +123,10 @@ def test_a_dead_hsm_makes_readiness_fail_closed(
     assert response.headers["Retry-After"] == "30"
 
 
-def test_a_token_without_the_master_key_is_not_ready(
-    database_url: str, connection: Connection, tmp_path: Path
-) -> None:
+def test_a_token_without_the_master_key_is_not_ready(database_url: str, tmp_path: Path) -> None:
     provider = InMemoryKeyProvider()
     provider._aes.clear()  # the HMAC key answers, the master wrapping key is gone
-    app = create_app(make_settings(database_url, tmp_path), key_provider=provider, bind=connection)
+    app = make_app(make_settings(database_url, tmp_path), key_provider=provider)
     assert app.test_client().get("/readyz").status_code == 503
 
 
@@ -141,7 +135,7 @@ def test_a_schema_behind_the_migration_head_is_not_ready(
     scratch_database: ScratchDatabase, tmp_path: Path
 ) -> None:
     migrate.upgrade(scratch_database.url, "0001")
-    app = create_app(
+    app = make_app(
         make_settings(scratch_database.url, tmp_path), key_provider=InMemoryKeyProvider()
     )
     client = app.test_client()
@@ -153,12 +147,11 @@ def test_a_schema_behind_the_migration_head_is_not_ready(
 
 def test_a_wrong_pin_on_the_real_token_fails_closed_without_the_pin(
     database_url: str,
-    connection: Connection,
     tmp_path: Path,
     softhsm_env,  # type: ignore[no-untyped-def]
 ) -> None:
     provider = softhsm_env.provider(pin="wrong-pin-314159")
-    app = create_app(make_settings(database_url, tmp_path), key_provider=provider, bind=connection)
+    app = make_app(make_settings(database_url, tmp_path), key_provider=provider)
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert b"314159" not in response.data
@@ -167,7 +160,7 @@ def test_a_wrong_pin_on_the_real_token_fails_closed_without_the_pin(
 
 def test_an_unreachable_database_fails_closed(tmp_path: Path) -> None:
     settings = make_settings(f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}", tmp_path)
-    app = create_app(settings, key_provider=InMemoryKeyProvider())
+    app = make_app(settings, key_provider=InMemoryKeyProvider())
     response = app.test_client().get("/readyz")
     container(app).engine.dispose()
     assert response.status_code == 503

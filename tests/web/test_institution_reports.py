@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,11 +18,21 @@ from sqlalchemy import select
 from app.container import container
 from app.demo.generator import generate_providers, generate_subjects
 from app.models import Consent, Institution, QueryLogEntry
+from app.models.base import utcnow
 from app.services.billing.ledger import LedgerService
 from app.services.reports.assembly import SECTION_BY_CATEGORY
-from tests.consent_helpers import TODAY, Signer, ingest_subjects, sign_token, signer_for, token_for
+from tests.consent_helpers import (
+    TODAY,
+    Signer,
+    claims_for,
+    ingest_subjects,
+    sign_token,
+    signer_for,
+    token_for,
+)
 from tests.logins import logged_in
 from tests.web.oauth_helpers import ec_key, get_token, register
+from tests.web.test_card_login import SoftCard
 
 REPORTS = "/api/v1/institution/reports"
 PURPOSE = "loan_approval"  # categories A, B, D
@@ -254,3 +265,35 @@ def test_insufficient_funds_is_402_and_counts_no_use(world: World) -> None:
         assert db.scalars(select(Consent.uses)).all() in ([], [0])
     (entry,) = world.log()
     assert (entry.decision, entry.reason, entry.fee_fen) == ("denied", "insufficient_funds", 0)
+
+
+@pytest.mark.parametrize("purpose", [{"code": PURPOSE}, [PURPOSE], 7, None, True])
+def test_a_purpose_that_is_not_a_string_is_bad_input_logged_as_denied(
+    world: World, purpose: Any
+) -> None:
+    token = token_for(world.alice, world.bank, PURPOSE)
+    response = world.ask(token, purpose=purpose)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "bad_request"
+    entry = world.log()[-1]
+    assert (entry.decision, entry.reason, entry.purpose) == ("denied", "malformed_body", None)
+
+
+def test_a_forged_token_is_never_logged_under_the_jti_its_sender_wrote(world: World) -> None:
+    claims = claims_for(world.alice, world.bank, PURPOSE)
+    forged = sign_token(SoftCard.ec(), world.alice.kid, claims)  # another key, alice's kid
+    response = world.ask(forged)
+    assert response.status_code == 404
+    entry = world.log()[-1]
+    assert (entry.decision, entry.reason, entry.consent_jti) == ("denied", "forged_signature", None)
+
+
+def test_a_refused_token_whose_signature_verified_is_logged_under_its_jti(world: World) -> None:
+    claims = claims_for(
+        world.alice, world.bank, PURPOSE, now=utcnow() - timedelta(days=40), days=30
+    )
+    expired = sign_token(world.alice.card, world.alice.kid, claims)
+    response = world.ask(expired)
+    assert (response.status_code, response.get_json()["error"]) == (403, "expired")
+    entry = world.log()[-1]
+    assert (entry.reason, entry.consent_jti) == ("expired", claims["jti"])

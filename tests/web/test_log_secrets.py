@@ -10,9 +10,8 @@ import pytest
 
 from app import migrate
 from app.container import container
-from app.factory import create_app
 from app.models import Account, AuthSession
-from tests.conftest import BACKENDS, ScratchDatabase, make_settings
+from tests.conftest import BACKENDS, ScratchDatabase, make_app, make_settings
 from tests.fakes import InMemoryKeyProvider
 from tests.logins import logged_in, make_account
 
@@ -34,7 +33,7 @@ def test_session_rows_and_password_hashes_never_reach_a_debug_log(
     scratch_database: ScratchDatabase, tmp_path: Path, debug_logs: pytest.LogCaptureFixture
 ) -> None:
     migrate.upgrade(scratch_database.url)
-    app = create_app(
+    app = make_app(
         make_settings(scratch_database.url, tmp_path), key_provider=InMemoryKeyProvider()
     )
     account = make_account(app, "log.watcher", password=PASSWORD)

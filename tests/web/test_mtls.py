@@ -24,7 +24,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Flask
-from sqlalchemy import Connection, func, select
+from sqlalchemy import func, select
 
 from app.container import container
 from app.models import AuthSession, LoginAttempt, LoginChallenge
@@ -32,7 +32,7 @@ from app.models.base import utcnow
 from app.services.auth.cards import revoke
 from app.web.identity import LOGIN_FAILED
 from crypto.keys import KeyProvider
-from tests.conftest import make_settings
+from tests.conftest import make_app, make_settings
 from tests.web.test_card_login import (
     CHALLENGE,
     LOGIN,
@@ -55,14 +55,11 @@ BROWSER = "198.51.100.20"
 
 
 @pytest.fixture
-def app(
-    database_url: str, connection: Connection, key_provider: KeyProvider, tmp_path: Path
-) -> Flask:
+def app(database_url: str, key_provider: KeyProvider, tmp_path: Path) -> Flask:
     """The portal behind a TLS proxy at 10.9.8.0/29 (CREDITGATE_TRUSTED_PROXIES)."""
-    from app.factory import create_app
 
     settings = make_settings(database_url, tmp_path, trusted_proxies=("10.9.8.0/29",))
-    return create_app(settings, key_provider=key_provider, bind=connection)
+    return make_app(settings, key_provider=key_provider)
 
 
 def escaped(der: bytes) -> str:

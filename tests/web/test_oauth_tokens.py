@@ -15,10 +15,9 @@ from typing import Any
 import pytest
 from flask import Flask, Response, g, jsonify
 from flask.testing import FlaskClient
-from sqlalchemy import Connection, select, update
+from sqlalchemy import select, update
 
 from app.container import container
-from app.factory import create_app
 from app.migrate import upgrade
 from app.models import AccessToken, Base, ClientAssertionUse, LoginAttempt
 from app.models.base import utcnow
@@ -29,7 +28,7 @@ from app.services.policy import Action
 from app.web.gate import bound_to, csrf_exempt, public
 from app.web.oauth import require_bearer
 from crypto.keys import KeyProvider
-from tests.conftest import BACKENDS, ScratchDatabase, make_settings
+from tests.conftest import BACKENDS, ScratchDatabase, make_app, make_settings
 from tests.web.oauth_helpers import (
     ASSERTION_TYPE,
     GENERIC,
@@ -193,11 +192,9 @@ def test_revocation_needs_client_authentication_and_touches_only_own_tokens(
 
 
 @pytest.fixture
-def proxied_app(
-    database_url: str, connection: Connection, key_provider: KeyProvider, tmp_path: Path
-) -> Flask:
+def proxied_app(database_url: str, key_provider: KeyProvider, tmp_path: Path) -> Flask:
     settings = make_settings(database_url, tmp_path, trusted_proxies=("10.0.0.0/8",))
-    return create_app(settings, key_provider=key_provider, bind=connection)
+    return make_app(settings, key_provider=key_provider)
 
 
 def test_aud_uses_forwarded_scheme_and_host_only_from_trusted_proxies(proxied_app: Flask) -> None:
@@ -231,7 +228,7 @@ def test_concurrent_replays_of_one_assertion_let_exactly_one_through(
     scratch_database: ScratchDatabase, key_provider: KeyProvider, tmp_path: Path
 ) -> None:
     upgrade(scratch_database.url)
-    app = create_app(make_settings(scratch_database.url, tmp_path), key_provider=key_provider)
+    app = make_app(make_settings(scratch_database.url, tmp_path), key_provider=key_provider)
     key = ec_key()
     client_id = register(app, key)
     assertion = sign(key, claims_for(client_id))

@@ -85,6 +85,7 @@ _ORDER = {
     "paid_via": None,
     "available_until": None,
     "redeemed_at": None,
+    "expires_at": None,
     "refunded_at": None,
 }
 _ID = {"X-Request-Id": "r-1"}

@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select, update
 
 from app.container import container
 from app.models import DailyUse, PublicListEntry
+from tests.clocks import MovableClock
 from tests.logins import make_account
 from tests.services.report_helpers import (
     Person,
@@ -35,8 +36,8 @@ QUIET = citizen_id(204)
 
 
 @pytest.fixture(autouse=True)
-def fixed_day(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("app.web.query_call.today", lambda: TODAY)
+def fixed_day(clock: MovableClock) -> None:
+    clock.move_to_day(TODAY)
 
 
 @pytest.fixture
@@ -145,7 +146,7 @@ def test_an_oversized_body_is_refused_and_logged(app: Flask, searcher: Any) -> N
 
 
 def test_the_daily_limit_holds_and_resets_the_next_day(
-    app: Flask, searcher: Any, monkeypatch: pytest.MonkeyPatch
+    app: Flask, searcher: Any, clock: MovableClock
 ) -> None:
     limit = container(app).policy.public_list_searches_per_day
     with container(app).unit() as db:
@@ -156,7 +157,7 @@ def test_the_daily_limit_holds_and_resets_the_next_day(
     assert over.get_json()["error"] == "daily_limit_reached"
     assert "results" not in over.get_json()
     assert [e.reason for e in entries(app, ACTION)][-1] == "daily_limit_reached"
-    monkeypatch.setattr("app.web.query_call.today", lambda: date(2026, 11, 22))
+    clock.move_to_day(date(2026, 11, 22))
     assert _search(app, searcher, {"name": "张伟"}).status_code == 200
 
 

@@ -13,21 +13,23 @@ import re
 import uuid
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import Connection
 
 from app.container import container
 from app.factory import create_app
 from app.services.auth.callers import PAYMENT_PROVIDER, caller_for, caller_for_institution
 from app.services.auth.sessions import Principal
+from app.services.lists.search import limit_reached
+from app.services.outcomes import payment_required, refusal_for
 from app.services.policy import Action, Decision, Outcome, Strength
+from app.web.answers import http
 from app.web.gate import action_of, is_public
-from app.web.queries import limit_reached, payment_required, refusal
 from crypto.keys import KeyProvider
 from policies.policy_data import PolicyError
-from tests.conftest import make_settings
+from tests.conftest import make_app, make_settings
 from tests.fakes import InMemoryKeyProvider
 
 ON = date(2026, 3, 1)
@@ -128,6 +130,10 @@ def test_institution_caller_carries_its_token_scopes(app: Flask) -> None:
 # --- refusals ---------------------------------------------------------------------------------
 
 
+def refusal(decision: Decision) -> tuple[Any, int]:
+    return http(refusal_for(decision))
+
+
 @pytest.mark.parametrize(
     ("outcome", "status", "error"),
     [
@@ -167,8 +173,8 @@ def test_deny_names_its_reason_and_allow_is_no_refusal(app: Flask) -> None:
 
 def test_limit_and_payment_bodies(app: Flask) -> None:
     with app.test_request_context():
-        limit, limit_status = limit_reached()
-        paid, paid_status = payment_required("order-1")
+        limit, limit_status = http(limit_reached())
+        paid, paid_status = http(payment_required("order-1"))
         assert (limit_status, limit.get_json()["error"]) == (429, "daily_limit_reached")
         assert (paid_status, paid.get_json()["order_id"]) == (402, "order-1")
 
@@ -194,10 +200,10 @@ def test_a_request_id_from_an_untrusted_client_is_ignored(app: Flask) -> None:
 
 
 def test_a_trusted_proxys_request_id_is_kept_only_when_well_formed(
-    database_url: str, connection: Connection, key_provider: KeyProvider, tmp_path: Path
+    database_url: str, key_provider: KeyProvider, tmp_path: Path
 ) -> None:
     settings = make_settings(database_url, tmp_path, trusted_proxies=("10.0.0.0/8",))
-    client = create_app(settings, key_provider=key_provider, bind=connection).test_client()
+    client = make_app(settings, key_provider=key_provider).test_client()
     proxy = {"REMOTE_ADDR": "10.1.2.3"}
     kept = client.get("/healthz", headers={"X-Request-Id": "abc-123"}, environ_base=proxy)
     assert kept.headers["X-Request-Id"] == "abc-123"

@@ -11,17 +11,17 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import Connection, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
 from app.container import container
-from app.factory import create_app
 from app.migrate import upgrade
 from app.models import LogCheckpoint, Order, QueryLogEntry, ReportAllowance
 from app.services.querylog.log import QueryLog
 from app.services.querylog.verify import verify_log
 from crypto.keys import KeyProvider, SigningKey
-from tests.conftest import BACKENDS, ScratchDatabase, make_settings
+from tests.clocks import MovableClock
+from tests.conftest import BACKENDS, ScratchDatabase, make_app, make_settings
 from tests.fakes import InMemoryKeyProvider
 from tests.logins import make_account
 from tests.services.report_helpers import Person, citizen_id, dishonest, loan, overdue, penalty
@@ -42,8 +42,8 @@ ID_NUMBER = citizen_id(77)
 
 
 @pytest.fixture(autouse=True)
-def fixed_day(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("app.web.query_call.today", lambda: TODAY)
+def fixed_day(clock: MovableClock) -> None:
+    clock.move_to_day(TODAY)
 
 
 @pytest.fixture
@@ -126,12 +126,12 @@ def test_two_free_reports_a_year_then_a_fee_order_then_the_paid_report(
 
 
 def test_a_new_year_brings_two_new_free_reports(
-    app: Flask, holder: Any, monkeypatch: pytest.MonkeyPatch
+    app: Flask, holder: Any, clock: MovableClock
 ) -> None:
     for _ in range(2):
         assert _ask(app, holder).status_code == 200
     assert _ask(app, holder).status_code == 402
-    monkeypatch.setattr("app.web.query_call.today", lambda: date(2027, 1, 1))
+    clock.move_to_day(date(2027, 1, 1))
     assert _ask(app, holder).status_code == 200
 
 
@@ -209,10 +209,8 @@ def test_an_account_without_a_subject_gets_not_found(app: Flask) -> None:
     assert (entry.decision, entry.reason) == ("denied", "not_the_callers")
 
 
-def test_when_the_log_cannot_be_written_nothing_is_released(
-    app: Flask, holder: Any, connection: Connection
-) -> None:
-    refuse_log_entries(connection)
+def test_when_the_log_cannot_be_written_nothing_is_released(app: Flask, holder: Any) -> None:
+    refuse_log_entries(app)
     response = _ask(app, holder)
     assert response.status_code == 503
     text = response.get_data(as_text=True)
@@ -235,7 +233,7 @@ def test_a_paid_report_that_could_not_be_logged_stays_paid_for(
     inside the query's Core unit) rolls back with the unit when the log entry cannot be
     written, so the subject can still collect what they paid for."""
     upgrade(scratch_database.url)
-    app = create_app(make_settings(scratch_database.url, tmp_path), key_provider=key_provider)
+    app = make_app(make_settings(scratch_database.url, tmp_path), key_provider=key_provider)
     person = Person(citizen_id(78), NAME, (loan(date(2019, 1, 1)),))
     account, _ = subject_account(app, person, today=TODAY)
     for _ in range(2):
@@ -252,7 +250,6 @@ def test_a_paid_report_that_could_not_be_logged_stays_paid_for(
     assert failed.status_code == 503
     assert NAME not in failed.get_data(as_text=True)
     monkeypatch.undo()
-    monkeypatch.setattr("app.web.query_call.today", lambda: TODAY)
     with container(app).sessions() as db:
         order = db.get(Order, uuid.UUID(order_id))
         assert order is not None
@@ -273,7 +270,7 @@ def test_a_dead_hsm_when_a_checkpoint_is_due_costs_the_subject_no_free_report(
     PostgreSQL the one-statement unit leaves a due checkpoint to the writing unit)."""
     upgrade(scratch_database.url)
     provider = InMemoryKeyProvider()
-    app = create_app(
+    app = make_app(
         make_settings(scratch_database.url, tmp_path, log_checkpoint_every=1),
         key_provider=provider,
     )

@@ -20,7 +20,6 @@ from app.container import container
 from app.models import Account, LoginAttempt
 from app.services.auth.accounts import AccountService
 from app.services.auth.login_attempts import AttemptLog
-from app.services.auth.passwords import needs_rehash
 from app.services.auth.totp import TotpService
 from app.web.identity import LOGIN_FAILED, THROTTLED
 from tests.logins import logged_in, make_account
@@ -54,7 +53,9 @@ def _secret(uri: str) -> str:
 def enrolled_staff(app: Flask, username: str, *roles: str, confirm: bool = True) -> Staff:
     """A staff account whose TOTP was confirmed two steps ago (so every current step is free)."""
     with container(app).unit() as db:
-        account = AccountService().create_staff(db, username, PASSWORD, roles or ("registrar",))
+        account = AccountService(container(app).passwords).create_staff(
+            db, username, PASSWORD, roles or ("registrar",)
+        )
         secret = _secret(_totp(app).enrol(db, account).otpauth_uri)
     if confirm:
         past = time.time() - 60
@@ -116,11 +117,11 @@ def test_the_failure_matrix_answers_one_generic_401_and_records_the_precise_reas
     staff = enrolled_staff(app, "reg.qian")
     other = enrolled_staff(app, "reg.kong")
     with container(app).unit() as db:  # a staff account with no credential at all
-        AccountService().create_staff(db, "reg.bare", PASSWORD, ["cashier"])
+        AccountService(container(app).passwords).create_staff(db, "reg.bare", PASSWORD, ["cashier"])
     pending = enrolled_staff(app, "reg.pending", confirm=False)
     disabled = enrolled_staff(app, "reg.gone")
     with container(app).unit() as db:
-        AccountService().disable(db, "reg.gone")
+        AccountService(container(app).passwords).disable(db, "reg.gone")
     make_account(app, "citizen.sun", password=PASSWORD)  # a data subject, not staff
 
     cases = [
@@ -244,18 +245,18 @@ def test_a_non_json_body_is_400(app: Flask) -> None:
 
 def test_login_rehashes_a_password_hashed_under_old_parameters(app: Flask) -> None:
     staff = enrolled_staff(app, "reg.xu")
-    cheap = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1, type=Type.ID)
+    older = PasswordHasher(time_cost=2, memory_cost=16, parallelism=1, type=Type.ID)
     with container(app).unit() as db:
         account = db.get(Account, staff.account.id)
         assert account is not None
-        account.password_hash = cheap.hash(PASSWORD)
+        account.password_hash = older.hash(PASSWORD)
     assert login(app.test_client(), staff.username, PASSWORD, staff.code())[0] == 200
     with container(app).unit() as db:
         account = db.get(Account, staff.account.id)
         assert account is not None
         assert account.password_hash is not None
-        assert "m=65536,t=3,p=4" in account.password_hash
-        assert not needs_rehash(account.password_hash)
+        assert "m=16,t=2,p=1" not in account.password_hash  # replaced by the current parameters
+        assert not container(app).passwords.needs_rehash(account.password_hash)
 
 
 def test_a_failed_login_does_not_rehash(app: Flask) -> None:

@@ -1,5 +1,5 @@
 """Card step-up for staff (ARCHITECTURE §1): `POST /api/v1/auth/step-up/card` turns a
-password+TOTP session into a NEW session (issue 3 item 7) with the card added. The card is a
+password+TOTP session into a NEW session with the card added. The card is a
 software key pair (`SoftCard`) with a real certificate from the card CA in SoftHSM2."""
 
 from __future__ import annotations

@@ -27,7 +27,6 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from argon2 import PasswordHasher
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
@@ -35,7 +34,7 @@ from app.models import Account, AccountKind, AccountRole, Role, TotpCredential
 from app.models.base import utcnow
 from app.services.auth.login_attempts import AttemptLog, Method, Outcome, Reason, normalise_username
 from app.services.auth.password_policy import POLICY, PasswordPolicy
-from app.services.auth.passwords import HASHER, hash_password, needs_rehash, verify_password
+from app.services.auth.passwords import PasswordHashing
 from app.services.auth.sessions import LoginResult, Principal, SessionService, lock_for_login
 from app.services.auth.totp import Enrolment, TotpService
 
@@ -104,8 +103,8 @@ class AccountSummary:
 
 @dataclass
 class AccountService:
+    passwords: PasswordHashing
     policy: PasswordPolicy = POLICY
-    hasher: PasswordHasher = HASHER
     sessions: SessionService = field(default_factory=SessionService)
 
     def find(self, db: Session, username: str) -> Account | None:
@@ -138,7 +137,7 @@ class AccountService:
             username=name,
             kind=AccountKind.STAFF.value,
             status="active",
-            password_hash=hash_password(password, hasher=self.hasher),
+            password_hash=self.passwords.hash(password),
         )
         db.add(account)
         db.flush()
@@ -184,22 +183,20 @@ class AccountService:
     def change_password(self, db: Session, account: Account, new_password: str) -> int:
         """Set a new password (policy-checked) and end all sessions; returns how many ended."""
         self.policy.check(new_password, username=account.username)
-        account.password_hash = hash_password(new_password, hasher=self.hasher)
+        account.password_hash = self.passwords.hash(new_password)
         db.flush()
         return self.sessions.end_all_for_account(db, account.id, "factor_changed")
 
     def password_matches(self, account: Account | None, password: str) -> bool:
         """Verify without side effects; an unknown account costs a full dummy verification."""
         stored = None if account is None else account.password_hash
-        return verify_password(stored, password, hasher=self.hasher)
+        return self.passwords.verify(stored, password)
 
     def rehash_if_needed(self, db: Session, account: Account, password: str) -> bool:
         """After a verified password: re-hash it under the current parameters if they changed."""
-        if account.password_hash is None or not needs_rehash(
-            account.password_hash, hasher=self.hasher
-        ):
+        if account.password_hash is None or not self.passwords.needs_rehash(account.password_hash):
             return False
-        account.password_hash = hash_password(password, hasher=self.hasher)
+        account.password_hash = self.passwords.hash(password)
         db.flush()
         return True
 
@@ -267,7 +264,7 @@ class AccountService:
 class StaffLogin:
     attempts: AttemptLog
     totp: TotpService
-    accounts: AccountService = field(default_factory=AccountService)
+    accounts: AccountService
     sessions: SessionService = field(default_factory=SessionService)
 
     def login(

@@ -51,7 +51,7 @@ from app.services.auth.card_signature import DER_ECDSA_BYTES as DER_ECDSA_BYTES
 from app.services.auth.card_signature import RAW_ECDSA_BYTES as RAW_ECDSA_BYTES
 from app.services.auth.card_signature import card_by_signature, card_verdict, consume_challenge
 from app.services.auth.login_attempts import AttemptLog, Method, Outcome, Reason, normalise_username
-from app.services.auth.passwords import hash_password, needs_rehash, verify_password
+from app.services.auth.passwords import PasswordHashing
 from app.services.auth.sessions import LoginResult, SessionService, lock_for_login
 from crypto.keys import KeyProvider
 
@@ -129,6 +129,7 @@ CardCheck = Callable[[Account], tuple[uuid.UUID | None, Reason]]
 class CardLoginService:
     provider: KeyProvider
     service_name: str
+    passwords: PasswordHashing
 
     def issue_challenge(self, db: Session, username: str, address: str) -> Challenge | None:
         """A new challenge for `username` (already parsed), or None if throttled."""
@@ -223,8 +224,8 @@ class CardLoginService:
             failed = problem or Reason.UNKNOWN_ACCOUNT
             self._record(db, key, account_id, method, address, Outcome.FAILURE, failed)
             return LoginResult(Outcome.FAILURE, failed)
-        if account.password_hash is not None and needs_rehash(account.password_hash):
-            account.password_hash = hash_password(password)
+        if account.password_hash is not None and self.passwords.needs_rehash(account.password_hash):
+            account.password_hash = self.passwords.hash(password)
         sessions = SessionService()
         token = sessions.start(db, account, SESSION_METHODS, card_id=card_id, replaces=replaces)
         principal = sessions.resume(db, token, touch=False)
@@ -264,7 +265,7 @@ class CardLoginService:
     ) -> Reason | None:
         """Runs argon2id exactly once whatever the account (timing), then names what failed."""
         stored = account.password_hash if account is not None else None
-        matches = verify_password(stored, password or "") and password is not None
+        matches = self.passwords.verify(stored, password or "") and password is not None
         if account is None:
             return Reason.UNKNOWN_ACCOUNT
         if account.kind != AccountKind.SUBJECT.value:

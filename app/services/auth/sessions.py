@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session
 
 from app.models import Account, AccountKind, AccountRole, AuthSession
 from app.models.base import as_utc, utcnow
-from app.prepared import Prepared
 from app.services.auth.login_attempts import Outcome, Reason
 
 IDLE = {
@@ -41,8 +40,8 @@ TOUCH_EVERY = timedelta(minutes=1)
 _SESSIONS = cast(Table, AuthSession.__table__)
 _ACCOUNTS = cast(Table, Account.__table__)
 _ACCOUNT_ROLES = cast(Table, AccountRole.__table__)
-#: Run before every logged-in request: a prepared statement (`app.prepared`).
-_PEEK = Prepared(
+#: Run before every logged-in request.
+_PEEK = (
     select(
         _SESSIONS.c.account_id,
         _SESSIONS.c.methods,
@@ -161,10 +160,10 @@ class SessionService:
         common case skip the write lock (SQLite) and the row write entirely. Core reads (the
         session with its account, then a staff account's roles): it runs before every
         logged-in request."""
-        found = _PEEK.rows(connection, {"id_hash": _hash(token)})
+        found = connection.execute(_PEEK, {"id_hash": _hash(token)}).all()
         if not found:
             return None, False
-        row = _PeekRow(*found[0])  # one row at most: id_hash is unique
+        row = _PeekRow._make(found[0])  # one row at most: id_hash is unique
         if row.ended_at is not None:
             return None, False
         now = utcnow()

@@ -1,4 +1,4 @@
-"""Institution prepaid accounts, kept as a ledger (issue 4 item 3).
+"""Institution prepaid accounts, kept as a ledger.
 
 Guarantees:
 - every movement is one `ledger_entries` row (signed amount, balance after it, kind,

@@ -10,8 +10,15 @@ Guarantees:
   else that does not fit the order's state raises `OrderConflict` and changes nothing;
 - an archive report may be downloaded from payment until `available_until` (paid_at +
   `archive_download_days`), never before payment, never after a refund;
-- a self-report order is redeemed once (`redeem_self_report`, atomic);
-- time is injected (`now`) so the download window is testable without waiting;
+- a self-report order is redeemed once (`redeem_self_report`, atomic); an archive order is
+  marked redeemed at its first download, after which it can no longer be refunded;
+- a request that needs payment gets the open (unpaid) order of the same account, kind and
+  subject if there is one (`open_order`, under a lock of the account's row), never a second
+  one (a partial unique index holds it too); an account holds at most
+  `open_orders_per_account` open orders (`TooManyOpenOrders`);
+  an unpaid order is cancelled once its `expires_at` has passed, and can then no longer be
+  paid (`order_expired`);
+- time is injected (`now`) so the windows are testable without waiting;
 - nothing here logs.
 """
 
@@ -21,14 +28,18 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from app.models.accounts import Account
 from app.models.base import as_utc, utcnow
 from app.models.billing import Order, OrderKind, OrderStatus, PaidVia
 
 DEFAULT_DOWNLOAD_DAYS = 7
+DEFAULT_UNPAID_HOURS = 24
+DEFAULT_OPEN_PER_ACCOUNT = 5
 MAX_PAYMENT_REF = 64
 MAX_REASON = 200
 
@@ -44,6 +55,10 @@ class OrderConflict(Exception):
 
 class OrderInputError(ValueError):
     """A malformed payment reference or refund reason; nothing was changed."""
+
+
+class TooManyOpenOrders(Exception):
+    """The account holds as many unpaid orders as it may; nothing was created."""
 
 
 class ReportAccess(StrEnum):
@@ -73,6 +88,7 @@ def order_view(order: Order) -> dict[str, object]:
         "status": order.status,
         "fee_fen": order.fee_fen,
         "created_at": when(order.created_at),
+        "expires_at": when(order.expires_at) if order.status == OrderStatus.PENDING else None,
         "paid_at": when(order.paid_at),
         "paid_via": order.paid_via,
         "available_until": when(order.available_until),
@@ -84,8 +100,83 @@ def order_view(order: Order) -> dict[str, object]:
 class OrderService:
     """Creates and moves orders inside the caller's unit of work (never commits)."""
 
-    def __init__(self, download_days: int = DEFAULT_DOWNLOAD_DAYS) -> None:
+    def __init__(
+        self,
+        download_days: int = DEFAULT_DOWNLOAD_DAYS,
+        *,
+        unpaid_hours: int = DEFAULT_UNPAID_HOURS,
+        open_per_account: int = DEFAULT_OPEN_PER_ACCOUNT,
+    ) -> None:
         self.download_days = download_days
+        self.unpaid_hours = unpaid_hours
+        self.open_per_account = open_per_account
+
+    @classmethod
+    def of(cls, policy: Any) -> OrderService:
+        """The order rules of the access policy (`policies.engine.PolicyEngine`)."""
+        return cls(
+            policy.archive_download_days,
+            unpaid_hours=policy.unpaid_order_hours,
+            open_per_account=policy.open_orders_per_account,
+        )
+
+    def open_order(
+        self,
+        db: Session,
+        *,
+        kind: str,
+        account_id: uuid.UUID,
+        subject_bidx: bytes,
+        fee_fen: int,
+        now: datetime,
+        subject_label: str | None = None,
+    ) -> tuple[Order, bool]:
+        """The account's open order of `kind` about `subject_bidx` and False, or a new one and
+        True (its unpaid orders past `expires_at` are cancelled first). `TooManyOpenOrders`
+        when the account already holds `open_per_account` open orders about other subjects."""
+        # one account's orders are opened one at a time: two requests racing for the same
+        # subject find the one order, and the cap is counted under the lock
+        db.execute(select(Account.id).where(Account.id == account_id).with_for_update())
+        self.cancel_expired(db, account_id=account_id, now=now)
+        same = (
+            Order.account_id == account_id,
+            Order.kind == OrderKind(kind).value,
+            Order.subject_bidx == subject_bidx,
+            Order.status == OrderStatus.PENDING.value,
+        )
+        found = db.scalars(select(Order).where(*same)).one_or_none()
+        if found is not None:
+            return found, False
+        open_count = db.scalar(
+            select(func.count())
+            .select_from(Order)
+            .where(Order.account_id == account_id, Order.status == OrderStatus.PENDING.value)
+        )
+        if (open_count or 0) >= self.open_per_account:
+            raise TooManyOpenOrders
+        order = self.create(
+            db,
+            kind=kind,
+            account_id=account_id,
+            subject_bidx=subject_bidx,
+            fee_fen=fee_fen,
+            now=now,
+        )
+        order.subject_label = subject_label
+        return order, True
+
+    def cancel_expired(self, db: Session, *, account_id: uuid.UUID, now: datetime) -> None:
+        """Cancel the account's unpaid orders whose `expires_at` has passed."""
+        db.execute(
+            update(Order)
+            .where(
+                Order.account_id == account_id,
+                Order.status == OrderStatus.PENDING.value,
+                Order.expires_at <= now,
+            )
+            .values(status=OrderStatus.CANCELLED.value)
+            .execution_options(synchronize_session=False)
+        )
 
     def create(
         self,
@@ -104,13 +195,15 @@ class OrderService:
             raise ValueError("subject_bidx must be a 32-byte blind index")
         if isinstance(fee_fen, bool) or not isinstance(fee_fen, int) or fee_fen <= 0:
             raise ValueError("fee_fen must be a positive whole number of fen")
+        created = now if now is not None else utcnow()
         order = Order(
             kind=kind,
             account_id=account_id,
             subject_bidx=subject_bidx,
             fee_fen=fee_fen,
             status=OrderStatus.PENDING.value,
-            created_at=now if now is not None else utcnow(),
+            created_at=created,
+            expires_at=created + timedelta(hours=self.unpaid_hours),
         )
         db.add(order)
         db.flush()
@@ -184,12 +277,16 @@ class OrderService:
             return order
         if order.status != OrderStatus.PENDING.value:
             raise OrderConflict("order_not_pending", f"The order is {order.status}, not pending.")
+        moment = now if now is not None else utcnow()
+        if order.expires_at is not None and moment >= as_utc(order.expires_at):
+            raise OrderConflict(
+                "order_expired", "The order was not paid in time; ask for the report again."
+            )
         taken = db.scalar(select(Order.id).where(Order.payment_ref == payment_ref))
         if taken is not None:
             raise OrderConflict(
                 "payment_ref_used", "This payment reference already settled another order."
             )
-        moment = now if now is not None else utcnow()
         order.status = OrderStatus.PAID.value
         order.paid_at = moment
         order.paid_via = via.value
@@ -251,8 +348,16 @@ class OrderService:
         return order
 
     @staticmethod
+    def mark_downloaded(order: Order, now: datetime) -> None:
+        """An archive order's report has been released: from now on it cannot be refunded."""
+        if order.redeemed_at is None:
+            order.redeemed_at = now
+
+    @staticmethod
     def report_access(order: Order, now: datetime) -> ReportAccess:
         if order.status == OrderStatus.PENDING.value:
+            if order.expires_at is not None and now >= as_utc(order.expires_at):
+                return ReportAccess.GONE
             return ReportAccess.PAYMENT_REQUIRED
         if order.status != OrderStatus.PAID.value or order.available_until is None:
             return ReportAccess.GONE

@@ -39,6 +39,7 @@ from app.services.consent.tokens import (
     ParsedToken,
     check_claims,
     parse,
+    verified_jti,
     verify_signature,
 )
 from policies.decision import ConsentFacts
@@ -186,7 +187,25 @@ class ConsentService:
         card = self._live_card(db, subject.id, parsed.kid, now)
         if card is None:
             raise ConsentRefused("unknown_card")
-        claims = self._claims(parsed, card, now)
+        raw = verify_signature(parsed, card.certificate)
+        try:
+            return self._use(db, parsed, raw, card, subject, institution_client_id, purpose, now)
+        except ConsentRefused as refused:  # the signature verified: its jti may be recorded
+            raise ConsentRefused(refused.reason, verified_jti=verified_jti(raw)) from None
+
+    def _use(
+        self,
+        db: Session,
+        parsed: ParsedToken,
+        raw: dict[str, Any],
+        card: Card,
+        subject: Subject,
+        institution_client_id: str,
+        purpose: str,
+        now: datetime,
+    ) -> VerifiedConsent:
+        """`verify_and_use` once the token's signature has verified."""
+        claims = self._check(raw, now)
         if claims.sub != str(subject.id):
             raise ConsentRefused("wrong_subject")
         if claims.aud != institution_client_id:
@@ -280,7 +299,9 @@ class ConsentService:
     # -- shared ----------------------------------------------------------------------------
 
     def _claims(self, parsed: ParsedToken, card: Card, now: datetime) -> ConsentClaims:
-        raw = verify_signature(parsed, card.certificate)
+        return self._check(verify_signature(parsed, card.certificate), now)
+
+    def _check(self, raw: dict[str, Any], now: datetime) -> ConsentClaims:
         return check_claims(
             raw,
             purposes=self.rules.purposes,

@@ -46,11 +46,21 @@ _FORBIDDEN_HEADERS = frozenset({"crit", "jku", "jwk", "x5u", "x5c"})
 
 class ConsentRefused(Exception):
     """The consent token is refused for `reason` (a short snake_case code, safe to show and to
-    log; the token and its claims are never part of it)."""
+    log; the token and its claims are never part of it). `verified_jti` is the token's jti
+    when its signature had verified before it was refused (expired, revoked, used up, for
+    another purpose…), and None otherwise: a forged or malformed token's jti is whatever its
+    sender wrote, and is never recorded."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, verified_jti: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.verified_jti = verified_jti
+
+
+def verified_jti(claims: dict[str, Any]) -> str | None:
+    """The jti of claims whose signature verified, if it is well-formed."""
+    jti = claims.get("jti")
+    return jti if isinstance(jti, str) and _JTI.fullmatch(jti) else None
 
 
 @dataclass(frozen=True)

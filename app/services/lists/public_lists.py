@@ -9,7 +9,8 @@ Guarantees:
   record types the decision releases, displayed on the day of the search, masked by the
   decision's obligations (ID number as first 6 + last 4 for the public tier);
 - ID numbers are validated (check character) before anything is looked up;
-- nothing here logs, commits or writes a query-log entry (the web view does that).
+- nothing here logs, commits or writes a query-log entry (the search use case does that:
+  `app.services.lists.search`).
 """
 
 from __future__ import annotations
@@ -135,13 +136,20 @@ class PublicListService:
         return blind_index(self.provider, BlindIndexKind.CITIZEN_ID, terms.id_number)
 
     def search(
-        self, db: Session, terms: SearchTerms, *, decision: Decision, on: date
+        self,
+        db: Session,
+        terms: SearchTerms,
+        *,
+        decision: Decision,
+        on: date,
+        id_bidx: bytes | None = None,
     ) -> SearchResult:
-        """The displayed public records of the subjects matching `terms` (one HMAC)."""
+        """The displayed public records of the subjects matching `terms` (one HMAC, none when
+        the caller already holds the searched number's blind index `id_bidx`)."""
         obligations = decision.obligations
         if not decision.allowed or obligations is None:
             raise ValueError("a search runs only under an allowing decision")
-        bidx = self.searched_subject(terms)
+        bidx = id_bidx if id_bidx is not None else self.searched_subject(terms)
         if bidx is not None:
             where = _ENTRIES.c.id_bidx == bidx
         else:

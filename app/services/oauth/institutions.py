@@ -40,7 +40,7 @@ MAX_KEY_FILE_BYTES = 16 * 1024
 
 
 class Scope(StrEnum):
-    """What an institution's access token may be used for (issue 4 binds these to actions)."""
+    """What an institution's access token may be used for (each scope is bound to actions)."""
 
     REPORT_QUERY = "institution:report:query"
     CONSENT_VERIFY = "institution:consent:verify"

@@ -3,9 +3,9 @@
 Guarantees:
 - every entry is read once, in `seq` order, as plain rows through SQLAlchemy Core
   (`yield_per`, server-side cursor on PostgreSQL): memory stays flat however long the log;
-- the chain is recomputed from the genesis hash with exactly the canonical encoding `append`
-  hashed (`crypto.hash_chain`; the timestamp is rendered by the database in the same ISO form),
-  so any edit, deletion, insertion, reordering or truncation is found;
+- the chain is recomputed from the genesis hash with the very encoder every append uses
+  (`entry.EntryEncoding` over `crypto.hash_chain`), so any edit, deletion, insertion,
+  reordering or truncation is found;
 - every checkpoint's hash must equal the recomputed hash at its `seq`, and its ECDSA signature
   must verify under the LOG_CHECKPOINT public key (checked on the host, no HSM call each);
 - the result names the FIRST bad position and what is wrong; it never holds entry contents
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -32,8 +32,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from sqlalchemy import Connection, select
 
-from app.models.query_log import LogCheckpoint, QueryLogHead
-from app.services.querylog.rows import RowEncoder, entry_rows, exact_canonical
+from app.models.query_log import CANONICAL_COLUMNS, LogCheckpoint, QueryLogEntry, QueryLogHead
+from app.services.querylog.entry import EntryEncoding
 from crypto.hash_chain import GENESIS, checkpoint_message
 
 EDITED = "edited"
@@ -130,14 +130,10 @@ def verify_log(
             select(c.seq, c.entry_hash, c.signature).order_by(c.seq)
         )
     ]
-    result = entry_rows(connection, batch)
+    result = connection.execute(_ENTRY_ROWS.execution_options(yield_per=batch))
     try:
         rows = chain.from_iterable(result.partitions())
-
-        def exact(seq: int) -> bytes:
-            return exact_canonical(connection, seq)
-
-        problem, count, last_hash = _walk(rows, exact, head, checkpoints, key)
+        problem, count, last_hash = _walk(rows, head, checkpoints, key)
     finally:
         result.close()  # a server-side cursor left open would outlive an early return
     if problem is None:
@@ -145,9 +141,16 @@ def verify_log(
     return VerifyReport(count, len(checkpoints), time.perf_counter() - started, problem)
 
 
+_LOG = QueryLogEntry.__table__.c
+#: Every entry in `seq` order: its canonical columns, then prev_hash and entry_hash.
+_ENTRY_ROWS = select(
+    *(_LOG[name] for name in CANONICAL_COLUMNS), _LOG.prev_hash, _LOG.entry_hash
+).order_by(_LOG.seq)
+_PREV, _HASH = len(CANONICAL_COLUMNS), len(CANONICAL_COLUMNS) + 1
+
+
 def _walk(
     rows: Iterator[Sequence[Any]],
-    exact: Callable[[int], bytes],
     head: Any,
     checkpoints: list[_Checkpoint],
     key: ec.EllipticCurvePublicKey,
@@ -157,18 +160,15 @@ def _walk(
     next_cp = next(pending, None)
     next_cp_seq = next_cp.seq if next_cp is not None else -1
     sha256 = _SHA256
-    encode = RowEncoder().encode
+    encode = EntryEncoding().entry
     prev = before = GENESIS
     expected = 1
     for row in rows:
         seq = row[0]
-        if seq != expected or seq > head_seq or row[8] != prev:
+        if seq != expected or seq > head_seq or row[_PREV] != prev:
             return _diagnose(row, rows, expected, (before, prev), head_seq), expected - 1, prev
-        encoded = encode(row)
-        if encoded is None:  # a value holds the key separator: encode the real columns
-            encoded = exact(seq)
-        digest = sha256(prev + encoded).digest()
-        if digest != row[9]:
+        digest = sha256(prev + encode(row[:_PREV])).digest()
+        if digest != row[_HASH]:
             return _diagnose(row, rows, expected, (before, prev), head_seq), expected - 1, prev
         if seq == next_cp_seq and next_cp is not None:
             if next_cp.entry_hash != digest:
@@ -202,18 +202,18 @@ def _diagnose(
         return Problem(expected, DELETED, f"entry {missing} missing")
     if seq > head_seq:
         return Problem(seq, INSERTED, f"entry beyond the head (last seq {head_seq})")
-    if row[8] == before and before != prev:
+    if row[_PREV] == before and before != prev:
         # this entry chains past the one before it: that one was slipped in
         return Problem(seq - 1, INSERTED, "the next entry chains to the one before this one")
     following = next(rest, None)
-    if row[8] != prev:
-        later = {following[9]} if following is not None else set()
-        later.update(r[9] for r in rest)
-        if row[8] in later:
+    if row[_PREV] != prev:
+        later = {following[_HASH]} if following is not None else set()
+        later.update(r[_HASH] for r in rest)
+        if row[_PREV] in later:
             return Problem(seq, REORDERED, "entry chains to a later entry: out of order")
-    if following is not None and following[8] == prev:
+    if following is not None and following[_PREV] == prev:
         return Problem(seq, INSERTED, "the next entry chains to the one before this one")
-    if row[8] != prev:
+    if row[_PREV] != prev:
         return Problem(seq, EDITED, "its previous-hash field was changed")
     return Problem(seq, EDITED, "content does not match its hash")
 

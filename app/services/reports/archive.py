@@ -1,199 +1,179 @@
-"""The paid archive query (issue 4 item 3): order a report on a subject, download it once paid.
+"""The paid archive query: order a report about an ID number, download it once paid.
 
-Guarantees:
+Guarantees (the shape of every logged query: `app.services.querylog.attempt`):
 - the ID number is validated (`policies.identifiers`) and turned into its blind index with one
-  HSM HMAC; it is never stored, logged or echoed — orders and log entries hold only the index;
-- an order for an ID number with no subject is created, priced and answered exactly like one
-  for a subject without archive records (nothing tells whether the subject exists);
-- every attempt (ordering and downloading, allowed or denied) writes one query-log entry in the
-  caller's unit of work; a denied attempt releases nothing; the report is returned only with
-  its entry in the same transaction (the web layer answers after the commit);
-- a download needs an allowing engine decision (subject with card, owner of the order), a paid
-  order and `now < available_until`; someone else's order looks like no order (not found);
-  a report releases only what the engine's archive obligations allow (archive masks).
+  HSM HMAC; it is never stored, logged or echoed — orders and entries hold only the index and
+  a masked label (first 6 + last 4);
+- an order about an ID number nobody holds is created, priced and answered exactly like one
+  about a subject without archive records (nothing tells whether the subject exists), and the
+  report names the subject only by that label;
+- ordering again about the same number reuses the account's open order (200) instead of
+  making another (201); an account holds at most `open_orders_per_account` unpaid orders (409)
+  and an unpaid order is cancelled after `unpaid_order_hours`;
+- every attempt (ordering and downloading, allowed or denied) writes exactly one entry; a
+  download needs an allowing decision (subject with card, owner of the order), a paid order
+  and `now < available_until`; someone else's order looks like no order (404), an unpaid one
+  is 402 naming it, a refunded, cancelled or expired one 410;
+- the first download marks the order redeemed: from then on it cannot be refunded;
+- a report releases only what the engine's archive obligations allow (archive masks).
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from typing import Protocol
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from app.models.billing import Order, OrderKind
+from app.models.billing import OrderKind
 from app.models.domain import Subject
-from app.services.billing.orders import OrderService, ReportAccess
-from app.services.querylog.log import QueryAttempt, QueryLog
+from app.services.billing.orders import OrderService, ReportAccess, TooManyOpenOrders, order_view
+from app.services.outcomes import (
+    Answer,
+    Answered,
+    RefusalKind,
+    Refused,
+    bad_input,
+    body_refusal,
+    not_found,
+    payment_required,
+    refusal_for,
+    too_many_open_orders,
+)
+from app.services.querylog.attempt import Asker, Body, LoggedQuery, Parts, run_logged
 from app.services.reports.assembly import ReportService
 from crypto.blind_index import BlindIndexKind, blind_index
+from crypto.fields import FieldCipher
 from crypto.keys import KeyProvider
 from policies.actions import Action
-from policies.decision import Caller, Decision, Target
-from policies.engine import PolicyEngine
+from policies.catalog import Catalog
+from policies.decision import Target
 from policies.identifiers import InvalidIdentifier, parse_citizen_id
 from policies.masking import apply_mask
 
-__all__ = ["ArchiveOutcome", "ArchiveService", "InvalidIdentifier", "Requester"]
+_ORDER_HINT = 'Send {"id_number": "<18-character citizen ID number>"}.'
 
 
-@dataclass(frozen=True)
-class Requester:
-    """Who asks and from where, for decisions and log entries."""
+class ArchiveParts(Parts, Protocol):
+    @property
+    def cipher(self) -> FieldCipher: ...
 
-    caller: Caller
-    account_id: uuid.UUID
-    request_id: str
-    client_address: str
+    @property
+    def catalog(self) -> Catalog: ...
 
-
-@dataclass(frozen=True)
-class ArchiveOutcome:
-    """What happened: `decision` (refusing ones map to 401/403/404), or `access` for an
-    allowed decision on an order that is not (or no longer) downloadable, or the `report`."""
-
-    decision: Decision
-    order: Order | None = None
-    access: ReportAccess | None = None
-    report: dict[str, Any] | None = None
+    @property
+    def key_provider(self) -> KeyProvider: ...
 
 
-class ArchiveService:
-    def __init__(
-        self,
-        *,
-        policy: PolicyEngine,
-        query_log: QueryLog,
-        provider: KeyProvider,
-        reports: ReportService,
-    ) -> None:
-        self.policy = policy
-        self.query_log = query_log
-        self.provider = provider
-        self.reports = reports
-        self.orders = OrderService(download_days=policy.archive_download_days)
+def gone() -> Refused:
+    return Refused(
+        RefusalKind.GONE,
+        "gone",
+        "This report is no longer available (refunded, expired or past its download period).",
+    )
 
-    def subject_index(self, id_number: str, *, today: date) -> tuple[bytes, str]:
-        """The blind index of a valid citizen ID number and its masked label (first 6 + last
-        4); `InvalidIdentifier` otherwise."""
-        normalised = parse_citizen_id(id_number, today=today).value
-        label = str(apply_mask("first6_last4", normalised, "id_number", hash_key=b""))
-        return blind_index(self.provider, BlindIndexKind.CITIZEN_ID, normalised), label
 
-    def place_order(
-        self,
-        db: Session,
-        who: Requester,
-        *,
-        subject_bidx: bytes,
-        on: date,
-        subject_label: str | None = None,
-    ) -> ArchiveOutcome:
-        action = Action.ARCHIVE_ORDER_CREATE
-        decision = self.policy.decide(who.caller, action, Target(relation="own"), on=on)
-        if not decision.allowed or decision.obligations is None:
-            self._log(db, who, decision, "denied", subject_bidx=subject_bidx)
-            return ArchiveOutcome(decision)
-        fee = decision.obligations.fee.amount_fen
-        order = self.orders.create(
-            db,
-            kind=OrderKind.ARCHIVE_REPORT.value,
-            account_id=who.account_id,
-            subject_bidx=subject_bidx,
-            fee_fen=fee,
+class ArchiveQueries:
+    def __init__(self, parts: ArchiveParts) -> None:
+        self.parts = parts
+        self.reports = ReportService(
+            parts.cipher, parts.catalog, policy_version=parts.policy.version
         )
-        order.subject_label = subject_label
-        self._log(db, who, decision, "allowed", subject_bidx=subject_bidx, fee_fen=fee)
-        return ArchiveOutcome(decision, order=order)
+        self.orders = OrderService.of(parts.policy)
 
-    def download(
-        self, db: Session, who: Requester, *, order_id: uuid.UUID, now: datetime
-    ) -> ArchiveOutcome:
-        on = now.date()
-        order = db.get(Order, order_id)
-        mine = (
-            order is not None
-            and order.account_id == who.account_id
-            and order.kind == OrderKind.ARCHIVE_REPORT.value
+    def order(self, asker: Asker, body: Body) -> Answer:
+        """Order (or find the open order of) an archive report about the body's ID number."""
+        return run_logged(
+            self.parts, Action.ARCHIVE_ORDER_CREATE, asker, lambda q: self._order(q, body)
         )
-        target = Target(relation="own" if mine else "other")
-        decision = self.policy.decide(who.caller, Action.ARCHIVE_REPORT_READ, target, on=on)
-        if not decision.allowed or order is None or not mine:
-            self._log(db, who, decision, "denied")
-            return ArchiveOutcome(decision)
-        access = self.orders.report_access(order, now)
-        if access is not ReportAccess.AVAILABLE:
-            self._log(
-                db, who, decision, "denied", subject_bidx=order.subject_bidx, reason=access.value
+
+    def report(self, asker: Asker, order_id: uuid.UUID) -> Answer:
+        """The report of a paid archive order of the asker's."""
+        return run_logged(
+            self.parts, Action.ARCHIVE_REPORT_READ, asker, lambda q: self._report(q, order_id)
+        )
+
+    def _order(self, q: LoggedQuery, body: Body) -> Answer:
+        number, refused = _id_number(body, q)
+        label: str | None = None
+        if number is not None:
+            label = str(apply_mask("first6_last4", number, "id_number", hash_key=b""))
+            q.subject_bidx = blind_index(self.parts.key_provider, BlindIndexKind.CITIZEN_ID, number)
+        with q.unit() as db:
+            if refused is not None:
+                q.deny(db, refused[0])
+                return refused[1]
+            assert q.subject_bidx is not None
+            decision = q.decide(Target(relation="own"))
+            if not decision.allowed or decision.obligations is None:
+                q.deny(db)
+                return refusal_for(decision)
+            account_id = q.asker.account_id
+            assert account_id is not None  # the policy allows subjects' sessions only
+            fee = decision.obligations.fee.amount_fen
+            try:
+                order, created = self.orders.open_order(
+                    db,
+                    kind=OrderKind.ARCHIVE_REPORT.value,
+                    account_id=account_id,
+                    subject_bidx=q.subject_bidx,
+                    fee_fen=fee,
+                    now=q.at,
+                    subject_label=label,
+                )
+            except TooManyOpenOrders:
+                q.deny(db, "too_many_open_orders")
+                return too_many_open_orders()
+            document = {"order": order_view(order)}
+            q.allow(db, fee_fen=fee)
+        return Answered(document, created=created)
+
+    def _report(self, q: LoggedQuery, order_id: uuid.UUID) -> Answer:
+        with q.unit() as db:
+            order = self.orders.locked(db, order_id)
+            mine = (
+                order is not None
+                and order.account_id == q.asker.account_id
+                and order.kind == OrderKind.ARCHIVE_REPORT.value
             )
-            return ArchiveOutcome(decision, order=order, access=access)
-        subject = db.scalar(select(Subject).where(Subject.id_bidx == order.subject_bidx))
-        report = self.reports.assemble(
-            db, subject=subject, decision=decision, kind="archive", on=on, fee_fen=order.fee_fen
-        )
-        # The archive extract names the subject only as the buyer did (masked): it must read
-        # the same whether or not the subject exists, so the name is never shown here.
-        report["subject"] = (
-            {} if order.subject_label is None else {"id_number": order.subject_label}
-        )
-        self._log(
-            db,
-            who,
-            decision,
-            "allowed",
-            subject_bidx=order.subject_bidx,
-            fee_fen=order.fee_fen,
-            fields=self.reports.released_fields(report),
-        )
-        return ArchiveOutcome(decision, order=order, access=access, report=report)
+            decision = q.decide(Target(relation="own" if mine else "other"))
+            if not decision.allowed or order is None or not mine:
+                q.deny(db)
+                return refusal_for(decision) if not decision.allowed else not_found()
+            q.subject_bidx = order.subject_bidx
+            access = self.orders.report_access(order, q.at)
+            if access is ReportAccess.PAYMENT_REQUIRED:
+                q.deny(db, access.value)
+                return payment_required(str(order.id))
+            if access is not ReportAccess.AVAILABLE:
+                q.deny(db, access.value)
+                return gone()
+            subject = db.scalar(select(Subject).where(Subject.id_bidx == order.subject_bidx))
+            named_as = {} if order.subject_label is None else {"id_number": order.subject_label}
+            opened = self.reports.open(
+                db.connection(), subject=subject, decision=decision, on=q.on, named_as=named_as
+            )
+            shaped = self.reports.shape(opened, decision=decision)
+            document = self.reports.document(
+                shaped, decision=decision, kind="archive", on=q.on, fee_fen=order.fee_fen
+            )
+            self.orders.mark_downloaded(order, q.at)
+            q.allow(db, released=shaped.released, fee_fen=order.fee_fen)
+        return Answered(document)
 
-    def failure_attempt(self, who: Requester, action: Action) -> QueryAttempt:
-        """The entry `record_failure` writes when a unit of work failed half-way."""
-        return self._attempt(who, action, "failed", "service_failure")
 
-    def refuse_input(self, db: Session, who: Requester, action: Action, reason: str) -> None:
-        """Log a denied attempt whose input was refused before any decision (a malformed body,
-        an ID number that fails its check); nothing about the input is written."""
-        self.query_log.append(db, self._attempt(who, action, "denied", reason))
-
-    def _attempt(self, who: Requester, action: Action, outcome: str, reason: str) -> QueryAttempt:
-        return QueryAttempt(
-            action=action.value,
-            decision=outcome,
-            reason=reason,
-            actor_kind=who.caller.kind,
-            actor_ref=str(who.account_id),
-            request_id=who.request_id,
-            client_address=who.client_address,
-        )
-
-    def _log(
-        self,
-        db: Session,
-        who: Requester,
-        decision: Decision,
-        outcome: str,
-        *,
-        subject_bidx: bytes | None = None,
-        fee_fen: int = 0,
-        fields: list[str] | None = None,
-        reason: str | None = None,
-    ) -> None:
-        self.query_log.append(
-            db,
-            QueryAttempt(
-                action=decision.action.value,
-                decision=outcome,
-                reason=reason or decision.reason,
-                actor_kind=who.caller.kind,
-                actor_ref=str(who.account_id),
-                request_id=who.request_id,
-                client_address=who.client_address,
-                subject_bidx=subject_bidx,
-                rule_ids=decision.rule_ids,
-                fields_released=fields or (),
-                fee_fen=fee_fen,
-            ),
-        )
+def _id_number(body: Body, q: LoggedQuery) -> tuple[str | None, tuple[str, Refused] | None]:
+    """The body's valid ID number, or the reason and refusal of a body that does not hold one
+    (the number itself is never part of either)."""
+    if body.problem is not None:
+        return None, (body.problem, body_refusal(body.problem))
+    sent = body.value
+    number = (
+        sent.get("id_number") if isinstance(sent, dict) and set(sent) == {"id_number"} else None
+    )
+    if not isinstance(number, str) or not number or len(number) > 32:
+        return None, ("malformed_body", bad_input(_ORDER_HINT))
+    try:
+        return parse_citizen_id(number, today=q.on).value, None
+    except InvalidIdentifier as invalid:
+        return None, ("invalid_id_number", bad_input(f"The ID number is not valid: {invalid}."))

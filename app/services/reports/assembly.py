@@ -14,8 +14,8 @@
 - an unknown subject (`subject=None`) yields the same shape with empty sections, so a caller
   cannot tell "no such subject" from "no records of that class";
 - `query_records` (who queried the subject) appear in the self report only;
-- `objections` and `statements` are present and empty: filing objections and statements is a
-  later issue (ARCHITECTURE §3), the sections are reserved so the shape does not change then;
+- `objections` and `statements` are present and empty until subjects can file them
+  (ARCHITECTURE §3); the sections are part of the shape already;
 - cost: one sealed identity plus one sealed payload per released record; data keys come from
   the process-local key ring (crypto/keyring.py), so a warm report costs no HSM call at all and
   a cold one at most one per data key. No HMAC is computed here (the caller already holds the
@@ -50,7 +50,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Record, Subject
 from app.models.base import utcnow
-from app.services.querylog.log import QueryRecord
+from app.services.querylog.records import QueryRecord
 from crypto.envelope import Envelope
 from crypto.fields import FieldCipher
 from policies.catalog import Catalog
@@ -201,16 +201,10 @@ class ReportService:
         on: date,
         query_records: Sequence[QueryRecord] = (),
         fee_fen: int = 0,
-        id_number: str | None = None,
     ) -> dict[str, Any]:
-        """The report for `subject` under `decision` as of `on`: `open`, `shape`, then `document`.
-
-        `id_number` (already validated) is shown, masked, when `subject` is None, so that an
-        archive report about an unknown number looks like one about a subject without records.
-        """
-        opened = self.open(
-            db.connection(), subject=subject, decision=decision, on=on, id_number=id_number
-        )
+        """The report for `subject` under `decision` as of `on`: `open`, `shape`, then
+        `document`."""
+        opened = self.open(db.connection(), subject=subject, decision=decision, on=on)
         return self.document(
             self.shape(opened, decision=decision),
             decision=decision,
@@ -227,16 +221,21 @@ class ReportService:
         subject: SubjectLike | None,
         decision: Decision,
         on: date,
-        id_number: str | None = None,
+        named_as: Mapping[str, Any] | None = None,
     ) -> OpenedReport:
         """Read and open, on the unit's `connection`, what `decision` releases about `subject`:
         the sealed identity and the selected records (two Core reads, one AEAD open each).
+        `named_as` replaces the subject's identity with how the asker named them (the
+        archive extract names the subject only as the buyer did, so that it reads the same
+        whether or not the subject exists); the sealed identity is then not opened at all.
         A key or sealed-value failure propagates (fail closed)."""
         obligations = _allowing(decision)
         if subject is None:
-            return OpenedReport({} if id_number is None else {"id_number": id_number}, ())
+            return OpenedReport(named_as if named_as is not None else {}, ())
         identity: Mapping[str, Any] = (
-            {}
+            named_as
+            if named_as is not None
+            else {}
             if subject.identity is None
             else self.cipher.open_json(
                 Subject.context_for(subject.id, "identity"), subject.identity

@@ -93,16 +93,25 @@ class Container:
     def snapshot(self) -> Iterator[Connection]:
         """A read-only unit on a Core connection: every read in it sees one committed state of
         the database, and it takes no write lock (SQLite: a DEFERRED transaction in WAL mode,
-        always rolled back; PostgreSQL: REPEATABLE READ, READ ONLY, so a write in it fails).
-        What a snapshot reads is plain rows for an answer, never objects to change."""
-        read_only = self.engine.dialect.name == "postgresql"
+        rolled back; PostgreSQL: REPEATABLE READ, READ ONLY, so a write in it fails). What a
+        snapshot reads is plain rows for an answer, never objects to change.
+
+        On PostgreSQL a snapshot that ends normally ends with COMMIT, which in a READ ONLY
+        transaction changes nothing: psycopg forgets its prepared statements at every ROLLBACK,
+        and the hot reads run prepared from their fifth use on a connection."""
+        postgresql = self.engine.dialect.name == "postgresql"
         with self.engine.connect() as connection:
-            if read_only:
+            if postgresql:
                 connection.execution_options(**_READ_ONLY_SNAPSHOT)
             transaction = connection.begin()
             try:
                 yield connection
-            finally:
+            except BaseException:
+                transaction.rollback()
+                raise
+            if postgresql:
+                transaction.commit()
+            else:
                 transaction.rollback()
 
     @contextmanager

@@ -9,6 +9,7 @@ from app.web import (
     auth_card,
     auth_staff,
     billing,
+    bodies,
     browser,
     catalog,
     consents,
@@ -29,6 +30,7 @@ from app.web import (
 
 
 def register_web(app: Flask) -> None:
+    bodies.init_app(app)
     identity.init_app(app)
     gate.init_app(app)
     errors.init_app(app)

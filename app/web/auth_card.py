@@ -36,6 +36,7 @@ from app.services.auth.card_login import (
 from app.services.auth.login_attempts import Outcome
 from app.services.auth.sessions import LoginResult
 from app.services.policy import Action
+from app.web.bodies import not_json_message
 from app.web.gate import bound_to, csrf_exempt, public
 from app.web.identity import (
     LOGIN_FAILED,
@@ -136,7 +137,7 @@ def _answer(result: LoginResult) -> tuple[Response, int]:
 def challenge() -> tuple[Response, int]:
     body = _json_object()
     if body is None:
-        return bad_request(NOT_JSON)
+        return bad_request(not_json_message(NOT_JSON))
     try:
         username = parse_username(body.get("username"))
     except MalformedRequest as exc:
@@ -159,7 +160,7 @@ def challenge() -> tuple[Response, int]:
 def login() -> tuple[Response, int]:
     body = _json_object()
     if body is None:
-        return bad_request(NOT_JSON)
+        return bad_request(not_json_message(NOT_JSON))
     try:
         challenge_id = parse_challenge_id(body.get("challenge_id"))
         username = parse_username(body.get("username"))
@@ -188,7 +189,7 @@ def login() -> tuple[Response, int]:
 def login_mtls() -> tuple[Response, int]:
     body = _json_object()
     if body is None:
-        return bad_request(NOT_JSON)
+        return bad_request(not_json_message(NOT_JSON))
     try:
         username = parse_username(body.get("username"))
         password = parse_password(body.get("password"))

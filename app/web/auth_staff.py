@@ -27,6 +27,7 @@ from app.services.auth.login_attempts import AttemptLog, Outcome, Reason
 from app.services.auth.sessions import Principal, SessionService
 from app.services.auth.totp import TotpService
 from app.services.policy import Action
+from app.web.bodies import not_json_message
 from app.web.gate import bound_to, csrf_exempt, public
 from app.web.identity import (
     LOGIN_FAILED,
@@ -96,7 +97,7 @@ def _login_fields() -> tuple[str, str, str] | None:
 def staff_login() -> Response | tuple[Response, int]:
     fields = _login_fields()
     if fields is None:
-        return bad_request("Send a JSON object with username, password and otp.")
+        return bad_request(not_json_message("Send a JSON object with username, password and otp."))
     username, password, otp = fields
     parts = container()
     with parts.unit() as db:
@@ -125,7 +126,7 @@ def totp_enrol() -> Response | tuple[Response, int]:
         return jsonify(STAFF_ONLY), 403  # a weaker session may not replace the second factor
     body = json_body("password", max_length=MAX_FIELD)
     if body is None:
-        return bad_request("Send a JSON object with your password.")
+        return bad_request(not_json_message("Send a JSON object with your password."))
     parts = container()
     with parts.unit() as db:
         result, enrolment = _staff_login(parts).reenrol_totp(
@@ -152,7 +153,9 @@ def totp_confirm() -> Response | tuple[Response, int]:
         return jsonify(STAFF_ONLY), 403
     body = json_body("code", max_length=16)
     if body is None:
-        return bad_request("Send a JSON object with the code from your authenticator.")
+        return bad_request(
+            not_json_message("Send a JSON object with the code from your authenticator.")
+        )
     parts = container()
     sessions = SessionService()
     with parts.unit() as db:

@@ -32,6 +32,7 @@ from app.services.oauth.bearer import InstitutionPrincipal
 from app.services.outcomes import refusal_for
 from app.services.policy import Action
 from app.web.answers import http, provider_asker
+from app.web.bodies import not_json_message
 from app.web.gate import bound_to, csrf_exempt, public
 from app.web.identity import bad_request, current_principal
 from app.web.oauth import require_bearer
@@ -107,7 +108,7 @@ def _cashier_changes_order(
         return refused  # type: ignore[return-value]
     body = _body()
     if body is None or not isinstance(body.get(field), str):
-        return bad_request(hint)
+        return bad_request(not_json_message(hint))
     try:
         with container().unit() as db:
             order = change(db, body[field], cashier.account_id)
@@ -145,7 +146,9 @@ def top_up(client_id: str) -> Answer:
         return refused  # type: ignore[return-value]
     body = _body()
     if body is None or not isinstance(body.get("reference"), str):
-        return bad_request('Send {"amount_fen": <positive integer>, "reference": "<receipt>"}.')
+        return bad_request(
+            not_json_message('Send {"amount_fen": <positive integer>, "reference": "<receipt>"}.')
+        )
     try:
         with container().unit() as db:
             institution_id = institution_id_for(db, client_id)

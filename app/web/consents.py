@@ -22,6 +22,7 @@ from flask import Blueprint, Response, jsonify, request
 from app.container import container
 from app.services.consent.consents import ConsentRefused, ConsentRules, ConsentService, utcnow
 from app.services.policy import Action
+from app.web.bodies import not_json_message
 from app.web.gate import bound_to
 from app.web.identity import current_principal
 
@@ -66,7 +67,8 @@ def create() -> Response | tuple[Response, int]:
     body = request.get_json(silent=True)
     token = body.get("token") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
-        return jsonify(error="bad_request", message='Send {"token": <consent token>}.'), 400
+        message = not_json_message('Send {"token": <consent token>}.')
+        return jsonify(error="bad_request", message=message), 400
     now = utcnow()
     try:
         with container().unit() as db:

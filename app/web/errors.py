@@ -1,5 +1,8 @@
 """Errors answer with a short JSON body and never with internals, keys, PINs or payloads.
 
+An HTTP error keeps the headers Werkzeug gives it (`Allow` on a 405, `Retry-After`, …): only
+its body becomes JSON.
+
 Fail closed: when the HSM or the database cannot do its part the answer is 503 and nothing
 else; the exception is logged by type only (its message could name a label but never a secret,
 and we still keep it out of the response).
@@ -23,7 +26,11 @@ def init_app(app: Flask) -> None:
     def http_error(exc: HTTPException) -> tuple[Response, int]:
         code = exc.code or 500
         name = (exc.name or "error").lower().replace(" ", "_")
-        return jsonify(error=name, message=exc.description), code
+        response = jsonify(error=name, message=exc.description)
+        for header, value in exc.get_headers():  # e.g. Allow on 405, Retry-After on 429
+            if header.lower() != "content-type":
+                response.headers[header] = value
+        return response, code
 
     def key_failure(exc: Exception) -> tuple[Response, int]:
         log.error("key or sealed-value failure: %s", type(exc).__name__)

@@ -24,6 +24,7 @@ from app.services.auth.card_login import MalformedRequest
 from app.services.auth.step_up import CardStepUp, StepUpOutcome, may_step_up
 from app.services.policy import Action
 from app.web.auth_card import NOT_JSON, parse_challenge_id, parse_signature
+from app.web.bodies import not_json_message
 from app.web.gate import bound_to
 from app.web.identity import (
     THROTTLED,
@@ -55,7 +56,7 @@ def card_step_up() -> tuple[Response, int]:
         return jsonify(STEP_UP_NOT_ALLOWED), 403
     body: Any = request.get_json(silent=True)  # over 64 KiB raises 413 before parsing
     if not isinstance(body, dict):
-        return bad_request(NOT_JSON)
+        return bad_request(not_json_message(NOT_JSON))
     try:
         challenge_id = parse_challenge_id(body.get("challenge_id"))
         signature = parse_signature(body.get("signature"))

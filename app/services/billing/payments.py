@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from app import strict_json
 from app.models.base import utcnow
 from app.models.billing import Order, PaidVia, PaymentNotification
 from app.services.billing.orders import OrderConflict, OrderInputError, OrderService
@@ -93,9 +93,9 @@ def parse_notice(body: bytes) -> PaymentNotice:
         return NotificationRefused(400, "bad_request", message)
 
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise bad("The body must be a JSON object.") from None
+        data = strict_json.loads(body)
+    except strict_json.MalformedJson as malformed:
+        raise bad(f"The body must be a JSON object. {malformed}") from None
     if not isinstance(data, dict):
         raise bad("The body must be a JSON object.")
     notification_id = data.get("notification_id")

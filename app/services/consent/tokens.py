@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
 import re
 from collections.abc import Collection
@@ -32,6 +31,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
+
+from app import strict_json
 
 MAX_TOKEN_CHARS = 8192
 ALGORITHMS = frozenset({"ES256", "RS256"})
@@ -90,8 +91,8 @@ def _b64url_json(part: str) -> Any:
     if not _B64URL.fullmatch(part):
         raise ConsentRefused("malformed")
     try:
-        return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return strict_json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (binascii.Error, ValueError):
         raise ConsentRefused("malformed") from None
 
 

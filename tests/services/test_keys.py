@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.container import container
-from app.models import DataKey, DataKeyState, DataProvider, Record, Subject
+from app.models import DataKey, DataKeyState, DataProvider, PublicListEntry, Record, Subject
 from app.models.ids import uuid7
 from app.services.keys.lifecycle import KeyLifecycleError, KeyService
 from crypto.envelope import Envelope
@@ -140,6 +140,36 @@ def test_shredding_an_epoch_destroys_its_records_and_every_backup_copy(app: Flas
     # And the shredded epoch can never be given a key again.
     with parts.unit() as session, pytest.raises(KeyLifecycleError, match="shredded"):
         _keys_on(app, date(2199, 3, 1)).active_key_id(session, label)
+
+
+def test_shredding_takes_the_public_list_index_rows_of_its_records_along(app: Flask) -> None:
+    """A penalty on the public lists is indexed by a row that names the record; shredding its
+    month removes both in one unit of work (it used to fail on the foreign key)."""
+    parts = container(app)
+    before = _keys_on(app, date(2199, 1, 2))
+    with parts.unit() as session:
+        gone = _record(app, session, "cg-epoch-2199-10", date(2199, 10, 5), before)
+        kept = _record(app, session, "cg-epoch-2199-11", date(2199, 11, 5), before)
+        for record in (gone, kept):
+            session.add(
+                PublicListEntry(
+                    record_id=record.id,
+                    subject_id=record.subject_id,
+                    record_type="D.administrative_penalty",
+                    name_bidx=bytes(32),
+                    id_bidx=bytes(32),
+                )
+            )
+    with parts.unit() as session:
+        assert _keys_on(app, date(2199, 11, 1)).shred_epoch(session, 2199, 10) == 1
+    with parts.snapshot() as db:
+        indexed = set(db.scalars(select(PublicListEntry.record_id)))
+        records = set(db.scalars(select(Record.id)))
+    assert gone.id not in indexed
+    assert gone.id not in records
+    assert kept.id in indexed
+    assert kept.id in records
+    assert not parts.key_provider.has_key("cg-epoch-2199-10")
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,12 @@ Guarantees:
   retired key only after re-counting, under an exclusive lock, that no row still uses it;
 - an epoch that has ended, or was shredded, is never given a new key: intake refuses to bring
   expired or destroyed records back;
-- `shred_epoch` refuses any month that has not ended; it deletes the rows and marks the keys
-  destroyed first and destroys the epoch key in the HSM last, so a failure anywhere before the
-  commit leaves everything as it was, and once the key is gone every copy of those records,
-  backups included, is unreadable;
+- `shred_epoch` refuses any month that has not ended; it deletes the records and every row
+  derived from them (any row whose foreign key names a shredded record, e.g. the public-list
+  index) and marks the keys destroyed first, all in the caller's unit of work, and destroys
+  the epoch key in the HSM last, so a failure anywhere before the commit leaves everything as
+  it was, and once the key is gone every copy of those records, backups included, is
+  unreadable;
 - nothing here commits: the caller's transaction decides.
 """
 
@@ -24,13 +26,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Column, Table, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.models import DataKey, DataKeyState, Record, Subject, TotpCredential
-from app.models.base import utcnow
+from app.models.base import Base, utcnow
 from crypto.fields import FieldCipher
 from crypto.keyring import WrappedDataKey
 from crypto.keys import EPOCH_KEY_PATTERN, KeyProvider, WrappingKey, epoch_key_label
@@ -42,6 +45,18 @@ _SEALED: tuple[tuple[type[Record] | type[Subject] | type[TotpCredential], str], 
     (Subject, "identity"),
     (TotpCredential, "secret"),
 )
+
+
+def _derived_from_records() -> list[tuple[Table, Column[Any]]]:
+    """(table, column) for every foreign key in the schema that names `records.id`: the rows
+    that must go with a shredded record, in the same unit of work."""
+    records = Record.__table__
+    return [
+        (table, key.parent)
+        for table in Base.metadata.sorted_tables
+        for key in table.foreign_keys
+        if key.column.table is records
+    ]
 
 
 class KeyLifecycleError(Exception):
@@ -183,6 +198,9 @@ class KeyService:
         )
         count = 0
         if key_ids:
+            shredded = select(Record.id).where(Record.data_key_id.in_(key_ids))
+            for table, column in _derived_from_records():
+                session.execute(delete(table).where(column.in_(shredded)))
             result = session.execute(delete(Record).where(Record.data_key_id.in_(key_ids)))
             count = int(getattr(result, "rowcount", 0) or 0)
             self._mark_destroyed(session, key_ids)

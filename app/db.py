@@ -9,12 +9,20 @@ Durability comes from the databases' own settings, on every connection of every 
 - PostgreSQL (psycopg 3) runs with `synchronous_commit=on` pinned in every connection's startup
   options, which take precedence over a database's or a role's own defaults.
 Bound parameters are hidden from every error message and log line.
+
+A SQLite database file is readable by its owner only: `make_engine` creates the file 0600
+(in a directory it creates 0700) before SQLite opens it, and takes group and other bits off
+a file, `-wal` or `-shm` that has them. SQLite creates its `-wal` and `-shm` files with the
+database file's permissions, so they are 0600 too whenever they appear.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -54,6 +62,26 @@ def sqlite_file(url: str) -> Path | None:
     return Path(path)
 
 
+#: SQLite's companion files, created with the database file's permissions.
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def make_private(database_file: Path) -> None:
+    """Create `database_file` empty and 0600 if it is missing (its directory 0700 if that is
+    missing too); take group and other permissions off it and off its companion files."""
+    if not database_file.parent.exists():
+        database_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(database_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for path in (database_file, *(Path(f"{database_file}{end}") for end in SQLITE_COMPANIONS)):
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            path.chmod(mode & 0o700)
+
+
 def make_engine(url: str, *, role: str | None = None, **kwargs: Any) -> Engine:
     """An engine whose commits are durable and whose errors and logs never carry bound
     parameters (payloads, hashes).
@@ -65,6 +93,9 @@ def make_engine(url: str, *, role: str | None = None, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
+        database_file = sqlite_file(url)
+        if database_file is not None:
+            make_private(database_file)
         # the most recently used connection first: within one process, the gate's read, the
         # snapshot and the unit of a request share one connection and its page cache
         kwargs.setdefault("pool_use_lifo", True)

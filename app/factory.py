@@ -83,7 +83,7 @@ def create_app(
 def _pkcs11_provider(settings: Settings) -> KeyProvider:
     from hsm import Pkcs11KeyProvider
 
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    settings.var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     return Pkcs11KeyProvider(
         module_path=settings.pkcs11_module,
         token_label=settings.token_label,

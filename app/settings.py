@@ -5,7 +5,8 @@ Guarantees:
   path, a token label, a PIN source (file or environment variable, never a CLI argument) and the
   payment-notification key file (`CREDITGATE_PAYMENT_NOTIFY_KEY_FILE`, at least 32 characters);
 - development never falls back to a built-in secret: it creates random ones under `var/` (mode
-  0600) on first run and reuses them (the payment-notification key included);
+  0600, `var/` itself 0700) on first run and reuses them (the payment-notification key
+  included);
 - `repr()` and `describe()` never show the secret key or the PIN.
 """
 
@@ -198,6 +199,7 @@ def _production(env: dict[str, str], side: Side, var_dir: Path) -> Settings:
 
 
 def _development(env: dict[str, str], mode: Mode, side: Side, var_dir: Path) -> Settings:
+    _private_dir(var_dir)
     secret = env.get("CREDITGATE_SECRET_KEY") or _local_secret(var_dir / "secret-key", 48)
     pin_env = env.get("CREDITGATE_PIN") or None
     pin_file = Path(env["CREDITGATE_PIN_FILE"]) if env.get("CREDITGATE_PIN_FILE") else None
@@ -272,6 +274,14 @@ def _proxies(env: dict[str, str]) -> tuple[str, ...]:
                 f"CREDITGATE_TRUSTED_PROXIES: not an address or network: {item!r}"
             ) from None
     return tuple(networks)
+
+
+def _private_dir(path: Path) -> None:
+    """The local state directory, created 0700, or made 0700 if others could read it: it
+    holds the database, the token and the secrets."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
 
 
 def _local_secret(path: Path, nbytes: int) -> str:

@@ -11,7 +11,7 @@ Durability comes from the databases' own settings, on every connection of every 
 Bound parameters are hidden from every error message and log line.
 
 A SQLite database file is readable by its owner only: `make_engine` creates the file 0600
-(in a directory it creates 0700) before SQLite opens it, and takes group and other bits off
+before SQLite opens it (migrations create its directory 0700), and takes group and other bits off
 a file, `-wal` or `-shm` that has them. SQLite creates its `-wal` and `-shm` files with the
 database file's permissions, so they are 0600 too whenever they appear.
 """
@@ -67,10 +67,11 @@ SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
 def make_private(database_file: Path) -> None:
-    """Create `database_file` empty and 0600 if it is missing (its directory 0700 if that is
-    missing too); take group and other permissions off it and off its companion files."""
-    if not database_file.parent.exists():
-        database_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Create `database_file` empty and 0600 if it is missing, and take group and other
+    permissions off it and off its companion files. A directory that does not exist is left
+    so: opening the database then fails as it would have (`flask db upgrade` creates it)."""
+    if not database_file.parent.is_dir():
+        return
     with contextlib.suppress(FileExistsError):
         os.close(os.open(database_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     for path in (database_file, *(Path(f"{database_file}{end}") for end in SQLITE_COMPANIONS)):

@@ -10,6 +10,7 @@ from flask.cli import with_appcontext
 
 from app.container import container
 from app.services.querylog.checkpoints import checkpoint_now
+from app.services.querylog.guards import missing_guards
 from app.services.querylog.verify import verify_log
 from crypto.keys import SigningKey
 
@@ -33,12 +34,16 @@ def checkpoint() -> None:
 @click.option("--batch", type=click.IntRange(100, 1_000_000), default=10_000, show_default=True)
 @with_appcontext
 def verify(batch: int) -> None:
-    """Recompute the chain, check every checkpoint signature and the head; exit 1 naming the
-    first bad position if anything is wrong."""
+    """Recompute the chain, check every checkpoint signature and the head, and check that the
+    database still keeps the log append-only; exit 1 naming the first bad position or every
+    missing guard if anything is wrong."""
     parts = container()
     public_key = parts.key_provider.public_key_der(SigningKey.LOG_CHECKPOINT)
     with parts.snapshot() as connection:  # appends committing meanwhile are not half-seen
         report = verify_log(connection, public_key, batch=batch)
+        missing = missing_guards(connection, role=parts.settings.database_role)
     click.echo(report.summary())
-    if not report.intact:
+    for guard in missing:
+        click.echo(f"append-only guard missing: {guard}")
+    if not report.intact or missing:
         raise SystemExit(1)

@@ -26,5 +26,5 @@ def healthz() -> Response:
 def readyz() -> Response:
     parts = container()
     with parts.unit() as session:
-        check_ready(session, parts.key_provider, _HEAD)
+        check_ready(session, parts.key_provider, _HEAD, role=parts.settings.database_role)
     return jsonify(status="ready", catalog_version=parts.catalog.version)

@@ -7,6 +7,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 DEMO_SUBJECTS ?= 2000
 WORKERS ?= 2
+# the app's development public URL (CREDITGATE_PUBLIC_URL's default) follows where it is served
+export HOST PORT
 SYSTEM_PACKAGES := python3-venv softhsm2 opensc sqlite3 curl openssl
 TEST_PACKAGES := chromium postgresql-client
 

@@ -3,7 +3,12 @@
 Guarantees:
 - production refuses to start, naming every missing item, without a secret key, a PKCS#11 module
   path, a token label, a PIN source (file or environment variable, never a CLI argument) and the
-  payment-notification key file (`CREDITGATE_PAYMENT_NOTIFY_KEY_FILE`, at least 32 characters);
+  payment-notification key file (`CREDITGATE_PAYMENT_NOTIFY_KEY_FILE`, at least 32 characters),
+  and without the public URL (`CREDITGATE_PUBLIC_URL`), which must be an `https://` origin;
+- the public URL is pinned here, never taken from a request: it is what institutions sign
+  into their client assertions' `aud` and what the commands print. Outside production it
+  defaults to `http://localhost:PORT` (`http://HOST:PORT` when HOST is not a loopback or
+  wildcard address), from the same `HOST` and `PORT` that `make serve` binds;
 - development never falls back to a built-in secret: it creates random ones under `var/` (mode
   0600, `var/` itself 0700) on first run and reuses them (the payment-notification key
   included);
@@ -20,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
@@ -70,6 +76,9 @@ class Settings:
     database_role: str | None = None
     #: argon2id parameters: "standard" (RFC 9106); "fast" only in test mode, for the suite.
     password_hashing: str = "standard"  # noqa: S105 - a parameter set's name, not a password
+    #: The origin institutions and browsers reach the service at (scheme://host[:port], no
+    #: path); the default is the test client's.
+    public_url: str = "http://localhost"
 
     def __post_init__(self) -> None:
         if self.password_hashing not in ("standard", "fast"):
@@ -133,6 +142,7 @@ class Settings:
             "pkcs11_module": self.pkcs11_module,
             "token_label": self.token_label,
             "pin_source": "environment" if self.pin_env is not None else f"file {self.pin_file}",
+            "public_url": self.public_url,
         }
 
     def __repr__(self) -> str:
@@ -170,6 +180,8 @@ def _production(env: dict[str, str], side: Side, var_dir: Path) -> Settings:
         missing.append(
             "CREDITGATE_PAYMENT_NOTIFY_KEY_FILE (the payment provider's notification key file)"
         )
+    if not env.get("CREDITGATE_PUBLIC_URL"):
+        missing.append("CREDITGATE_PUBLIC_URL (the https:// URL institutions reach us at)")
     if missing:
         raise SettingsError("production mode refuses to start; missing: " + "; ".join(missing))
     if len(env["CREDITGATE_SECRET_KEY"]) < 32:
@@ -192,6 +204,7 @@ def _production(env: dict[str, str], side: Side, var_dir: Path) -> Settings:
         secret_key=env["CREDITGATE_SECRET_KEY"],
         softhsm_conf=Path(env["SOFTHSM2_CONF"]) if env.get("SOFTHSM2_CONF") else None,
         payment_notify_key_file=Path(env["CREDITGATE_PAYMENT_NOTIFY_KEY_FILE"]),
+        public_url=parse_public_url(env["CREDITGATE_PUBLIC_URL"], schemes=("https",)),
     )
     settings.read_pin()  # fail at start, not on the first request; the value is discarded
     settings.read_payment_notify_key()  # likewise
@@ -221,7 +234,48 @@ def _development(env: dict[str, str], mode: Mode, side: Side, var_dir: Path) -> 
         softhsm_conf=Path(env.get("SOFTHSM2_CONF", var_dir / "softhsm" / "softhsm2.conf")),
         demo_subjects=int(env.get("CREDITGATE_DEMO_SUBJECTS", "2000")),
         payment_notify_key_file=_notify_key_file(env, var_dir),
+        public_url=_development_public_url(env),
     )
+
+
+_WILDCARD_OR_LOOPBACK = {"", "localhost", "127.0.0.1", "::1", "0.0.0.0", "::"}  # noqa: S104
+
+
+def parse_public_url(raw: str, *, schemes: tuple[str, ...]) -> str:
+    """`raw` as an origin (scheme://host[:port], lower case, no trailing slash), or
+    `SettingsError` if it is not one with a scheme in `schemes`."""
+    parsed = urlsplit(raw.strip())
+    try:
+        port = parsed.port  # a port that is not a number raises here
+    except ValueError:
+        port = -1
+    if (
+        parsed.scheme not in schemes
+        or not parsed.hostname
+        or parsed.username is not None
+        or parsed.path not in ("", "/")
+        or parsed.query
+        or parsed.fragment
+        or port == -1
+    ):
+        allowed = " or ".join(f"{scheme}://" for scheme in schemes)
+        raise SettingsError(
+            f"CREDITGATE_PUBLIC_URL must be an {allowed} origin such as "
+            f"{schemes[-1]}://creditgate.example.gov.cn (no path, query or credentials)"
+        )
+    return f"{parsed.scheme}://{parsed.netloc.lower()}"
+
+
+def _development_public_url(env: dict[str, str]) -> str:
+    if env.get("CREDITGATE_PUBLIC_URL"):
+        return parse_public_url(env["CREDITGATE_PUBLIC_URL"], schemes=("http", "https"))
+    host = env.get("HOST", "").strip()
+    port = env.get("PORT", "").strip() or "8080"
+    if host in _WILDCARD_OR_LOOPBACK:
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    return parse_public_url(f"http://{host}:{port}", schemes=("http",))
 
 
 def _notify_key_file(env: dict[str, str], var_dir: Path) -> Path:

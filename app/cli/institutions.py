@@ -53,17 +53,10 @@ def _show(view: InstitutionView) -> str:
     type=click.Choice(sorted(SCOPES)),
     help="A scope to grant (repeatable).",
 )
-@click.option(
-    "--base-url",
-    default="http://127.0.0.1:8080",
-    show_default=True,
-    help="How the institution reaches this service (for the token endpoint URL printed).",
-)
 @with_appcontext
-def register(
-    credit_code: str, name: str, key_file: Path, scopes: tuple[str, ...], base_url: str
-) -> None:
-    """Register an institution and print its client id and the token endpoint URL."""
+def register(credit_code: str, name: str, key_file: Path, scopes: tuple[str, ...]) -> None:
+    """Register an institution and print its client id and the token endpoint URL (under the
+    public URL of the settings, CREDITGATE_PUBLIC_URL: the one its assertions must name)."""
     key = _read_key(key_file)
     try:
         with container().unit() as db:
@@ -74,12 +67,12 @@ def register(
         raise click.ClickException(str(exc)) from None
     click.echo(f"registered {view.name} ({view.credit_code}), key {view.key}")
     click.echo(f"client_id: {view.client_id}")
-    click.echo(f"token endpoint: {base_url.rstrip('/')}{TOKEN_PATH}")
+    token_url = f"{container().settings.public_url}{TOKEN_PATH}"
+    click.echo(f"token endpoint: {token_url}")
     click.echo(f"scopes: {' '.join(view.scopes)}")
     click.echo(
         f"client assertions: private_key_jwt signed {view.algorithm}, iss = sub = client_id, "
-        "aud = the token endpoint URL exactly as the institution reaches it, exp at most "
-        "5 minutes ahead, a fresh jti every time"
+        f"aud = {token_url}, exp at most 5 minutes ahead, a fresh jti every time"
     )
 
 

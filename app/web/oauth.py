@@ -8,12 +8,12 @@ All three are `@public` and `@csrf_exempt` at the gate because each authenticate
 request itself (a signed assertion or a bearer token); a browser session cookie means nothing
 here. The rules live in `app.services.oauth.tokens`; this module only translates HTTP.
 
-**Audience.** An assertion's `aud` must be the token endpoint's absolute URL as the
-institution reaches it: scheme, host (with port if not the default) and path, e.g.
-`https://creditgate.example.gov.cn/api/v1/oauth/token`. It is computed per request from the
-request's scheme and `Host`; behind the TLS proxy, `X-Forwarded-Proto` and `X-Forwarded-Host`
-are believed only from the configured trusted proxies (`CREDITGATE_TRUSTED_PROXIES`), as is
-`X-Forwarded-For`. The revocation endpoint accepts the token endpoint's URL or its own.
+**Audience.** An assertion's `aud` must be the token endpoint's absolute URL under the public
+URL pinned in the settings (`CREDITGATE_PUBLIC_URL`), e.g.
+`https://creditgate.example.gov.cn/api/v1/oauth/token`. Nothing in the request (`Host`,
+`X-Forwarded-Host`, `X-Forwarded-Proto`) changes it, so an assertion made for another host is
+refused whatever host the request names. The revocation endpoint accepts the token endpoint's
+URL or its own.
 """
 
 from __future__ import annotations
@@ -36,23 +36,15 @@ from app.services.oauth.tokens import (
 )
 from app.services.policy import Action
 from app.web.gate import bound_to, csrf_exempt, public
-from app.web.identity import client_address, from_trusted_proxy
+from app.web.identity import client_address
 
 bp = Blueprint("oauth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _external_url(endpoint: str) -> str:
-    """This endpoint's absolute URL as the caller reached it (see the module docstring)."""
-    scheme, host = request.scheme, request.host
-    if from_trusted_proxy(request.remote_addr):
-        proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
-        if proto in {"http", "https"}:
-            scheme = proto
-        forwarded_host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
-        if forwarded_host:
-            host = forwarded_host
-    return f"{scheme}://{host.lower()}{url_for(endpoint)}"
+    """This endpoint's absolute URL under the pinned public URL (see the module docstring)."""
+    return container().settings.public_url + url_for(endpoint)
 
 
 def _token_request(audiences: tuple[str, ...]) -> TokenRequest:

@@ -68,6 +68,7 @@ class LiveServer:
     def __init__(self, env: dict[str, str], *extra_args: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        env = {"CREDITGATE_PUBLIC_URL": self.base, **env}  # what its callers sign as `aud`
         self._process = subprocess.Popen(
             [
                 str(BIN / "gunicorn"),

@@ -25,7 +25,9 @@ from app.services.oauth.institutions import (
     Scope,
     load_public_key,
 )
+from crypto.keys import KeyProvider
 from policies.identifiers import make_credit_code
+from tests.conftest import make_app, make_settings
 
 GOOD_CODE = "91350100M000100Y43"
 
@@ -216,13 +218,14 @@ def test_cli_register_list_disable_rotate(app: Flask, tmp_path: Path) -> None:
             "--public-key", _key_file(tmp_path, ec_pem()),
             "--scope", "institution:report:query",
             "--scope", "institution:consent:verify",
-            "--base-url", "https://creditgate.example.gov.cn/",
         ]
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     client_id = re.search(r"client_id: (inst-[0-9a-f]{16})", result.output)
     assert client_id is not None
-    assert "token endpoint: https://creditgate.example.gov.cn/api/v1/oauth/token" in result.output
+    # the pinned public URL of the settings (the test settings' default), never a default port
+    assert "token endpoint: http://localhost/api/v1/oauth/token" in result.output
+    assert "aud = http://localhost/api/v1/oauth/token," in result.output
     assert "ES256" in result.output
 
     listed = runner.invoke(args=["institutions", "list"])
@@ -278,3 +281,25 @@ def test_cli_refusals_are_clear_and_change_nothing(app: Flask, tmp_path: Path) -
     assert unknown.exit_code != 0
     assert "no institution has this client id" in unknown.output
     assert "no institutions registered" in runner.invoke(args=["institutions", "list"]).output
+
+
+def test_cli_register_prints_the_token_endpoint_under_the_pinned_public_url(
+    database_url: str, key_provider: KeyProvider, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        database_url, tmp_path, public_url="https://creditgate.example.gov.cn:8443"
+    )
+    app = make_app(settings, key_provider=key_provider)
+    result = app.test_cli_runner().invoke(
+        args=[
+            "institutions", "register",
+            "--credit-code", GOOD_CODE,
+            "--name", "Chongqing Rural Commercial Bank",
+            "--public-key", _key_file(tmp_path, ec_pem()),
+            "--scope", "institution:report:query",
+        ]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    url = "https://creditgate.example.gov.cn:8443/api/v1/oauth/token"
+    assert f"token endpoint: {url}" in result.output
+    assert "8080" not in result.output

@@ -33,6 +33,7 @@ def _production(**extra: str) -> dict[str, str]:
         "CREDITGATE_TOKEN_LABEL": "prod-token",
         "CREDITGATE_PIN_FILE": os.environ["CG_TEST_PIN_FILE"],
         "CREDITGATE_PAYMENT_NOTIFY_KEY_FILE": os.environ["CG_TEST_NOTIFY_KEY_FILE"],
+        "CREDITGATE_PUBLIC_URL": "https://creditgate.example.gov.cn",
     }
     env.update(extra)
     return env
@@ -47,6 +48,7 @@ def _production(**extra: str) -> dict[str, str]:
         ("CREDITGATE_PIN_FILE", "PIN source"),
         ("CREDITGATE_DATABASE_URL", "database URL"),
         ("CREDITGATE_PAYMENT_NOTIFY_KEY_FILE", "notification key file"),
+        ("CREDITGATE_PUBLIC_URL", "CREDITGATE_PUBLIC_URL"),
     ],
 )
 def test_production_refuses_to_start_naming_what_is_missing(missing: str, named: str) -> None:
@@ -143,3 +145,44 @@ def test_development_creates_a_private_payment_notification_key_once(tmp_path: P
     assert len(first) >= 32
     assert Settings.from_env(env).read_payment_notify_key() == first
     assert first.decode() not in repr(Settings.from_env(env))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://creditgate.example.gov.cn",  # not https
+        "https://",
+        "creditgate.example.gov.cn",
+        "https://creditgate.example.gov.cn/api",  # a path
+        "https://creditgate.example.gov.cn/?x=1",
+        "https://user:secret@creditgate.example.gov.cn",
+        "https://creditgate.example.gov.cn:port",
+        "ftp://creditgate.example.gov.cn",
+    ],
+)
+def test_production_refuses_a_public_url_that_is_not_an_https_origin(url: str) -> None:
+    with pytest.raises(SettingsError, match="CREDITGATE_PUBLIC_URL must be an https:// origin"):
+        Settings.from_env(_production(CREDITGATE_PUBLIC_URL=url))
+
+
+def test_production_pins_the_public_url_it_is_given() -> None:
+    env = _production(CREDITGATE_PUBLIC_URL="https://CreditGate.Example.gov.cn:8443/")
+    assert Settings.from_env(env).public_url == "https://creditgate.example.gov.cn:8443"
+
+
+@pytest.mark.parametrize(
+    ("given", "pinned"),
+    [
+        ({}, "http://localhost:8080"),
+        ({"PORT": "9000"}, "http://localhost:9000"),
+        ({"HOST": "0.0.0.0", "PORT": "9001"}, "http://localhost:9001"),  # noqa: S104
+        ({"HOST": "10.1.2.3", "PORT": "80"}, "http://10.1.2.3:80"),
+        ({"HOST": "::1"}, "http://localhost:8080"),
+        ({"CREDITGATE_PUBLIC_URL": "http://cg.test:8000", "PORT": "1"}, "http://cg.test:8000"),
+    ],
+)
+def test_development_defaults_the_public_url_from_host_and_port(
+    tmp_path: Path, given: dict[str, str], pinned: str
+) -> None:
+    env = {"CREDITGATE_VAR_DIR": str(tmp_path / "var"), **given}
+    assert Settings.from_env(env).public_url == pinned

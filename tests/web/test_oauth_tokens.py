@@ -188,34 +188,43 @@ def test_revocation_needs_client_authentication_and_touches_only_own_tokens(
     assert whoami(client, token).status_code == 401
 
 
-# --- audience behind the TLS proxy -----------------------------------------------------------
+# --- audience: the pinned public URL only ---------------------------------------------------
+
+PUBLIC_URL = "https://creditgate.example.gov.cn"
 
 
 @pytest.fixture
-def proxied_app(database_url: str, key_provider: KeyProvider, tmp_path: Path) -> Flask:
-    settings = make_settings(database_url, tmp_path, trusted_proxies=("10.0.0.0/8",))
+def pinned_app(database_url: str, key_provider: KeyProvider, tmp_path: Path) -> Flask:
+    settings = make_settings(
+        database_url, tmp_path, public_url=PUBLIC_URL, trusted_proxies=("10.0.0.0/8",)
+    )
     return make_app(settings, key_provider=key_provider)
 
 
-def test_aud_uses_forwarded_scheme_and_host_only_from_trusted_proxies(proxied_app: Flask) -> None:
-    client = proxied_app.test_client()
+def test_aud_is_the_pinned_public_url_whatever_host_the_request_names(pinned_app: Flask) -> None:
+    client = pinned_app.test_client()
     key = ec_key()
-    client_id = register(proxied_app, key)
-    public_url = "https://creditgate.example.gov.cn/api/v1/oauth/token"
-    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "creditgate.example.gov.cn"}
+    client_id = register(pinned_app, key)
+    token_url = f"{PUBLIC_URL}/api/v1/oauth/token"
 
-    def attempt(address: str, aud: str) -> int:
+    def attempt(aud: str, base_url: str = PUBLIC_URL, **headers: str) -> int:
         return client.post(
             "/api/v1/oauth/token",
             data=token_form(sign(key, claims_for(client_id, aud=aud))),
-            headers=forwarded,
-            environ_base={"REMOTE_ADDR": address},
+            base_url=base_url,
+            headers={name.replace("_", "-"): value for name, value in headers.items()},
+            environ_base={"REMOTE_ADDR": "10.1.2.3"},  # a trusted proxy, even
         ).status_code
 
-    assert attempt("10.1.2.3", public_url) == 200
-    assert attempt("10.1.2.3", TOKEN_URL) == 401
-    assert attempt("192.0.2.50", public_url) == 401  # not a proxy: headers ignored
-    assert attempt("192.0.2.51", TOKEN_URL) == 200
+    assert attempt(token_url) == 200
+    # an assertion made for another host is refused though the request names that host
+    assert attempt("http://evil.example/api/v1/oauth/token", "http://evil.example") == 401
+    assert attempt("http://evil.example/api/v1/oauth/token", Host="evil.example") == 401
+    evil = "https://evil.example/api/v1/oauth/token"
+    assert attempt(evil, X_Forwarded_Proto="https", X_Forwarded_Host="evil.example") == 401
+    assert attempt(TOKEN_URL, "http://localhost") == 401  # the request's own origin is not it
+    # and the right assertion holds whatever host the request came in under
+    assert attempt(token_url, "http://evil.example") == 200
 
 
 # --- replay under concurrency (real commits, no savepoint fixture) ----------------------------

@@ -145,15 +145,18 @@ def revoke(args: argparse.Namespace, ask: Callable[[str], str], out: TextIO) -> 
     if not jti or len(jti) > 128 or not all(c.isalnum() or c in "-_" for c in jti):
         raise Stop(1, "That is not a consent id.")
     reply = Service().post(f"{CONSENTS}/{jti}/revoke")
-    if reply.status == 404:
-        raise Stop(1, "You have no consent with this id.")
     if reply.status != 200:
         raise refused(reply)
     item = reply.body.get("consent")
     if args.json:
         out.write(json.dumps(reply.body, ensure_ascii=False, indent=2) + "\n")
+    elif isinstance(item, dict):
+        out.write(f"Revoked: {render.consent(item)}\n")
     else:
-        out.write(f"Revoked: {render.consent(render.obj(item))}\n")
+        out.write(
+            f"Revoked: {jti}  (never registered: any institution presenting a token you "
+            "signed with this id is refused)\n"
+        )
 
 
 def add_commands(commands: Any, card_options: Callable[[argparse.ArgumentParser], None]) -> None:

@@ -24,7 +24,7 @@ from app.models.billing import (
     PaymentNotification,
     RefusedNotification,
 )
-from app.models.consents import Consent
+from app.models.consents import Consent, ConsentRevocation
 from app.models.domain import DataProvider, Record, Subject
 from app.models.keys import DataKey, DataKeyState
 from app.models.query_log import LogCheckpoint, QueryLogEntry, QueryLogHead
@@ -40,6 +40,7 @@ __all__ = [
     "Card",
     "ClientAssertionUse",
     "Consent",
+    "ConsentRevocation",
     "DailyUse",
     "DataKey",
     "DataKeyState",

@@ -6,6 +6,10 @@ often (`issued_at`, `expires_at`, `max_uses`), how often it was used (`uses`) an
 subject revoked it. The token itself is never stored, only its SHA-256 (`token_sha256`), so a
 jti presented again with different bytes is recognised as a replay. `uses` only ever grows by
 one conditional UPDATE (`uses < max_uses AND revoked_at IS NULL`); a CHECK keeps it in range.
+
+`consent_revocations` holds every revocation a subject made, by jti, whether or not the token was
+ever registered: a subject can revoke a token they signed before any institution used it. A
+revocation binds only tokens whose `sub` is that subject, so nobody can revoke another's.
 """
 
 from __future__ import annotations
@@ -39,3 +43,13 @@ class Consent(Base):
     card_thumbprint: Mapped[str] = mapped_column(String(64))
     registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ConsentRevocation(Base):
+    """The subject `subject_id` revoked the consent token `jti` at `revoked_at` (first time)."""
+
+    __tablename__ = "consent_revocations"
+
+    subject_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subjects.id"), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(128), primary_key=True)
+    revoked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -5,8 +5,11 @@
   200 when it was registered already; 400 with the reason code when refused, 409 `replayed`
   for a jti already registered under other bytes.
 - `GET /api/v1/self/consents`: every consent of the caller (uses, expiry, revocation).
-- `POST /api/v1/self/consents/<jti>/revoke`: revokes it at once (idempotent); another
-  subject's jti, or one that does not exist, answers 404 alike.
+- `POST /api/v1/self/consents/<jti>/revoke`: revokes it at once (idempotent), whether or not
+  the token was ever registered: any later use of a token the caller signed with that jti is
+  refused (`revoked`). 200 with the revocation, and the consent if the caller registered it;
+  another subject's jti is answered like one never seen (and stays theirs); a jti that cannot
+  be a consent token's answers 400.
 
 Only a subject logged in with password + card reaches these (403 `step_up_required`
 otherwise); the gate checks the session's CSRF token on the POSTs. Tokens are never logged
@@ -98,11 +101,11 @@ def revoke(jti: str) -> Response | tuple[Response, int]:
     subject_id = _subject_id()
     if not isinstance(subject_id, uuid.UUID):
         return subject_id
-    now = utcnow()
-    view = None
-    if 0 < len(jti) <= 128:
+    now = container().clock.now()
+    try:
         with container().unit() as db:
-            view = _service().revoke(db, jti, subject_id=subject_id, now=now)
-    if view is None:
-        return jsonify(error="not_found", message="You have no consent with this id."), 404
-    return jsonify(consent=view.as_json(now))
+            revocation = _service().revoke(db, jti, subject_id=subject_id, now=now)
+    except ConsentRefused:
+        message = "That is not a consent token id (jti): 16-128 of A-Z a-z 0-9 _ -."
+        return jsonify(error="bad_request", message=message), 400
+    return jsonify(revocation.as_json(now))

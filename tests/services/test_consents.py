@@ -216,17 +216,35 @@ def test_a_revoked_consent_or_card_stops_the_next_use(
     jti = use(app, token, alice).jti
     service = ConsentService(RULES)
     with container(app).unit() as db:
-        assert service.revoke(db, jti, subject_id=bob.subject_id, now=utcnow()) is None
+        assert service.revoke(db, jti, subject_id=bob.subject_id, now=utcnow()).consent is None
+    assert use(app, token, alice).uses == 2  # Bob's revocation binds only Bob's tokens
     with container(app).unit() as db:
-        view = service.revoke(db, jti, subject_id=alice.subject_id, now=utcnow())
+        view = service.revoke(db, jti, subject_id=alice.subject_id, now=utcnow()).consent
         assert view is not None
         assert view.status(utcnow()) == "revoked"
     assert refused(app, token, alice) == "revoked"
-    assert uses_of(app, jti) == 1
+    assert uses_of(app, jti) == 2
     other = token_for(alice, BANK, "loan_approval")
     with container(app).unit() as db:
         db.execute(update(Card).where(Card.thumbprint == alice.kid).values(status="revoked"))
     assert refused(app, other, alice) == "unknown_card"
+
+
+def test_a_token_revoked_before_it_was_ever_seen_is_refused_at_its_first_use(
+    app: Flask, people: tuple[Signer, Signer]
+) -> None:
+    alice, _ = people
+    claims = claims_for(alice, BANK, "loan_approval")
+    token = sign_token(alice.card, alice.kid, claims)
+    service = ConsentService(RULES)
+    with container(app).unit() as db:
+        revocation = service.revoke(db, claims["jti"], subject_id=alice.subject_id, now=utcnow())
+    assert revocation.consent is None
+    assert refused(app, token, alice) == "revoked"
+    assert uses_of(app, claims["jti"]) is None  # refused before it was registered or counted
+    with container(app).unit() as db, pytest.raises(ConsentRefused) as caught:
+        service.revoke(db, "not a jti", subject_id=alice.subject_id, now=utcnow())
+    assert caught.value.reason == "malformed"
 
 
 def test_the_subject_registers_lists_and_revokes_their_own_consents(

@@ -230,14 +230,19 @@ def test_list_and_revoke(service: StandIn) -> None:
 
     path = "/api/v1/self/consents/Jt1_abcdefghijklmnop/revoke"
     revoked = {**consent, "status": "revoked", "revoked": True}
-    service.on("POST", path, 200, {"consent": revoked})
+    revocation = {"jti": "Jt1_abcdefghijklmnop", "revoked_at": "2026-11-02T00:00:00+00:00"}
+    service.on("POST", path, 200, {"consent": revoked, "revocation": revocation})
     done = Terminal()
     assert done.run("consent", "revoke", "Jt1_abcdefghijklmnop") == 0
     assert done.out.getvalue().startswith("Revoked: Jt1_abcdefghijklmnop  revoked  for")
-    service.on("POST", path, 404, {"error": "not_found", "message": "x"})
-    unknown = Terminal()
-    assert unknown.run("consent", "revoke", "Jt1_abcdefghijklmnop") == 1
-    assert unknown.err.getvalue() == "You have no consent with this id.\n"
+    # a token signed but never registered (or given to the institution directly)
+    service.on("POST", path, 200, {"consent": None, "revocation": revocation})
+    unregistered = Terminal()
+    assert unregistered.run("consent", "revoke", "Jt1_abcdefghijklmnop") == 0
+    assert unregistered.out.getvalue() == (
+        "Revoked: Jt1_abcdefghijklmnop  (never registered: any institution presenting a token "
+        "you signed with this id is refused)\n"
+    )
     odd = Terminal()
     assert odd.run("consent", "revoke", "../../etc") == 1
     assert odd.err.getvalue() == "That is not a consent id.\n"

@@ -5,10 +5,22 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
-from tests.consent_helpers import Signer, ingest_subjects, purposes, signer_for, token_for
+from app.container import container
+from app.models import Institution
+from app.services.billing.ledger import LedgerService
+from tests.consent_helpers import (
+    Signer,
+    claims_for,
+    ingest_subjects,
+    purposes,
+    sign_token,
+    signer_for,
+    token_for,
+)
 from tests.logins import logged_in, make_account
-from tests.web.oauth_helpers import ec_key, register
+from tests.web.oauth_helpers import ec_key, get_token, register
 
 CONSENTS = "/api/v1/self/consents"
 
@@ -63,17 +75,83 @@ def test_register_list_and_revoke(app: Flask, world: tuple[Signer, Signer, str, 
 
     bob_client, bob_csrf = card_client(app, bob)
     assert bob_client.get(CONSENTS).get_json()["consents"] == []
+    # Bob cannot touch Alice's consent, nor learn that it exists: his revocation of its jti
+    # binds only tokens he signed, and reads like one of a jti never seen.
     stolen = bob_client.post(f"{CONSENTS}/{consent['jti']}/revoke", headers=bob_csrf)
-    assert stolen.status_code == 404
+    assert stolen.status_code == 200
     nothing = bob_client.post(f"{CONSENTS}/no-such-jti-at-all-here/revoke", headers=bob_csrf)
-    assert nothing.status_code == 404
-    assert nothing.get_json() == stolen.get_json()
+    assert nothing.status_code == 200
+    assert stolen.get_json()["consent"] is None
+    assert nothing.get_json()["consent"] is None
+    assert set(stolen.get_json()["revocation"]) == set(nothing.get_json()["revocation"])
     assert client.get(CONSENTS).get_json()["consents"][0]["revoked"] is False
+    assert client.post(f"{CONSENTS}/not a jti/revoke", headers=csrf).status_code == 400
+    assert client.post(f"{CONSENTS}/short/revoke", headers=csrf).status_code == 400
 
     revoked = client.post(f"{CONSENTS}/{consent['jti']}/revoke", headers=csrf)
     assert revoked.status_code == 200
     assert revoked.get_json()["consent"]["status"] == "revoked"
+    assert revoked.get_json()["revocation"]["jti"] == consent["jti"]
     assert client.get(CONSENTS).get_json()["consents"][0]["revoked"] is True
+    again = client.post(f"{CONSENTS}/{consent['jti']}/revoke", headers=csrf)
+    assert again.get_json()["revocation"] == revoked.get_json()["revocation"]  # the first stands
+
+
+@pytest.fixture
+def bank(app: Flask) -> tuple[str, str]:
+    """A topped-up institution allowed to query reports: (client id, bearer token)."""
+    key = ec_key()
+    client_id = register(app, key)
+    bearer = get_token(app.test_client(), key, client_id)
+    with container(app).unit() as db:
+        bank_id = db.scalars(select(Institution.id).where(Institution.client_id == client_id)).one()
+        LedgerService().top_up(
+            db, institution_id=bank_id, amount_fen=10_000, reference="T1", created_by="cashier"
+        )
+    return client_id, bearer
+
+
+def _institution_asks(app: Flask, bearer: str, signer: Signer, token: str) -> tuple[int, str]:
+    body = {"id_number": signer.id_number, "purpose": "loan_approval", "consent_token": token}
+    response = app.test_client().post(
+        "/api/v1/institution/reports", json=body, headers={"Authorization": f"Bearer {bearer}"}
+    )
+    return response.status_code, str(response.get_json().get("error", ""))
+
+
+def test_a_token_never_registered_is_revoked_before_its_first_use(
+    app: Flask, world: tuple[Signer, Signer, str, str], bank: tuple[str, str]
+) -> None:
+    """The subject signed a token and gave it straight to the bank; they change their mind
+    before the bank uses it: the bank's query with it is refused as revoked."""
+    alice, _, _, _ = world
+    client_id, bearer = bank
+    claims = claims_for(alice, client_id, "loan_approval")
+    token = sign_token(alice.card, alice.kid, claims)
+    client, csrf = card_client(app, alice)
+    revoked = client.post(f"{CONSENTS}/{claims['jti']}/revoke", headers=csrf)
+    assert revoked.status_code == 200
+    assert revoked.get_json()["consent"] is None
+    assert revoked.get_json()["revocation"]["jti"] == claims["jti"]
+    assert _institution_asks(app, bearer, alice, token) == (403, "revoked")
+    # nor can the subject register it afterwards, and it never shows as a live consent
+    registered = client.post(CONSENTS, json={"token": token}, headers=csrf)
+    assert (registered.status_code, registered.get_json()["error"]) == (400, "revoked")
+    assert client.get(CONSENTS).get_json()["consents"] == []
+
+
+def test_another_subject_revoking_the_jti_does_not_stop_the_token(
+    app: Flask, world: tuple[Signer, Signer, str, str], bank: tuple[str, str]
+) -> None:
+    alice, bob, _, _ = world
+    client_id, bearer = bank
+    claims = claims_for(alice, client_id, "loan_approval")
+    token = sign_token(alice.card, alice.kid, claims)
+    bob_client, bob_csrf = card_client(app, bob)
+    assert (
+        bob_client.post(f"{CONSENTS}/{claims['jti']}/revoke", headers=bob_csrf).status_code == 200
+    )
+    assert _institution_asks(app, bearer, alice, token) == (200, "")
 
 
 @pytest.mark.parametrize(

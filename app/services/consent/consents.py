@@ -13,6 +13,11 @@ Guarantees:
   `UPDATE … SET uses = uses + 1 WHERE jti = … AND uses < max_uses AND revoked_at IS NULL`
   whose rowcount decides. Of N concurrent uses of a token allowing k, exactly k pass;
 - a jti already known under different token bytes is refused as `replayed`;
+- a subject revokes by jti (`revoke`), whether or not the token was ever registered: the
+  revocation is recorded for (that subject, that jti) and every later use or registration of a
+  token with that jti *and that subject as `sub`* is refused as `revoked`, checked on every use.
+  Revoking never tells whether such a token exists or belongs to someone else: the answer is
+  the same, and a revocation binds only the revoking subject's tokens;
 - the caller owns the transaction: a refusal raised after the use was counted must roll the
   unit (or its savepoint) back, and nothing here commits;
 - nothing here logs; refusals carry a reason code only, never the token or a claim value.
@@ -31,9 +36,10 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.models import Account, Card, Consent, Institution, Subject
+from app.models import Account, Card, Consent, ConsentRevocation, Institution, Subject
 from app.models.base import as_utc, utcnow
 from app.services.consent.tokens import (
+    JTI,
     ConsentClaims,
     ConsentRefused,
     ParsedToken,
@@ -42,6 +48,7 @@ from app.services.consent.tokens import (
     verified_jti,
     verify_signature,
 )
+from app.services.consent.views import ConsentView, Revocation, consent_view
 from policies.decision import ConsentFacts
 
 __all__ = [
@@ -50,6 +57,7 @@ __all__ = [
     "ConsentRules",
     "ConsentService",
     "ConsentView",
+    "Revocation",
     "VerifiedConsent",
     "utcnow",
 ]
@@ -105,60 +113,6 @@ class VerifiedConsent:
         )
 
 
-@dataclass(frozen=True)
-class ConsentView:
-    """A consent as its subject sees it (no token, no card thumbprint)."""
-
-    jti: str
-    institution: str  # client id
-    purpose: str
-    scope: tuple[str, ...]
-    issued_at: datetime
-    expires_at: datetime
-    max_uses: int
-    uses: int
-    revoked_at: datetime | None
-    registered_at: datetime
-
-    def status(self, now: datetime) -> str:
-        if self.revoked_at is not None:
-            return "revoked"
-        if self.expires_at <= now:
-            return "expired"
-        return "used_up" if self.uses >= self.max_uses else "active"
-
-    def as_json(self, now: datetime) -> dict[str, object]:
-        return {
-            "jti": self.jti,
-            "institution": self.institution,
-            "purpose": self.purpose,
-            "scope": list(self.scope),
-            "issued_at": self.issued_at.isoformat(),
-            "expires_at": self.expires_at.isoformat(),
-            "max_uses": self.max_uses,
-            "uses": self.uses,
-            "uses_left": max(0, self.max_uses - self.uses),
-            "revoked": self.revoked_at is not None,
-            "revoked_at": None if self.revoked_at is None else self.revoked_at.isoformat(),
-            "status": self.status(now),
-        }
-
-
-def _view(row: Consent) -> ConsentView:
-    return ConsentView(
-        jti=row.jti,
-        institution=row.client_id,
-        purpose=row.purpose,
-        scope=tuple(row.scope.split(",")),
-        issued_at=as_utc(row.issued_at),
-        expires_at=as_utc(row.expires_at),
-        max_uses=row.max_uses,
-        uses=row.uses,
-        revoked_at=None if row.revoked_at is None else as_utc(row.revoked_at),
-        registered_at=as_utc(row.registered_at),
-    )
-
-
 def _sha256(token: str) -> bytes:
     return hashlib.sha256(token.encode("ascii")).digest()
 
@@ -212,6 +166,8 @@ class ConsentService:
             raise ConsentRefused("wrong_audience")
         if claims.purpose != purpose:
             raise ConsentRefused("wrong_purpose")
+        if self._revoked_at(db, subject.id, claims.jti) is not None:
+            raise ConsentRefused("revoked")
         row = self._registered(db, parsed, claims, subject.id, card.thumbprint, now)
         used = db.execute(
             update(Consent)
@@ -260,27 +216,43 @@ class ConsentService:
         ).first()
         if institution is None:
             raise ConsentRefused("unknown_institution")
+        if self._revoked_at(db, subject_id, claims.jti) is not None:
+            raise ConsentRefused("revoked")
         known = self._row(db, claims.jti) is not None
         row = self._registered(db, parsed, claims, subject_id, card.thumbprint, now)
         if row.revoked_at is not None:
             raise ConsentRefused("revoked")
-        return _view(row), not known
+        return consent_view(row), not known
 
     def list_for(self, db: Session, subject_id: uuid.UUID) -> list[ConsentView]:
-        """The subject's consents, newest first."""
-        rows = db.scalars(
-            select(Consent)
+        """The subject's registered consents, newest first (revoked ones marked so)."""
+        rows = db.execute(
+            select(Consent, ConsentRevocation.revoked_at)
+            .outerjoin(
+                ConsentRevocation,
+                (ConsentRevocation.subject_id == Consent.subject_id)
+                & (ConsentRevocation.jti == Consent.jti),
+            )
             .where(Consent.subject_id == subject_id)
             .order_by(Consent.registered_at.desc(), Consent.jti)
         )
-        return [_view(row) for row in rows]
+        return [consent_view(row, revoked_at) for row, revoked_at in rows]
 
-    def revoke(
-        self, db: Session, jti: str, *, subject_id: uuid.UUID, now: datetime
-    ) -> ConsentView | None:
-        """Revoke the subject's consent `jti` (idempotent); None if the subject has no such
-        consent (someone else's jti included). A use in flight either committed before (and
-        counts) or finds `revoked_at` set and is refused."""
+    def revoke(self, db: Session, jti: str, *, subject_id: uuid.UUID, now: datetime) -> Revocation:
+        """Revoke the subject's consent token `jti`, registered or not (idempotent: the first
+        revocation's time stands). `ConsentRefused("malformed")` if `jti` cannot be a consent
+        token's. The consent is in the answer only if this subject registered it; another
+        subject's jti is answered like one never seen, and their token is untouched. A use in
+        flight either committed before (and counts) or is refused."""
+        if not JTI.fullmatch(jti):
+            raise ConsentRefused("malformed")
+        dialect = db.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        db.execute(
+            insert(ConsentRevocation)
+            .values(subject_id=subject_id, jti=jti, revoked_at=now)
+            .on_conflict_do_nothing(index_elements=["subject_id", "jti"])
+        )
         db.execute(
             update(Consent)
             .where(
@@ -291,10 +263,11 @@ class ConsentService:
             .values(revoked_at=now)
             .execution_options(synchronize_session=False)
         )
+        revoked_at = self._revoked_at(db, subject_id, jti)
+        assert revoked_at is not None  # recorded just above, in this transaction
         row = self._row(db, jti)
-        if row is None or row.subject_id != subject_id:
-            return None
-        return _view(row)
+        view = consent_view(row) if row is not None and row.subject_id == subject_id else None
+        return Revocation(jti=jti, revoked_at=revoked_at, consent=view)
 
     # -- shared ----------------------------------------------------------------------------
 
@@ -329,6 +302,15 @@ class ConsentService:
         if card is None or not as_utc(card.not_before) <= now <= as_utc(card.not_after):
             return None
         return card
+
+    @staticmethod
+    def _revoked_at(db: Session, subject_id: uuid.UUID, jti: str) -> datetime | None:
+        found = db.scalar(
+            select(ConsentRevocation.revoked_at).where(
+                ConsentRevocation.subject_id == subject_id, ConsentRevocation.jti == jti
+            )
+        )
+        return None if found is None else as_utc(found)
 
     @staticmethod
     def _row(db: Session, jti: str) -> Consent | None:

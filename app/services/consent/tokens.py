@@ -39,7 +39,8 @@ ALGORITHMS = frozenset({"ES256", "RS256"})
 CATEGORIES = frozenset({"A", "B", "C", "D"})
 SKEW = timedelta(seconds=60)
 _KID = re.compile(r"[0-9a-f]{64}")
-_JTI = re.compile(r"[A-Za-z0-9_-]{16,128}")
+#: A consent token's jti: 16 to 128 characters of the URL-safe alphabet.
+JTI = re.compile(r"[A-Za-z0-9_-]{16,128}")
 _SUB = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 _FORBIDDEN_HEADERS = frozenset({"crit", "jku", "jwk", "x5u", "x5c"})
@@ -61,7 +62,7 @@ class ConsentRefused(Exception):
 def verified_jti(claims: dict[str, Any]) -> str | None:
     """The jti of claims whose signature verified, if it is well-formed."""
     jti = claims.get("jti")
-    return jti if isinstance(jti, str) and _JTI.fullmatch(jti) else None
+    return jti if isinstance(jti, str) and JTI.fullmatch(jti) else None
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ def check_claims(
         raise ConsentRefused("malformed")
     if not isinstance(sub, str) or not _SUB.fullmatch(sub):
         raise ConsentRefused("malformed")
-    if not isinstance(jti, str) or not _JTI.fullmatch(jti):
+    if not isinstance(jti, str) or not JTI.fullmatch(jti):
         raise ConsentRefused("malformed")
     if not isinstance(scope, list) or not scope or not all(isinstance(c, str) for c in scope):
         raise ConsentRefused("malformed")

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -122,6 +124,9 @@ class LoginAttempt(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(32))
     client_address: Mapped[str] = mapped_column(String(45))
+    #: False for a failure that must not lock the account out: a card login whose signature
+    #: did not verify (anyone can send one). It still counts against the client address.
+    counts_for_account: Mapped[bool] = mapped_column(Boolean, server_default=true())
 
 
 class Institution(CreatedAt, Base):

@@ -10,7 +10,14 @@ from sqlalchemy import select, update
 from app.container import container
 from app.models import LoginAttempt
 from app.models.base import utcnow
-from app.services.auth.login_attempts import MAX_FAILURES, AttemptLog, Method, Outcome, Reason
+from app.services.auth.login_attempts import (
+    MAX_FAILURES,
+    MAX_FAILURES_PER_ADDRESS,
+    AttemptLog,
+    Method,
+    Outcome,
+    Reason,
+)
 
 
 def _fail(app: Flask, log: AttemptLog, username: str, address: str, times: int) -> None:
@@ -49,15 +56,38 @@ def test_five_failures_throttle_that_username_and_that_address_only(app: Flask) 
         assert not log.throttled(db, log.username_key("bystander"), "203.0.113.5")
 
 
-def test_five_failures_from_one_address_throttle_that_address_for_any_username(
+def test_a_hall_sized_number_of_failures_from_one_address_throttle_it_for_any_username(
     app: Flask,
 ) -> None:
     log = AttemptLog(container(app).key_provider)
-    for index in range(MAX_FAILURES):
+    for index in range(MAX_FAILURES_PER_ADDRESS - 1):
         _fail(app, log, f"sprayed-{index}", "203.0.113.66", 1)
+    with container(app).sessions() as db:
+        assert not log.throttled(db, log.username_key("anyone"), "203.0.113.66")
+    _fail(app, log, "sprayed-last", "203.0.113.66", 1)
     with container(app).sessions() as db:
         assert log.throttled(db, log.username_key("anyone"), "203.0.113.66")
         assert not log.throttled(db, log.username_key("anyone"), "203.0.113.67")
+
+
+def test_failures_that_do_not_count_for_the_account_throttle_only_the_address(
+    app: Flask,
+) -> None:
+    log = AttemptLog(container(app).key_provider)
+    with container(app).unit() as db:
+        for index in range(MAX_FAILURES * 3):
+            log.record(
+                db,
+                username_key=log.username_key("holder"),
+                account_id=None,
+                method=Method.CARD,
+                outcome=Outcome.FAILURE,
+                reason=Reason.BAD_SIGNATURE,
+                address=f"203.0.113.{index}",
+                counts_for_account=False,
+            )
+    with container(app).sessions() as db:
+        assert not log.throttled(db, log.username_key("holder"), "192.0.2.1")
 
 
 def test_failures_older_than_the_window_no_longer_count(app: Flask) -> None:

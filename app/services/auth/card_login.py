@@ -7,6 +7,11 @@ Guarantees:
 - a challenge is single use: the first login request that presents it consumes it with one
   conditional UPDATE (`used_at IS NULL AND expires_at > now`, rowcount must be 1), whatever
   else in that request fails; it is valid only for the username it was issued to;
+- a failed login counts against the account (the per-account throttle) only when the card's
+  signature verified under one of the account's enrolled cards (or, through mTLS, the proxy
+  verified an enrolled certificate), whatever else failed: so the card is checked even when
+  the password is wrong, and a stranger without the card cannot lock its holder out. Every
+  failure counts against the client address;
 - a login succeeds only if every factor holds at once: the caller is not throttled, the account
   exists, is a subject and is active, the argon2id password matches, and the signature over the
   challenge (ECDSA P-256 / SHA-256 as raw r||s or DER, or RSA PKCS#1 v1.5 / SHA-256) verifies
@@ -49,7 +54,12 @@ from app.models import Account, AccountKind, Card, LoginChallenge
 from app.models.base import utcnow
 from app.services.auth.card_signature import DER_ECDSA_BYTES as DER_ECDSA_BYTES
 from app.services.auth.card_signature import RAW_ECDSA_BYTES as RAW_ECDSA_BYTES
-from app.services.auth.card_signature import card_by_signature, card_verdict, consume_challenge
+from app.services.auth.card_signature import (
+    SIGNED_BY_AN_ENROLLED_CARD,
+    card_by_signature,
+    card_verdict,
+    consume_challenge,
+)
 from app.services.auth.login_attempts import AttemptLog, Method, Outcome, Reason, normalise_username
 from app.services.auth.passwords import PasswordHashing
 from app.services.auth.sessions import LoginResult, SessionService, lock_for_login
@@ -216,13 +226,15 @@ class CardLoginService:
             self._record(db, key, account_id, method, address, Outcome.THROTTLED, TOO_MANY)
             return LoginResult(Outcome.THROTTLED, TOO_MANY)
         account_problem = self._check_account_and_password(account, password)
-        problem = problem or account_problem
         card_id: uuid.UUID | None = None
-        if problem is None and account is not None and password is not None:
-            card_id, problem = card_check(account)
-        if card_id is None or account is None or password is None:
+        card_problem: Reason | None = None
+        if problem is None and account is not None:  # even with a wrong password: see above
+            card_id, card_problem = card_check(account)
+        problem = problem or account_problem or (None if card_id is not None else card_problem)
+        if problem is not None or card_id is None or account is None or password is None:
             failed = problem or Reason.UNKNOWN_ACCOUNT
-            self._record(db, key, account_id, method, address, Outcome.FAILURE, failed)
+            verified = card_problem in SIGNED_BY_AN_ENROLLED_CARD
+            self._record(db, key, account_id, method, address, Outcome.FAILURE, failed, verified)
             return LoginResult(Outcome.FAILURE, failed)
         if account.password_hash is not None and self.passwords.needs_rehash(account.password_hash):
             account.password_hash = self.passwords.hash(password)
@@ -243,6 +255,7 @@ class CardLoginService:
         address: str,
         outcome: Outcome,
         reason: Reason,
+        counts_for_account: bool = True,
     ) -> None:
         AttemptLog(self.provider).record(
             db,
@@ -252,6 +265,7 @@ class CardLoginService:
             outcome=outcome,
             reason=reason,
             address=address,
+            counts_for_account=counts_for_account,
         )
         log.info("login %s: method=%s reason=%s", outcome.value, method.value, reason.value)
 

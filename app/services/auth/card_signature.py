@@ -33,6 +33,11 @@ from app.services.auth.login_attempts import Reason
 from crypto.keys import KeyProvider
 
 RAW_ECDSA_BYTES = 64  # P-256 r||s, as CKM_ECDSA returns it
+#: The verdicts given only when the signature (or the mTLS certificate) matched one of the
+#: account's enrolled cards: whoever sent it holds that card.
+SIGNED_BY_AN_ENROLLED_CARD = frozenset(
+    {Reason.OK, Reason.CARD_REVOKED, Reason.CERT_EXPIRED, Reason.CERT_INVALID}
+)
 DER_ECDSA_BYTES = range(8, 73)  # an ECDSA-Sig-Value SEQUENCE for P-256
 
 

@@ -4,9 +4,14 @@ Guarantees:
 - every attempt (success, failure, throttled) is a row: time, username as an HMAC key (never
   the typed text, which may be a password), account if known, method, outcome, a reason from
   a closed vocabulary, client address; never a password, PIN, OTP, signature or session id;
-- at most `MAX_FAILURES` failed attempts per `WINDOW` per username and per client address,
-  counted in the database so every worker shares them; never a global limit, so an attack on
-  one account or from one address does not lock anyone else out;
+- at most `MAX_FAILURES` failed attempts per `WINDOW` per username, and
+  `MAX_FAILURES_PER_ADDRESS` per client address, counted in the database so every worker
+  shares them; never a global limit, so an attack on one account or from one address does not
+  lock anyone else out;
+- a failure counts against the username only if it was recorded with `counts_for_account`:
+  the card login records a failure so only when the card's signature verified (someone holds
+  the card), so a stranger without the card can never lock its holder out; every failure
+  counts against the address;
 - an unknown username is throttled exactly like a known one (no enumeration by lockout);
 - the count is exact under concurrency: `throttled` serialises the attempts on one username and
   on one address until the caller's transaction ends (PostgreSQL: transaction-scoped advisory
@@ -32,7 +37,16 @@ from crypto.blind_index import BlindIndexKind, blind_index
 from crypto.keys import KeyProvider
 
 WINDOW = timedelta(seconds=60)
+#: Failures per username per window: a guesser holding the card (or a staff password guesser)
+#: gets 5 tries a minute.
 MAX_FAILURES = 5
+#: Failures per client address per window, sized for a crowded service hall or bank branch
+#: whose terminals all share one NAT address: 50 counters and self-service terminals in use at
+#: once, each finishing at most one login a minute (card, PIN, password take longer than that),
+#: each mistyping up to twice: 100. One address that sprays guesses gains nothing from the
+#: headroom: a card login needs the card's signature, a staff login a TOTP code, an institution
+#: its private key, and every account still stops at `MAX_FAILURES`.
+MAX_FAILURES_PER_ADDRESS = 100
 #: Advisory-lock namespaces (first key of PostgreSQL's two-int advisory locks).
 _USERNAME_LOCKS = 0x4347_0001
 _ADDRESS_LOCKS = 0x4347_0002
@@ -86,7 +100,8 @@ class AttemptLog:
         return blind_index(self.provider, BlindIndexKind.USERNAME, normalise_username(username))
 
     def throttled(self, session: Session, username_key: bytes, address: str) -> bool:
-        """True if this username or this address has failed `MAX_FAILURES` times lately.
+        """True if this username has failed `MAX_FAILURES` times lately (failures that count
+        against the account), or this address `MAX_FAILURES_PER_ADDRESS` times.
 
         Holds the username's and the address's attempt locks until the transaction ends.
         """
@@ -98,6 +113,7 @@ class AttemptLog:
             .where(
                 LoginAttempt.username_key == username_key,
                 LoginAttempt.outcome == Outcome.FAILURE.value,
+                LoginAttempt.counts_for_account.is_(True),
                 LoginAttempt.at > since,
             )
         )
@@ -112,7 +128,7 @@ class AttemptLog:
                 LoginAttempt.at > since,
             )
         )
-        return (per_address or 0) >= MAX_FAILURES
+        return (per_address or 0) >= MAX_FAILURES_PER_ADDRESS
 
     def _hold(self, session: Session, username_key: bytes, address: str) -> None:
         if session.get_bind().dialect.name != "postgresql":
@@ -134,6 +150,7 @@ class AttemptLog:
         outcome: Outcome,
         reason: Reason,
         address: str,
+        counts_for_account: bool = True,
     ) -> None:
         session.add(
             LoginAttempt(
@@ -144,6 +161,7 @@ class AttemptLog:
                 outcome=outcome.value,
                 reason=reason.value,
                 client_address=address[:45],
+                counts_for_account=counts_for_account,
             )
         )
         session.flush()

@@ -1,10 +1,17 @@
 """The two identifiers every input carries: citizen ID numbers and unified social credit codes.
 
 Guarantees:
-- `parse_citizen_id` accepts a value only if it is a GB 11643-1999 number whose region code is
-  plausible (`policies.regions.citizen_region_problem`: a province-level prefix and a prefecture
-  part GB/T 2260 assigns; no county table), whose birth date is a real date between 1900-01-01
-  and `today`, whose sequence is not 000 and whose ISO 7064 MOD 11-2 check character matches.
+- Two rules for a citizen ID number, with two messages:
+  - the *format* (`parse_citizen_id`): a GB 11643-1999 number whose region code is plausible
+    (`policies.regions.citizen_region_problem`: a province-level prefix and a prefecture part
+    GB/T 2260 assigns; no county table), whose birth date is a real calendar date, whose
+    sequence is not 000 and whose ISO 7064 MOD 11-2 check character matches. The standard's own
+    sample `440524188001010014` (born 1880) passes. This is what a search, a query or an order
+    about a number applies: any well-formed number may be asked about;
+  - *plausibility for a living person* (`check_living_birth_date`, or both rules at once with
+    `parse_living_citizen_id`): born on or after 1900-01-01 and not after `today`. This is for
+    enrolling a subject; its refusal (`ImplausibleIdentifier`, part `birth_date`) says the
+    number is well-formed but cannot be a living person's.
   Surrounding whitespace is stripped and a lowercase `x` check character becomes `X`; nothing
   else is altered.
 - `parse_credit_code` accepts a value only if it is a GB 32100-2015 code whose registration
@@ -98,22 +105,46 @@ def citizen_id_check_char(first17: str) -> str:
     return _CITIZEN_CHECK[total % 11]
 
 
-def _birth_date(text: str, today: date) -> date:
+class ImplausibleIdentifier(InvalidIdentifier):
+    """A well-formed citizen ID number that cannot be a living person's (plausibility rule)."""
+
+
+def _birth_date(text: str) -> date:
     try:
-        born = date(int(text[0:4]), int(text[4:6]), int(text[6:8]))
+        return date(int(text[0:4]), int(text[4:6]), int(text[6:8]))
     except ValueError:
         raise _citizen_error(
             "birth_date", "the birth date (characters 7-14) is not a real calendar date"
         ) from None
-    if born < _EARLIEST_BIRTH:
-        raise _citizen_error("birth_date", "the birth date (characters 7-14) is before 1900")
-    if born > today:
-        raise _citizen_error("birth_date", "the birth date (characters 7-14) is in the future")
-    return born
 
 
-def parse_citizen_id(raw: str, *, today: date | None = None) -> CitizenId:
-    """Validate and normalise a citizen ID number, or raise `InvalidIdentifier` naming the part."""
+def check_living_birth_date(citizen: CitizenId, *, today: date) -> CitizenId:
+    """`citizen` if a living person could have been born on its birth date (1900-01-01 to
+    `today`), else `ImplausibleIdentifier`; the number's format is not in question here."""
+    if citizen.birth_date < _EARLIEST_BIRTH:
+        raise ImplausibleIdentifier(
+            "citizen_id",
+            "birth_date",
+            "the number is well-formed, but its birth date (characters 7-14) is before 1900: "
+            "it cannot be a living person's",
+        )
+    if citizen.birth_date > today:
+        raise ImplausibleIdentifier(
+            "citizen_id",
+            "birth_date",
+            "the number is well-formed, but its birth date (characters 7-14) is in the future",
+        )
+    return citizen
+
+
+def parse_living_citizen_id(raw: str, *, today: date) -> CitizenId:
+    """Both rules: the format (`parse_citizen_id`), then `check_living_birth_date`."""
+    return check_living_birth_date(parse_citizen_id(raw), today=today)
+
+
+def parse_citizen_id(raw: str) -> CitizenId:
+    """Validate the format of a citizen ID number and normalise it, or raise
+    `InvalidIdentifier` naming the part (see the module guarantees: no plausibility rule)."""
     text = raw.strip()
     if len(text) != 18:
         raise _citizen_error("length", "a citizen ID number has exactly 18 characters")
@@ -126,7 +157,7 @@ def parse_citizen_id(raw: str, *, today: date | None = None) -> CitizenId:
     region_problem = citizen_region_problem(text[:6])
     if region_problem is not None:
         raise _citizen_error("region", region_problem)
-    born = _birth_date(text[6:14], today if today is not None else date.today())
+    born = _birth_date(text[6:14])
     sequence = int(text[14:17])
     if sequence == 0:
         raise _citizen_error("sequence", "the sequence number (characters 15-17) cannot be 000")
@@ -152,11 +183,9 @@ def make_citizen_id(region: str, birth: date, sequence: int) -> str:
     region_problem = citizen_region_problem(region)
     if region_problem is not None:
         raise _citizen_error("region", region_problem)
-    if birth < _EARLIEST_BIRTH or birth.year > 9999:
-        raise _citizen_error("birth_date", "the birth date must not be before 1900")
     if not 1 <= sequence <= 999:
         raise _citizen_error("sequence", "the sequence number must be between 1 and 999")
-    first17 = f"{region}{birth:%Y%m%d}{sequence:03d}"
+    first17 = f"{region}{birth.year:04d}{birth.month:02d}{birth.day:02d}{sequence:03d}"
     return first17 + citizen_id_check_char(first17)
 
 

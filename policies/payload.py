@@ -116,7 +116,7 @@ def _id_number(spec: FieldSpec, value: object, today: date | None) -> str:
     if not isinstance(value, str):
         raise _Bad("expected a citizen ID number as text")
     try:
-        return parse_citizen_id(value, today=today).value
+        return parse_citizen_id(value).value
     except InvalidIdentifier as exc:
         raise _Bad(f"is not a valid citizen ID number ({exc.part})") from None
 

@@ -12,6 +12,7 @@ from policies.identifiers import (
     CREDIT_CODE_CHARSET,
     PROVINCE_PREFIXES,
     REGISTRATION_AUTHORITIES,
+    ImplausibleIdentifier,
     InvalidIdentifier,
     citizen_id_check_char,
     credit_code_check_char,
@@ -20,6 +21,7 @@ from policies.identifiers import (
     organisation_code_check_char,
     parse_citizen_id,
     parse_credit_code,
+    parse_living_citizen_id,
 )
 from policies.regions import PREFECTURE_PARTS, UNDIVIDED_PREFIXES
 
@@ -45,7 +47,7 @@ def _no_echo(raw: str, message: str) -> None:
 
 
 def test_gb11643_sample_number_is_valid() -> None:
-    parsed = parse_citizen_id("11010519491231002X", today=TODAY)
+    parsed = parse_citizen_id("11010519491231002X")
     assert parsed.value == "11010519491231002X"
     assert parsed.region == "110105"
     assert parsed.birth_date == date(1949, 12, 31)
@@ -56,22 +58,58 @@ def test_gb11643_sample_number_is_valid() -> None:
 def test_computed_chongqing_number_is_valid_and_male() -> None:
     number = make_citizen_id("500103", date(1990, 5, 17), 123)
     assert number[:17] == "50010319900517123"
-    parsed = parse_citizen_id(number, today=TODAY)
+    parsed = parse_citizen_id(number)
     assert (parsed.sex, parsed.sequence, parsed.birth_date) == ("M", 123, date(1990, 5, 17))
 
 
 def test_lowercase_x_and_surrounding_whitespace_are_normalised() -> None:
-    assert parse_citizen_id(" 11010519491231002x\t", today=TODAY).value == "11010519491231002X"
-    assert parse_citizen_id("\u300011010519491231002X\u3000", today=TODAY).value.endswith("X")
+    assert parse_citizen_id(" 11010519491231002x\t").value == "11010519491231002X"
+    assert parse_citizen_id("\u300011010519491231002X\u3000").value.endswith("X")
 
 
 def test_residence_permit_prefix_83_is_accepted() -> None:
     number = make_citizen_id("830000", date(1985, 1, 2), 31)
-    assert parse_citizen_id(number, today=TODAY).region == "830000"
+    assert parse_citizen_id(number).region == "830000"
 
 
-def test_default_today_accepts_a_birth_in_the_past() -> None:
-    assert parse_citizen_id("11010519491231002X").birth_date.year == 1949
+# -- citizen ID: format and plausibility are two rules -----------------------------------------
+
+GB_SAMPLE = "440524188001010014"  # GB 11643-1999's own example: born 1 January 1880
+
+
+def test_the_standards_own_sample_number_is_well_formed() -> None:
+    parsed = parse_citizen_id(GB_SAMPLE)
+    assert (parsed.region, parsed.birth_date, parsed.sequence) == ("440524", date(1880, 1, 1), 1)
+    assert make_citizen_id("440524", date(1880, 1, 1), 1) == GB_SAMPLE
+
+
+@pytest.mark.parametrize(
+    ("number", "says"),
+    [
+        (GB_SAMPLE, "before 1900: it cannot be a living person's"),
+        (_with_check("11010518991231002"), "before 1900"),
+        (_with_check("11010520250616002"), "in the future"),  # the day after TODAY
+    ],
+)
+def test_plausibility_is_a_second_rule_with_its_own_message(number: str, says: str) -> None:
+    parse_citizen_id(number)  # the format holds
+    with pytest.raises(ImplausibleIdentifier) as caught:
+        parse_living_citizen_id(number, today=TODAY)
+    assert caught.value.part == "birth_date"
+    assert "well-formed" in str(caught.value)
+    assert says in str(caught.value)
+    _no_echo(number, str(caught.value))
+    with pytest.raises(InvalidIdentifier) as unreal:  # a format error reads differently
+        parse_living_citizen_id(_with_check("11010519490230002"), today=TODAY)
+    assert not isinstance(unreal.value, ImplausibleIdentifier)
+    assert "not a real calendar date" in str(unreal.value)
+
+
+def test_a_living_persons_number_passes_both_rules() -> None:
+    parsed = parse_living_citizen_id("11010519491231002X", today=TODAY)
+    assert parsed.birth_date == date(1949, 12, 31)
+    assert parse_living_citizen_id(_with_check("11010519000101002"), today=TODAY)
+    assert parse_living_citizen_id(_with_check("11010520250615002"), today=TODAY)  # born today
 
 
 @pytest.mark.parametrize(
@@ -95,7 +133,7 @@ def test_default_today_accepts_a_birth_in_the_past() -> None:
 )
 def test_real_region_codes_including_unusual_ones_are_accepted(region: str) -> None:
     number = make_citizen_id(region, date(1960, 3, 4), 17)
-    assert parse_citizen_id(number, today=TODAY).region == region
+    assert parse_citizen_id(number).region == region
 
 
 # -- citizen ID: each part refused --------------------------------------------------------------
@@ -119,8 +157,7 @@ CITIZEN_REJECTIONS = [
     ("region", _with_check("71020019491231002")),  # GB/T 2260 lists 710000 only
     ("birth_date", _with_check("11010519490230002")),  # 30 February
     ("birth_date", _with_check("11010519491331002")),  # month 13
-    ("birth_date", _with_check("11010518991231002")),  # before 1900
-    ("birth_date", _with_check("11010520250616002")),  # after TODAY
+    ("birth_date", _with_check("11010500000101002")),  # year 0
     ("sequence", _with_check("11010519491231000")),
     ("check_character", "110105194912310021"),
     ("check_character", "11010519491231002X".replace("X", "0")),
@@ -130,7 +167,7 @@ CITIZEN_REJECTIONS = [
 @pytest.mark.parametrize(("part", "raw"), CITIZEN_REJECTIONS)
 def test_citizen_id_rejection_names_the_part_without_echoing(part: str, raw: str) -> None:
     with pytest.raises(InvalidIdentifier) as caught:
-        parse_citizen_id(raw, today=TODAY)
+        parse_citizen_id(raw)
     assert caught.value.part == part
     assert caught.value.kind == "citizen_id"
     assert isinstance(caught.value, ValueError)
@@ -145,8 +182,6 @@ def test_make_citizen_id_refuses_impossible_parts() -> None:
         with pytest.raises(InvalidIdentifier) as caught:
             make_citizen_id(region, date(1990, 1, 1), 1)
         assert caught.value.part == "region"
-    with pytest.raises(InvalidIdentifier, match="1900"):
-        make_citizen_id("500103", date(1899, 12, 31), 1)
     with pytest.raises(InvalidIdentifier, match="sequence"):
         make_citizen_id("500103", date(1990, 1, 1), 0)
     with pytest.raises(InvalidIdentifier):
@@ -185,18 +220,18 @@ def test_every_generated_citizen_id_passes_and_round_trips(
     region: str, born: date, sequence: int
 ) -> None:
     number = make_citizen_id(region, born, sequence)
-    parsed = parse_citizen_id(number, today=TODAY)
+    parsed = parse_citizen_id(number)
     assert parsed.value == number
     assert (parsed.region, parsed.birth_date, parsed.sequence) == (region, born, sequence)
     assert parsed.sex == ("M" if sequence % 2 else "F")
-    assert parse_citizen_id(number.lower(), today=TODAY) == parsed
+    assert parse_citizen_id(number.lower()) == parsed
 
 
 @given(unassigned_prefecture_regions, st.integers(min_value=1, max_value=999))
 def test_a_prefecture_part_gb2260_never_assigns_is_refused(region: str, sequence: int) -> None:
     number = _with_check(f"{region}19800101{sequence:03d}")
     with pytest.raises(InvalidIdentifier) as caught:
-        parse_citizen_id(number, today=TODAY)
+        parse_citizen_id(number)
     assert caught.value.part == "region"
     assert "characters 3-4" in str(caught.value)
     _no_echo(number, str(caught.value))
@@ -216,13 +251,13 @@ def test_every_single_substitution_of_a_citizen_id_is_caught(number: str) -> Non
             # The check character alone catches it, whatever else the change did to the date.
             assert citizen_id_check_char(mutated[:17]) != mutated[17]
             with pytest.raises(InvalidIdentifier):
-                parse_citizen_id(mutated, today=TODAY)
+                parse_citizen_id(mutated)
 
 
 @given(st.text(alphabet="0123456789Xx \t", max_size=24))
 def test_no_citizen_id_error_echoes_its_input(raw: str) -> None:
     try:
-        parse_citizen_id(raw, today=TODAY)
+        parse_citizen_id(raw)
     except InvalidIdentifier as exc:
         _no_echo(raw, str(exc))
 

@@ -36,7 +36,7 @@ from crypto.blind_index import BlindIndexKind, blind_index
 from crypto.fields import canonical_json
 from crypto.keys import WrappingKey
 from policies.catalog import Catalog
-from policies.identifiers import InvalidIdentifier, parse_citizen_id, parse_credit_code
+from policies.identifiers import InvalidIdentifier, parse_credit_code, parse_living_citizen_id
 from policies.payload import PayloadError, validate_payload
 from policies.retention import retention_dates
 
@@ -198,7 +198,7 @@ class IngestService:
         self, position: int, subject: SubjectIntake
     ) -> tuple[str, SubjectIntake, list[dict[str, object]]]:
         try:
-            normalised = parse_citizen_id(subject.id_number, today=self.today).value
+            normalised = parse_living_citizen_id(subject.id_number, today=self.today).value
         except InvalidIdentifier as exc:
             raise IntakeError(f"subject #{position}: ID number: {exc}") from None
         if not subject.name or len(subject.name) > 100:

@@ -108,7 +108,7 @@ class SearchTerms:
         if not isinstance(number, str) or len(number) > 32:
             raise BadSearch("The ID number must be an 18-character string.")
         try:
-            return cls(id_number=parse_citizen_id(number, today=today).value)
+            return cls(id_number=parse_citizen_id(number).value)
         except InvalidIdentifier as exc:
             raise BadSearch(f"The ID number is not valid: {exc}") from None
 

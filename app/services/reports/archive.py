@@ -174,6 +174,6 @@ def _id_number(body: Body, q: LoggedQuery) -> tuple[str | None, tuple[str, Refus
     if not isinstance(number, str) or not number or len(number) > 32:
         return None, ("malformed_body", bad_input(_ORDER_HINT))
     try:
-        return parse_citizen_id(number, today=q.on).value, None
+        return parse_citizen_id(number).value, None
     except InvalidIdentifier as invalid:
         return None, ("invalid_id_number", bad_input(f"The ID number is not valid: {invalid}."))

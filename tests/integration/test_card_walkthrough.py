@@ -4,7 +4,8 @@ against a live gunicorn on a fresh var/ directory with the `make run` demo cards
 The README block is taken from the section "Logging in with a smart card by hand" and run by
 bash on a pseudo-terminal (pkcs11-tool and `read -s` need one), answering the password and PIN
 prompts only once the terminal has stopped echoing. Only the `BASE=` line is replaced (the test
-server has its own port); `var` is the fresh directory, linked into the working directory.
+server has its own port); `var` is the fresh directory, linked into the working directory, and
+`TMPDIR` is the test's, so the scratch directory the block makes can be inspected.
 """
 
 from __future__ import annotations
@@ -148,7 +149,10 @@ def test_the_readme_walkthrough_logs_in_with_pkcs11_tool_and_curl(
     password, card, pin = demo.logins["demo-subject-1"]
     assert "USERNAME=demo-subject-1" in script
     assert f"CARD={card}" in script
+    scratch = tmp_path / "tmp"  # where the block's `mktemp -d` makes its directory
+    scratch.mkdir()
     env = {key: demo.env[key] for key in ("PATH", "HOME") if key in demo.env}
+    env["TMPDIR"] = str(scratch)
     code, transcript = on_terminal(
         ["/bin/bash", "-e", "-o", "pipefail", "walkthrough.sh"],
         env,
@@ -165,8 +169,12 @@ def test_the_readme_walkthrough_logs_in_with_pkcs11_tool_and_curl(
     assert login["username"] == session["username"] == "demo-subject-1"
     assert sorted(session["methods"]) == ["card", "password"]
     assert session["kind"] == "subject"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["jar", "var", "walkthrough.sh"]
-    assert (tmp_path / "jar").stat().st_mode & 0o777 == 0o600
+    # nothing lands in the directory it ran from; the scratch directory keeps only the cookie
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp", "var", "walkthrough.sh"]
+    [work] = scratch.iterdir()
+    assert work.stat().st_mode & 0o777 == 0o700
+    assert sorted(p.name for p in work.iterdir()) == ["jar"]
+    assert (work / "jar").stat().st_mode & 0o777 == 0o600
 
 
 def test_the_client_logs_in_and_a_revoked_card_ends_the_session_and_the_next_login(

@@ -167,15 +167,19 @@ def test_the_readme_consent_token_by_hand_gets_the_institution_a_report(
     assert login.count(LOCAL_BASE) == 1
     assert consent.count(LOCAL_BASE) == 1
     assert f"CARD={card}" in consent
-    work = tmp_path / "work"
-    work.mkdir()
+    work, given, scratch = tmp_path / "work", tmp_path / "given", tmp_path / "tmp"
+    for directory in (work, given, scratch):
+        directory.mkdir()
     (work / "var").symlink_to(demo.var_dir)
-    (work / "bank-key.pem").write_bytes(bank.key_file.read_bytes())
-    (work / "bank-client-id").write_text(bank.client_id + "\n")
-    (work / "subject-id-number").write_text(id_number + "\n")
-    script = (login + consent).replace(LOCAL_BASE, f"\nBASE={server}\n")
+    (given / "bank-key.pem").write_bytes(bank.key_file.read_bytes())
+    (given / "bank-client-id").write_text(bank.client_id + "\n")
+    (given / "subject-id-number").write_text(id_number + "\n")
+    # between the blocks, the reader puts the institution's files in the scratch directory
+    handing_over = f"cp {given}/bank-key.pem {given}/bank-client-id {given}/subject-id-number .\n"
+    script = (login + handing_over + consent).replace(LOCAL_BASE, f"\nBASE={server}\n")
     (work / "walkthrough.sh").write_text(script)
     shell_env = {key: demo.env[key] for key in ("PATH", "HOME") if key in demo.env}
+    shell_env["TMPDIR"] = str(scratch)
     code, transcript = on_terminal(
         ["/bin/bash", "-e", "-o", "pipefail", "walkthrough.sh"],
         shell_env,
@@ -194,9 +198,10 @@ def test_the_readme_consent_token_by_hand_gets_the_institution_a_report(
     assert report["report"]["purpose"] == PURPOSE
     assert report["report"]["fee_fen"] > 0
     assert report["sections"]["social"] == []  # C is neither in the purpose nor in the scope
-    left = sorted(p.name for p in work.iterdir())
-    assert left == ["bank-client-id", "bank-key.pem", "jar", "subject-id-number", "var",
-                    "walkthrough.sh"]  # fmt: skip
+    assert sorted(p.name for p in work.iterdir()) == ["var", "walkthrough.sh"]
+    [scratch_dir] = scratch.iterdir()
+    left = sorted(p.name for p in scratch_dir.iterdir())
+    assert left == ["bank-client-id", "bank-key.pem", "jar", "subject-id-number"]
 
 
 def test_client_consent_create_lets_the_institution_query_until_revoked(

@@ -95,13 +95,14 @@ def payment_required(order_id: str, message: str = "This report needs a paid ord
     )
 
 
-def body_refusal(problem: str) -> Refused:
-    """The refusal of a body that could not be read (too large, or not JSON)."""
+def body_refusal(problem: str, why: str | None = None) -> Refused:
+    """The refusal of a body that could not be read (too large, or not JSON: `why` says
+    what was wrong with it when that is known, e.g. its encoding)."""
     if problem == TOO_LARGE:
         return Refused(
             RefusalKind.TOO_LARGE, "request_entity_too_large", "The request body is too large."
         )
-    return bad_input("The body must be a JSON object.")
+    return bad_input(why or "The body must be a JSON object.")
 
 
 def too_many_open_orders() -> Refused:

@@ -21,6 +21,7 @@ from app.services.auth.callers import PAYMENT_PROVIDER, caller_for, caller_for_i
 from app.services.oauth.bearer import InstitutionPrincipal
 from app.services.outcomes import MALFORMED, TOO_LARGE, Answer, Answered, RefusalKind
 from app.services.querylog.attempt import Asker, Body
+from app.web.bodies import not_json_message
 from app.web.identity import client_address, current_principal
 from app.web.queries import request_id
 
@@ -96,5 +97,5 @@ def sent_body() -> Body:
         return Body()
     parsed: Any = request.get_json(silent=True, force=True)
     if parsed is None:
-        return Body(problem=MALFORMED)
+        return Body(problem=MALFORMED, why=not_json_message("The body must be a JSON object."))
     return Body(parsed)

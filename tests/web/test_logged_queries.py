@@ -127,3 +127,15 @@ def test_an_expired_order_cannot_be_paid_at_the_counter(app: Flask, clock: Movab
         headers={"X-CSRF-Token": csrf},
     )
     assert (response.status_code, response.get_json()["error"]) == (409, "order_expired")
+
+
+def test_a_query_refuses_a_utf16_body_saying_why_and_logs_it(app: Flask, holder: Any) -> None:
+    client, headers = client_for(app, holder)
+    body = '{"order_id": "x"}'.encode("utf-16")
+    response = client.post(
+        "/api/v1/self/reports", data=body, headers={**headers, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert "UTF-8" in response.get_json()["message"]
+    [entry] = entries(app, "self:report:read")
+    assert (entry.decision, entry.reason) == ("denied", "malformed_body")

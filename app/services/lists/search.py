@@ -75,7 +75,7 @@ class PublicListSearch:
                 return refusal_for(decision)
             if body.problem is not None:
                 q.deny(db, body.problem)
-                return body_refusal(body.problem)
+                return body_refusal(body.problem, body.why)
             try:
                 terms = SearchTerms.parse(body.value, today=q.on)
             except BadSearch as exc:

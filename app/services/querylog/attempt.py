@@ -83,6 +83,7 @@ class Body:
 
     value: Any = None
     problem: str | None = None
+    why: str | None = None  # what was wrong with a body that is not JSON, when known
 
 
 class UnloggedAttempt(RuntimeError):

@@ -166,7 +166,7 @@ def _id_number(body: Body, q: LoggedQuery) -> tuple[str | None, tuple[str, Refus
     """The body's valid ID number, or the reason and refusal of a body that does not hold one
     (the number itself is never part of either)."""
     if body.problem is not None:
-        return None, (body.problem, body_refusal(body.problem))
+        return None, (body.problem, body_refusal(body.problem, body.why))
     sent = body.value
     number = (
         sent.get("id_number") if isinstance(sent, dict) and set(sent) == {"id_number"} else None

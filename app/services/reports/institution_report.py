@@ -167,7 +167,7 @@ class InstitutionReports:
         """What the body asks, or why it is not a query; sets the attempt's purpose when it
         is one of the closed list."""
         if body.problem is not None:
-            return _BadBody(body.problem, body_refusal(body.problem))
+            return _BadBody(body.problem, body_refusal(body.problem, body.why))
         sent = body.value
         if not isinstance(sent, dict) or set(sent) != set(FIELDS):
             return _malformed('Send {"id_number", "purpose", "consent_token"} only.')

@@ -80,7 +80,7 @@ class _Input:
 
 def _asked(body: Body) -> _Input:
     if body.problem is not None:
-        return _Input(refused=body_refusal(body.problem), reason=body.problem)
+        return _Input(refused=body_refusal(body.problem, body.why), reason=body.problem)
     sent = {} if body.value is None else body.value
     if not isinstance(sent, dict) or set(sent) - {"order_id"}:
         return _Input(refused=bad_input('Send {} or {"order_id": "<id>"}.'), reason="bad_request")

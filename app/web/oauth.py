@@ -24,17 +24,16 @@ from typing import Any, TypeVar, cast
 
 from flask import Blueprint, Response, g, jsonify, request, url_for
 
-from app.container import container
 from app.services.auth.login_attempts import AttemptLog
 from app.services.oauth.tokens import (
     BearerRefused,
     InstitutionPrincipal,
+    InstitutionTokens,
     OAuthFailure,
-    OAuthService,
     TokenRequest,
-    authenticate_bearer,
 )
 from app.services.policy import Action
+from app.web.answers import wired
 from app.web.gate import bound_to, csrf_exempt, public
 from app.web.identity import client_address
 
@@ -42,9 +41,14 @@ bp = Blueprint("oauth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _tokens() -> InstitutionTokens:
+    parts = wired()
+    return InstitutionTokens(parts, AttemptLog(parts.key_provider))
+
+
 def _external_url(endpoint: str) -> str:
     """This endpoint's absolute URL under the pinned public URL (see the module docstring)."""
-    return container().settings.public_url + url_for(endpoint)
+    return wired().settings.public_url + url_for(endpoint)
 
 
 def _token_request(audiences: tuple[str, ...]) -> TokenRequest:
@@ -71,11 +75,7 @@ def _failure(failure: OAuthFailure) -> tuple[Response, int]:
 @public
 @csrf_exempt
 def token() -> Response | tuple[Response, int]:
-    parts = container()
-    with parts.unit() as db:
-        outcome = OAuthService(AttemptLog(parts.key_provider)).token(
-            db, _token_request((_external_url("oauth.token"),))
-        )
+    outcome = _tokens().token(_token_request((_external_url("oauth.token"),)))
     if isinstance(outcome, OAuthFailure):
         return _failure(outcome)
     response = jsonify(outcome.body())
@@ -89,10 +89,8 @@ def token() -> Response | tuple[Response, int]:
 @public
 @csrf_exempt
 def revoke() -> Response | tuple[Response, int]:
-    parts = container()
     audiences = (_external_url("oauth.token"), _external_url("oauth.revoke"))
-    with parts.unit() as db:
-        failure = OAuthService(AttemptLog(parts.key_provider)).revoke(db, _token_request(audiences))
+    failure = _tokens().revoke(_token_request(audiences))
     if failure is not None:
         return _failure(failure)
     return jsonify({})
@@ -109,10 +107,7 @@ def require_bearer(scope: str | None) -> Callable[[F], F]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                with container().unit() as db:
-                    principal = authenticate_bearer(
-                        db, request.headers.get("Authorization"), required_scope=scope
-                    )
+                principal = _tokens().bearer(request.headers.get("Authorization"), scope)
             except BearerRefused as refused:
                 response = jsonify(refused.body())
                 response.headers["WWW-Authenticate"] = refused.www_authenticate()

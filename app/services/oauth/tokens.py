@@ -55,6 +55,7 @@ from app.services.oauth.client_assertion import (
     verify_assertion,
 )
 from app.services.oauth.institutions import Status, load_public_key
+from app.services.querylog.attempt import Parts
 
 __all__ = [
     "TOKEN_PATH",
@@ -291,3 +292,25 @@ def _granted_scopes(requested: str | None, institution: Institution) -> tuple[st
             institution.client_id,
         )
     return tuple(sorted(wanted))
+
+
+class InstitutionTokens:
+    """The OAuth endpoints as use cases: each call runs in one unit of work of its own, which
+    commits whatever the answer is (failures recorded, assertion jtis consumed)."""
+
+    def __init__(self, parts: Parts, attempts: AttemptLog) -> None:
+        self.parts = parts
+        self.service = OAuthService(attempts)
+
+    def token(self, request: TokenRequest) -> IssuedToken | OAuthFailure:
+        with self.parts.unit() as db:
+            return self.service.token(db, request)
+
+    def revoke(self, request: TokenRequest) -> OAuthFailure | None:
+        with self.parts.unit() as db:
+            return self.service.revoke(db, request)
+
+    def bearer(self, authorization_header: str | None, scope: str | None) -> InstitutionPrincipal:
+        """`authenticate_bearer` in a unit of its own (`BearerRefused` when refused)."""
+        with self.parts.unit() as db:
+            return authenticate_bearer(db, authorization_header, required_scope=scope)

@@ -70,7 +70,7 @@ importlint:
 	@$(VENV)/bin/lint-imports
 
 pytest:
-	@$(VENV)/bin/pytest
+	@$(VENV)/bin/pytest -n auto  # one worker per core (pytest-xdist)
 
 bench: system-deps install-dev
 	@scripts/system-deps.sh wrk procps

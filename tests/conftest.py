@@ -12,6 +12,7 @@ import os
 import secrets
 import shutil
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -208,7 +209,24 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+@pytest.fixture(autouse=True)
+def _openapi_tally(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The operations whose answers this test validated, carried on its report (so that the
+    run's summary counts them also when the tests ran in pytest-xdist workers)."""
+    before = openapi_check.validated.copy()
+    yield
+    for operation, count in (openapi_check.validated - before).items():
+        request.node.user_properties.append(("openapi", (operation, count)))
+
+
+_validated: Counter[str] = Counter()
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for key, value in report.user_properties:
+        if key == "openapi":
+            operation, count = value
+            _validated[operation] += count
     if report.when != "call" or not report.passed:
         return
     for backend in BACKENDS:
@@ -223,8 +241,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail a green run in which one backend passed tests and the other none (always), or in
     which either passed none (under CI=true, where the whole suite runs)."""
-    if exitstatus != 0:
-        return
+    if exitstatus != 0 or hasattr(session.config, "workerinput"):
+        return  # under pytest-xdist the controller sees every worker's reports and decides
     silent = [backend for backend, count in _backend_passes.items() if count == 0]
     ran_any = any(_backend_passes.values())
     if silent and (ran_any or os.environ.get("CI") == "true"):
@@ -235,7 +253,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     counts = ", ".join(f"{backend}: {count}" for backend, count in _backend_passes.items())
     terminalreporter.write_line(f"database tests passed per backend: {counts}")
-    checked = openapi_check.validated
+    checked = _validated
     terminalreporter.write_line(
         f"responses validated against the OpenAPI document: {sum(checked.values())} "
         f"over {len(checked)} operations"

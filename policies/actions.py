@@ -3,8 +3,10 @@
 An action is `<tier>:<resource>:<verb>`. The tier says on whose behalf and under which
 disclosure class the request acts: `public` (free self-service over the public lists), `self`
 (a subject about themselves), `archive` (the paid archive query), `institution` (third parties
-under the subject's signed consent), `billing` (cashiers and the payment provider), and the
-non-query tiers `service` (health, catalog, API description) and `auth` (logins and sessions).
+under the subject's signed consent), `billing` (cashiers and the payment provider),
+`registry` (registrars enrolling subjects and issuing their cards), `provider` (departments
+furnishing, correcting and withdrawing records), and the non-query tiers `service` (health,
+catalog, API description, intake schemas) and `auth` (logins and sessions).
 Anything not in this enum cannot be decided, so it cannot be allowed.
 """
 
@@ -51,6 +53,17 @@ class Action(StrEnum):
     INSTITUTION_IDENTITY_READ = "institution:identity:read"
     INSTITUTION_REPORT_QUERY = "institution:report:query"
     INSTITUTION_LEDGER_READ = "institution:ledger:read"
+    # a subject reports their card lost (password only: the card is what is missing)
+    AUTH_CARD_REPORT_LOST = "auth:card:report_lost"
+    SELF_NOTICE_READ = "self:notice:read"
+    # registry: registrars enrol subjects and issue their cards
+    REGISTRY_SUBJECT_ENROL = "registry:subject:enrol"
+    REGISTRY_CARD_ISSUE = "registry:card:issue"
+    REGISTRY_CARD_REPLACE = "registry:card:replace"
+    # provider: departments furnish, correct and withdraw records in the unified format
+    PROVIDER_RECORDS_SUBMIT = "provider:records:submit"
+    PROVIDER_BATCH_READ = "provider:batch:read"
+    SERVICE_INTAKE_SCHEMA_READ = "service:intake_schema:read"
 
     @property
     def tier(self) -> str:

@@ -67,7 +67,7 @@ _ENV: SoftHsmEnv | None = None
 
 #: Blank smart-card tokens (same PINs as the others) for the card tests; a key generated on a
 #: card stays there, so each test module that keys a card owns its own labels.
-CARD_TOKEN_LABELS: tuple[str, ...] = tuple(f"cg-card-{n}" for n in range(1, 13))
+CARD_TOKEN_LABELS: tuple[str, ...] = tuple(f"cg-card-{n}" for n in range(1, 17))
 
 
 def _build_env(base: Path) -> SoftHsmEnv:

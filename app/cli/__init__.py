@@ -5,7 +5,19 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.cli import accounts, billing, cards, db, demo, hsm, institutions, keys, lists, log
+from app.cli import (
+    accounts,
+    billing,
+    cards,
+    db,
+    demo,
+    hsm,
+    institutions,
+    keys,
+    lists,
+    log,
+    subjects,
+)
 
 
 def init_app(app: Flask) -> None:
@@ -16,3 +28,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(cards.group)
     app.cli.add_command(billing.group)
     app.cli.add_command(lists.group)
+    app.cli.add_command(subjects.group)

@@ -11,6 +11,7 @@ from app.web import (
     billing,
     bodies,
     browser,
+    card_pages,
     catalog,
     consents,
     errors,
@@ -23,6 +24,7 @@ from app.web import (
     openapi,
     public_lists,
     queries,
+    registry,
     self_service,
     session_api,
     step_up,
@@ -48,3 +50,5 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(billing.bp)
     app.register_blueprint(self_service.bp)
     app.register_blueprint(public_lists.bp)
+    app.register_blueprint(registry.bp)
+    app.register_blueprint(card_pages.bp)

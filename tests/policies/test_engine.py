@@ -78,6 +78,14 @@ EXPECTED: dict[Action, tuple[Outcome, ...]] = {
     Action.INSTITUTION_IDENTITY_READ: (U, D, D, D, D, D, A, D),
     Action.INSTITUTION_LEDGER_READ: (U, D, D, D, D, D, A, D),
     Action.INSTITUTION_REPORT_QUERY: (U, D, D, D, D, D, N, D),  # no consent: not found
+    Action.AUTH_CARD_REPORT_LOST: (A, A, A, A, A, A, A, A),  # the password is in the request
+    Action.SELF_NOTICE_READ: (U, A, S, D, D, D, D, D),
+    Action.REGISTRY_SUBJECT_ENROL: (U, D, D, S, S, S, D, D),  # registrars add the card
+    Action.REGISTRY_CARD_ISSUE: (U, D, D, S, S, S, D, D),
+    Action.REGISTRY_CARD_REPLACE: (U, D, D, S, S, S, D, D),
+    Action.PROVIDER_RECORDS_SUBMIT: (U, D, D, D, D, D, D, D),  # needs the provider scope
+    Action.PROVIDER_BATCH_READ: (U, D, D, D, D, D, D, D),
+    Action.SERVICE_INTAKE_SCHEMA_READ: (A, A, A, A, A, A, A, A),
 }
 
 

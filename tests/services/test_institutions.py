@@ -131,7 +131,7 @@ def test_register_stores_a_validated_institution(app: Flask) -> None:
     assert row.client_id == client_id
     assert row.credit_code == GOOD_CODE  # normalised
     assert row.status == "active"
-    assert row.scopes == "institution:consent:verify institution:report:query"
+    assert row.scopes == " ".join(sorted(SCOPES))
     assert row.public_key_pem.startswith("-----BEGIN PUBLIC KEY-----")
 
 

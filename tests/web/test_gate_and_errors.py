@@ -32,6 +32,10 @@ REVIEWED_PUBLIC = {
     "browser.card_page",  # the mTLS password form (names the presented card, nothing else)
     "browser.card_login",
     "auth_staff.staff_login",
+    # A lost card is reported with the password alone: the card is what is missing.
+    "registry.report_lost",
+    "card_pages.lost_form",
+    "card_pages.report_lost",
     # OAuth: the client authenticates each request itself (private_key_jwt, bearer token).
     "oauth.token",
     "oauth.revoke",

@@ -57,6 +57,7 @@ class Method(StrEnum):
     MTLS = "mtls"
     STAFF = "staff"  # password + TOTP
     OAUTH = "oauth"
+    PASSWORD = "password"  # noqa: S105 - a lost card reported with the password alone
 
 
 class Outcome(StrEnum):

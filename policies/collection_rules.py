@@ -83,6 +83,9 @@ _CONSENT_CONCEPTS: dict[str, str] = {
     "real_estate": "real estate",
     "tax_amount": "tax amounts",
 }
+#: The concept codes a written consent to collection can cover (catalog `concept` values).
+CONSENT_CONCEPTS: frozenset[str] = frozenset(_CONSENT_CONCEPTS)
+
 _CONSENT_ZH: tuple[tuple[str, str], ...] = (
     ("收入", "income"),
     ("工资", "income"),

@@ -13,6 +13,7 @@ from app.cli import (
     demo,
     hsm,
     institutions,
+    intake,
     keys,
     lists,
     log,
@@ -29,3 +30,5 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(billing.group)
     app.cli.add_command(lists.group)
     app.cli.add_command(subjects.group)
+    app.cli.add_command(intake.providers)
+    app.cli.add_command(intake.group)

@@ -26,6 +26,7 @@ from app.models.billing import (
 )
 from app.models.consents import Consent, ConsentRevocation
 from app.models.domain import DataProvider, Record, Subject
+from app.models.intake import CollectionConsent, IntakeBatch, IntakeError, PriorNotice
 from app.models.keys import DataKey, DataKeyState
 from app.models.query_log import LogCheckpoint, QueryLogEntry, QueryLogHead
 from app.models.usage import DailyUse, PublicListEntry, ReportAllowance
@@ -39,6 +40,7 @@ __all__ = [
     "Base",
     "Card",
     "ClientAssertionUse",
+    "CollectionConsent",
     "Consent",
     "ConsentRevocation",
     "DailyUse",
@@ -46,6 +48,8 @@ __all__ = [
     "DataKeyState",
     "DataProvider",
     "Institution",
+    "IntakeBatch",
+    "IntakeError",
     "LedgerAccount",
     "LedgerEntry",
     "LedgerKind",
@@ -57,6 +61,7 @@ __all__ = [
     "OrderStatus",
     "PaidVia",
     "PaymentNotification",
+    "PriorNotice",
     "PublicListEntry",
     "QueryLogEntry",
     "QueryLogHead",

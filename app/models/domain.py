@@ -9,19 +9,22 @@ category, type, dates, negative flag, disclosure class.
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
+    DateTime,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     String,
+    UniqueConstraint,
     Uuid,
 )
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, CreatedAt
@@ -39,6 +42,10 @@ class DataProvider(CreatedAt, Base):
     credit_code: Mapped[str] = mapped_column(String(18), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(32))
+    #: The OAuth client it submits as (scope `provider:records:submit`); None: demo data only.
+    institution_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("institutions.id"), unique=True
+    )
 
 
 class Subject(SealedColumns, CreatedAt, Base):
@@ -52,14 +59,26 @@ class Subject(SealedColumns, CreatedAt, Base):
     data_key_id: Mapped[int] = mapped_column(ForeignKey("data_keys.id"), index=True)
 
 
+def _own_id(context: DefaultExecutionContext) -> str:
+    """A record written without a provider record id is its own record: its id, as text."""
+    return str(context.get_current_parameters()["id"])  # type: ignore[no-untyped-call]
+
+
 class Record(SealedColumns, CreatedAt, Base):
-    """One credit record of one catalog type about one subject."""
+    """One version of one credit record of one catalog type about one subject.
+
+    A provider's record is `(provider_id, provider_record_id)`; a correction adds a version
+    and marks the one before `superseded`, a withdrawal marks the current one `withdrawn`.
+    Only `current` versions are ever shown; the others are kept as history (objections).
+    """
 
     __tablename__ = "records"
     __table_args__ = (
         CheckConstraint("category IN ('A', 'B', 'C', 'D')", name="category"),
         CheckConstraint("disclosure IN ('public', 'archive', 'restricted')", name="disclosure"),
+        CheckConstraint("status IN ('current', 'superseded', 'withdrawn')", name="status"),
         Index("ix_records_subject_id_category", "subject_id", "category"),
+        UniqueConstraint("provider_id", "provider_record_id", "version"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid7)
@@ -77,3 +96,11 @@ class Record(SealedColumns, CreatedAt, Base):
     data_key_id: Mapped[int] = mapped_column(ForeignKey("data_keys.id"), index=True)
     dek_generation: Mapped[int] = mapped_column(Integer, default=1)
     payload: Mapped[Envelope] = mapped_column(Sealed)
+    provider_record_id: Mapped[str] = mapped_column(String(64), default=_own_id)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16), default="current")
+    status_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    change_reason: Mapped[str | None] = mapped_column(String(32))
+    batch_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("intake_batches.id"), index=True)
+    received_on: Mapped[date | None] = mapped_column(Date)
+    consent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("collection_consents.id"))

@@ -20,6 +20,8 @@ from app.web import (
     home,
     identity,
     institution_reports,
+    intake,
+    notices,
     oauth,
     openapi,
     public_lists,
@@ -52,3 +54,5 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(public_lists.bp)
     app.register_blueprint(registry.bp)
     app.register_blueprint(card_pages.bp)
+    app.register_blueprint(intake.bp)
+    app.register_blueprint(notices.bp)

@@ -42,6 +42,9 @@ REVIEWED_PUBLIC = {
     "oauth.whoami",
     "billing.own_ledger",  # bearer token
     "institution_reports.query",  # bearer token
+    "intake.submit",  # bearer token (provider scope)
+    "intake.batch",  # bearer token (provider scope)
+    "intake.schema",  # the unified format per record type (no data)
     # The payment provider signs each notification (HMAC); it has no session.
     "billing.payment_notification",
 }

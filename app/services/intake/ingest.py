@@ -264,6 +264,10 @@ class IngestService:
             "catalog_version": self.catalog.version,
             "data_key_id": key_id,
             "dek_generation": 1,
+            "provider_record_id": str(record_id),
+            "version": 1,
+            "status": "current",
+            "received_on": self.today,
             "payload": self.keys.cipher.seal(
                 Record.context_for(record_id, "payload"), canonical_json(payload), key_id
             ),

@@ -184,7 +184,7 @@ class PublicListService:
         listed: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = {}
         for record_id, subject_id, code in db.execute(
             select(Record.id, Record.subject_id, Record.record_type).where(
-                Record.record_type.in_(sorted(public_types))
+                Record.record_type.in_(sorted(public_types)), Record.status == "current"
             )
         ):
             listed.setdefault(subject_id, []).append((record_id, code))

@@ -4,6 +4,8 @@
 ("The report"). Guarantees:
 - only record types listed in `decision.obligations.record_types` are read at all (the
   selection is made on plain columns, before anything is opened);
+- only the current version of each record is read: a corrected (superseded) or withdrawn
+  version is never shown, in any report kind;
 - records outside their display period on `on` are hidden when the obligations say so
   (`hide_undisplayed`): a record is shown iff `occurred_on <= on <= display_until`, or
   `display_until` is None (policies/retention.py: `display_until` is the last day shown);
@@ -73,6 +75,8 @@ _SUBJECT = select(_SUBJECTS.c.id, _SUBJECTS.c.id_bidx, _SUBJECTS.c.identity).whe
     _SUBJECTS.c.id == bindparam("subject_id")
 )
 _RECORD_TABLE = cast(Table, Record.__table__)
+#: The status of the one version of a record that answers show (`app.models.domain.Record`).
+CURRENT = "current"
 
 
 @functools.lru_cache(maxsize=64)
@@ -95,6 +99,8 @@ def _records_query(record_types: tuple[str, ...], displayed_only: bool) -> Selec
         .where(
             _RECORD_TABLE.c.subject_id == bindparam("subject_id"),
             _RECORD_TABLE.c.record_type.in_([literal(code, String) for code in record_types]),
+            # only the current version of a record: corrected and withdrawn ones are history
+            _RECORD_TABLE.c.status == literal(CURRENT, String),
         )
         .order_by(_RECORD_TABLE.c.category, _RECORD_TABLE.c.occurred_on, _RECORD_TABLE.c.id)
     )

@@ -5,8 +5,10 @@ disclosure class the request acts: `public` (free self-service over the public l
 (a subject about themselves), `archive` (the paid archive query), `institution` (third parties
 under the subject's signed consent), `billing` (cashiers and the payment provider),
 `registry` (registrars enrolling subjects and issuing their cards), `provider` (departments
-furnishing, correcting and withdrawing records), and the non-query tiers `service` (health,
-catalog, API description, intake schemas) and `auth` (logins and sessions).
+furnishing, correcting and withdrawing records), `compliance` (officers reviewing lists and
+statistics), `statistics` (aggregates for government, no subject-level data), and the
+non-query tiers `service` (health, catalog, API description, intake schemas) and `auth`
+(logins and sessions).
 Anything not in this enum cannot be decided, so it cannot be allowed.
 """
 
@@ -64,6 +66,13 @@ class Action(StrEnum):
     PROVIDER_RECORDS_SUBMIT = "provider:records:submit"
     PROVIDER_BATCH_READ = "provider:batch:read"
     SERVICE_INTAKE_SCHEMA_READ = "service:intake_schema:read"
+    # compliance: officers review list changes before publication (双公示 review)
+    COMPLIANCE_LIST_READ = "compliance:list:read"
+    COMPLIANCE_LIST_REVIEW = "compliance:list:review"
+    COMPLIANCE_LIST_DERIVE = "compliance:list:derive"
+    COMPLIANCE_STATISTICS_READ = "compliance:statistics:read"
+    # statistics: aggregates for government and the regulator (OAuth, scope statistics:read)
+    STATISTICS_AGGREGATE_READ = "statistics:aggregate:read"
 
     @property
     def tier(self) -> str:

@@ -14,6 +14,7 @@ Guarantees of `validate_payload`:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
@@ -121,11 +122,18 @@ def _id_number(spec: FieldSpec, value: object, today: date | None) -> str:
         raise _Bad(f"is not a valid citizen ID number ({exc.part})") from None
 
 
+@functools.lru_cache(maxsize=4096)
+def normalised_credit_code(value: str) -> str:
+    """`parse_credit_code(value).value`, remembered for the last 4,096 valid codes (they name
+    organisations, not people; a refused code is checked afresh every time)."""
+    return parse_credit_code(value).value
+
+
 def _credit_code(spec: FieldSpec, value: object, today: date | None) -> str:
     if not isinstance(value, str):
         raise _Bad("expected a unified social credit code as text")
     try:
-        return parse_credit_code(value).value
+        return normalised_credit_code(value)
     except InvalidIdentifier as exc:
         raise _Bad(f"is not a valid unified social credit code ({exc.part})") from None
 

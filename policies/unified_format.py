@@ -30,9 +30,9 @@ from typing import Any
 
 from policies.catalog_model import Catalog, RecordType
 from policies.collection_rules import CONSENT_CONCEPTS, prohibited_concept
-from policies.identifiers import InvalidIdentifier, parse_credit_code, parse_living_citizen_id
+from policies.identifiers import InvalidIdentifier, parse_living_citizen_id
 from policies.intake_rules import IntakeRules
-from policies.payload import PayloadError, validate_payload
+from policies.payload import PayloadError, normalised_credit_code, validate_payload
 from policies.retention import retention_dates
 
 OPS = ("add", "correct", "withdraw", "consent")
@@ -143,16 +143,20 @@ def _identifier(value: object, field: str) -> str:
     return value
 
 
-def _person(value: object, today: date) -> Person:
+def _person(value: object, today: date, memo: dict[str, str] | None) -> Person:
     if not isinstance(value, Mapping) or set(value) - {"id_number", "name"}:
         raise _Refused("subject", "format.bad_value", 'an object of "id_number" and "name"')
     number, name = value.get("id_number"), value.get("name")
     if not isinstance(number, str):
         raise _Refused("subject.id_number", "format.missing", "is required (a string)")
-    try:
-        normalised = parse_living_citizen_id(number, today=today).value
-    except InvalidIdentifier as exc:
-        raise _Refused("subject.id_number", "identifier.citizen_id", str(exc)) from None
+    normalised = None if memo is None else memo.get(number)
+    if normalised is None:
+        try:
+            normalised = parse_living_citizen_id(number, today=today).value
+        except InvalidIdentifier as exc:
+            raise _Refused("subject.id_number", "identifier.citizen_id", str(exc)) from None
+        if memo is not None:
+            memo[number] = normalised
     if not isinstance(name, str):
         raise _Refused("subject.name", "format.missing", "is required (a string)")
     clean = " ".join(name.split())
@@ -176,16 +180,32 @@ def _check_keys(value: Mapping[str, Any], op: str) -> None:
 
 
 def check_row(
-    row: int, value: object, *, catalog: Catalog, rules: IntakeRules, today: date
+    row: int,
+    value: object,
+    *,
+    catalog: Catalog,
+    rules: IntakeRules,
+    today: date,
+    memo: dict[str, str] | None = None,
 ) -> Line | RowError:
-    """The checked line for one parsed row, or the first `RowError` (module guarantees)."""
+    """The checked line for one parsed row, or the first `RowError` (module guarantees).
+
+    `memo` (optional, the caller's, for one chunk of rows: then dropped) remembers the ID
+    numbers already found valid, so a subject's rows check their number once."""
     try:
-        return _check(row, value, catalog, rules, today)
+        return _check(row, value, catalog, rules, today, memo)
     except _Refused as refused:
         return RowError(row, refused.field, refused.rule, refused.message)
 
 
-def _check(row: int, value: object, catalog: Catalog, rules: IntakeRules, today: date) -> Line:
+def _check(
+    row: int,
+    value: object,
+    catalog: Catalog,
+    rules: IntakeRules,
+    today: date,
+    memo: dict[str, str] | None,
+) -> Line:
     if not isinstance(value, Mapping):
         raise _Refused(None, "format.malformed_line", "a row is one JSON object")
     op = value.get("op")
@@ -198,7 +218,7 @@ def _check(row: int, value: object, catalog: Catalog, rules: IntakeRules, today:
     if not isinstance(provider, str):
         raise _Refused("provider", "format.bad_value", "a unified social credit code (text)")
     try:
-        provider = parse_credit_code(provider).value
+        provider = normalised_credit_code(provider)
     except InvalidIdentifier as exc:
         raise _Refused("provider", "identifier.credit_code", str(exc)) from None
     if op == "withdraw":
@@ -207,13 +227,15 @@ def _check(row: int, value: object, catalog: Catalog, rules: IntakeRules, today:
             raise _Refused("reason", "format.bad_value", "is not a declared withdrawal reason")
         return WithdrawLine(row, provider, _identifier(value["record_id"], "record_id"), reason)
     if op == "consent":
-        return _consent(row, value, provider, today)
-    return _record(row, value, op, provider, catalog, rules, today)
+        return _consent(row, value, provider, today, memo)
+    return _record(row, value, op, provider, catalog, rules, today, memo)
 
 
-def _consent(row: int, value: Mapping[str, Any], provider: str, today: date) -> ConsentLine:
+def _consent(
+    row: int, value: Mapping[str, Any], provider: str, today: date, memo: dict[str, str] | None
+) -> ConsentLine:
     ref = _identifier(value["consent_ref"], "consent_ref")
-    person = _person(value["subject"], today)
+    person = _person(value["subject"], today, memo)
     signed_on = _date(value["signed_on"], "signed_on", required=True)
     assert signed_on is not None
     if signed_on > today:
@@ -238,13 +260,14 @@ def _record(
     catalog: Catalog,
     rules: IntakeRules,
     today: date,
+    memo: dict[str, str] | None,
 ) -> RecordLine:
     record_id = _identifier(value["record_id"], "record_id")
     code = value["type"]
     record_type = catalog.get(code) if isinstance(code, str) else None
     if record_type is None:
         raise _Refused("type", "catalog.unknown_type", "is not a record type of the catalog")
-    person = _person(value["subject"], today)
+    person = _person(value["subject"], today, memo)
     occurred_on = _date(value["occurred_on"], "occurred_on", required=True)
     assert occurred_on is not None
     ended_on = _date(value.get("ended_on"), "ended_on", required=False)

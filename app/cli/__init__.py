@@ -17,6 +17,7 @@ from app.cli import (
     keys,
     lists,
     log,
+    statistics,
     subjects,
 )
 
@@ -32,3 +33,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(subjects.group)
     app.cli.add_command(intake.providers)
     app.cli.add_command(intake.group)
+    app.cli.add_command(statistics.group)

@@ -28,6 +28,7 @@ from app.models.consents import Consent, ConsentRevocation
 from app.models.domain import DataProvider, Record, Subject
 from app.models.intake import CollectionConsent, IntakeBatch, IntakeError, PriorNotice
 from app.models.keys import DataKey, DataKeyState
+from app.models.lists import ListChange, ListPublication
 from app.models.query_log import LogCheckpoint, QueryLogEntry, QueryLogHead
 from app.models.usage import DailyUse, PublicListEntry, ReportAllowance
 
@@ -53,6 +54,8 @@ __all__ = [
     "LedgerAccount",
     "LedgerEntry",
     "LedgerKind",
+    "ListChange",
+    "ListPublication",
     "LogCheckpoint",
     "LoginAttempt",
     "LoginChallenge",

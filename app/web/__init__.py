@@ -27,8 +27,11 @@ from app.web import (
     public_lists,
     queries,
     registry,
+    review_lists,
     self_service,
     session_api,
+    staff_pages,
+    statistics,
     step_up,
 )
 
@@ -56,3 +59,6 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(card_pages.bp)
     app.register_blueprint(intake.bp)
     app.register_blueprint(notices.bp)
+    app.register_blueprint(review_lists.bp)
+    app.register_blueprint(staff_pages.bp)
+    app.register_blueprint(statistics.bp)

@@ -74,7 +74,7 @@ def _fields(*names: str) -> dict[str, str] | None:
     return picked
 
 
-def _registrar(action: Action) -> tuple[Actor | None, tuple[Response, int] | None]:
+def registrar_actor(action: Action) -> tuple[Actor | None, tuple[Response, int] | None]:
     principal = current_principal()
     parts = container()
     decision = parts.policy.decide(caller_for(principal), action, on=parts.clock.today())
@@ -96,7 +96,7 @@ def _refused(outcome: StepOutcome) -> tuple[Response, int]:
 @bp.post("/api/v1/registry/subjects")
 @bound_to(Action.REGISTRY_SUBJECT_ENROL)
 def enrol() -> tuple[Response, int]:
-    actor, refused = _registrar(Action.REGISTRY_SUBJECT_ENROL)
+    actor, refused = registrar_actor(Action.REGISTRY_SUBJECT_ENROL)
     if actor is None:
         assert refused is not None
         return refused
@@ -141,7 +141,7 @@ def _card_answer(outcome: IssuedCard) -> tuple[Response, int]:
 @bp.post("/api/v1/registry/accounts/<username>/cards")
 @bound_to(Action.REGISTRY_CARD_ISSUE)
 def issue_card(username: str) -> tuple[Response, int]:
-    actor, refused = _registrar(Action.REGISTRY_CARD_ISSUE)
+    actor, refused = registrar_actor(Action.REGISTRY_CARD_ISSUE)
     if actor is None:
         assert refused is not None
         return refused
@@ -163,7 +163,7 @@ def issue_card(username: str) -> tuple[Response, int]:
 @bp.post("/api/v1/registry/accounts/<username>/cards/replace")
 @bound_to(Action.REGISTRY_CARD_REPLACE)
 def replace_card(username: str) -> tuple[Response, int]:
-    actor, refused = _registrar(Action.REGISTRY_CARD_REPLACE)
+    actor, refused = registrar_actor(Action.REGISTRY_CARD_REPLACE)
     if actor is None:
         assert refused is not None
         return refused

@@ -86,6 +86,11 @@ EXPECTED: dict[Action, tuple[Outcome, ...]] = {
     Action.PROVIDER_RECORDS_SUBMIT: (U, D, D, D, D, D, D, D),  # needs the provider scope
     Action.PROVIDER_BATCH_READ: (U, D, D, D, D, D, D, D),
     Action.SERVICE_INTAKE_SCHEMA_READ: (A, A, A, A, A, A, A, A),
+    Action.COMPLIANCE_LIST_READ: (U, D, D, D, S, D, D, D),  # officers only (role)
+    Action.COMPLIANCE_LIST_REVIEW: (U, D, D, D, S, D, D, D),
+    Action.COMPLIANCE_LIST_DERIVE: (U, D, D, D, S, D, D, D),
+    Action.COMPLIANCE_STATISTICS_READ: (U, D, D, D, S, D, D, D),
+    Action.STATISTICS_AGGREGATE_READ: (U, D, D, D, D, D, D, D),  # needs the statistics scope
 }
 
 

@@ -32,6 +32,8 @@ REVIEWED_PUBLIC = {
     "browser.card_page",  # the mTLS password form (names the presented card, nothing else)
     "browser.card_login",
     "auth_staff.staff_login",
+    "staff_pages.login_page",  # the staff password + code form (names a presented card)
+    "staff_pages.login",
     # A lost card is reported with the password alone: the card is what is missing.
     "registry.report_lost",
     "card_pages.lost_form",
@@ -45,6 +47,7 @@ REVIEWED_PUBLIC = {
     "intake.submit",  # bearer token (provider scope)
     "intake.batch",  # bearer token (provider scope)
     "intake.schema",  # the unified format per record type (no data)
+    "statistics.government",  # bearer token (statistics scope)
     # The payment provider signs each notification (HMAC); it has no session.
     "billing.payment_notification",
 }

@@ -27,16 +27,18 @@ Guarantees:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import AccountKind
+from app.models import AccountKind, Card
 from app.models.base import utcnow
-from app.services.auth.card_signature import card_by_signature, consume_challenge
+from app.services.auth.card_signature import card_by_signature, card_verdict, consume_challenge
 from app.services.auth.login_attempts import AttemptLog, Method, Outcome, Reason
 from app.services.auth.sessions import Principal, SessionService, lock_for_login
 from crypto.keys import KeyProvider
@@ -142,3 +144,71 @@ class CardStepUp:
             address=address,
         )
         log.info("card step-up %s: reason=%s", outcome.value, reason.value)
+
+
+@dataclass(frozen=True)
+class CertificateStepUp:
+    """The browser's card step-up: the card certificate the trusted TLS proxy verified in the
+    handshake (mutual TLS) stands for the card factor, exactly as at the subjects' mTLS login.
+
+    Same guarantees as `CardStepUp`, with the certificate in place of the signature: it must be
+    enrolled (by SHA-256 thumbprint) for this very staff account, active, and valid now."""
+
+    provider: KeyProvider
+
+    def step_up(
+        self, db: Session, *, token: str, certificate: bytes | None, address: str
+    ) -> StepUpResult:
+        sessions = SessionService()
+        current = sessions.resume(db, token, touch=False)
+        if current is None:
+            return StepUpResult(StepUpOutcome.SESSION_ENDED)
+        if not may_step_up(current):
+            return StepUpResult(StepUpOutcome.NOT_ALLOWED)
+        attempts = AttemptLog(self.provider)
+        key = attempts.username_key(current.username)
+        if attempts.throttled(db, key, address):
+            reason = Reason.TOO_MANY_FAILURES
+            self._record(db, key, current.account_id, address, Outcome.THROTTLED, reason)
+            return StepUpResult(StepUpOutcome.THROTTLED, reason)
+        account = lock_for_login(db, current.username)
+        card_id: uuid.UUID | None = None
+        problem: Reason = Reason.NO_CARD
+        if account is not None and certificate is not None:
+            card = db.scalars(
+                select(Card)
+                .where(Card.thumbprint == hashlib.sha256(certificate).hexdigest())
+                .with_for_update(read=True)
+            ).one_or_none()
+            if card is not None and card.account_id == account.id:
+                card_id, problem = card_verdict(self.provider, card, utcnow())
+        if card_id is None or account is None:
+            self._record(db, key, current.account_id, address, Outcome.FAILURE, problem)
+            return StepUpResult(StepUpOutcome.FAILURE, problem)
+        methods = current.methods | {CARD_METHOD}
+        new_token = sessions.start(db, account, methods, card_id=card_id, replaces=token)
+        principal = sessions.resume(db, new_token, touch=False)
+        if principal is None:  # cannot happen for a session just started on an active account
+            raise RuntimeError("a session just started could not be resumed")
+        self._record(db, key, account.id, address, Outcome.SUCCESS, Reason.OK)
+        return StepUpResult(StepUpOutcome.SUCCESS, Reason.OK, new_token, principal)
+
+    def _record(
+        self,
+        db: Session,
+        key: bytes,
+        account_id: uuid.UUID,
+        address: str,
+        outcome: Outcome,
+        reason: Reason,
+    ) -> None:
+        AttemptLog(self.provider).record(
+            db,
+            username_key=key,
+            account_id=account_id,
+            method=Method.MTLS,
+            outcome=outcome,
+            reason=reason,
+            address=address,
+        )
+        log.info("card step-up (mtls) %s: reason=%s", outcome.value, reason.value)

@@ -172,12 +172,15 @@ class BatchService:
         lines: list[Line] = []
         errors: list[RowError] = []
         catalog = self.parts.catalog
+        memo: dict[str, str] = {}  # ID numbers found valid in this chunk, dropped with it
         for item in chunk:
             if isinstance(item, RowError):
                 errors.append(item)
                 continue
             row, value = item
-            checked = check_row(row, value, catalog=catalog, rules=self.rules, today=today)
+            checked = check_row(
+                row, value, catalog=catalog, rules=self.rules, today=today, memo=memo
+            )
             if isinstance(checked, RowError):
                 errors.append(checked)
             else:

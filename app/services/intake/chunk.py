@@ -30,7 +30,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import LargeBinary, Table, bindparam, delete, insert, select, type_coerce, update
+from sqlalchemy import (
+    Connection,
+    LargeBinary,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -105,6 +115,7 @@ class _Subject:
     bidx: bytes
     name: str | None  # the name on record, or the name this chunk creates it with
     new: bool = False
+    folded: str | None = None  # `normalise_person_name(name)`, once needed
 
 
 @dataclass
@@ -142,20 +153,21 @@ class ChunkWriter:
         counts = ChunkCounts()
         errors: list[RowError] = []
         work = _Work()
-        subjects = self._subjects(db, lines)
-        held = self._held(db, lines)
-        consents = self._consents(db, lines)
+        connection = db.connection()  # Core statements on the unit's connection
+        subjects = self._subjects(connection, lines)
+        held = self._held(connection, lines)
+        consents = self._consents(connection, lines)
         for line in lines:
             problem = self._apply_line(db, line, subjects, held, consents, work, counts)
             if problem is not None:
                 errors.append(problem)
                 counts.rejected += 1
-        self._write(db, work, subjects)
+        self._write(db, connection, work, subjects)
         return counts, errors
 
     # --- reading what the chunk needs, in one query each ----------------------------------
 
-    def _subjects(self, db: Session, lines: Sequence[Line]) -> dict[str, _Subject]:
+    def _subjects(self, db: Connection, lines: Sequence[Line]) -> dict[str, _Subject]:
         numbers = sorted(
             {ln.subject.id_number for ln in lines if isinstance(ln, RecordLine | ConsentLine)}
         )
@@ -180,7 +192,7 @@ class ChunkWriter:
                 found[number] = _Subject(uuid7(), bidx[number], None, new=True)
         return found
 
-    def _held(self, db: Session, lines: Sequence[Line]) -> dict[str, _Held]:
+    def _held(self, db: Connection, lines: Sequence[Line]) -> dict[str, _Held]:
         ids = sorted({ln.record_id for ln in lines if isinstance(ln, RecordLine | WithdrawLine)})
         held: dict[str, _Held] = {}
         if not ids:
@@ -211,7 +223,7 @@ class ChunkWriter:
             )  # fmt: skip
         return held
 
-    def _consents(self, db: Session, lines: Sequence[Line]) -> dict[str, _Consent]:
+    def _consents(self, db: Connection, lines: Sequence[Line]) -> dict[str, _Consent]:
         refs = sorted(
             {
                 ref
@@ -476,10 +488,12 @@ class ChunkWriter:
 
     # --- writing -----------------------------------------------------------------------------
 
-    def _write(self, db: Session, work: _Work, subjects: dict[str, _Subject]) -> None:
+    def _write(
+        self, session: Session, db: Connection, work: _Work, subjects: dict[str, _Subject]
+    ) -> None:
         new_subjects = [s for s in subjects.values() if s.new and s.id in work.claimed]
         if new_subjects:
-            master = self._key_id(db, WrappingKey.MASTER.value)
+            master = self._key_id(session, WrappingKey.MASTER.value)
             numbers = {s.id: n for n, s in subjects.items()}
             db.execute(
                 insert(_SUBJECTS),
@@ -539,7 +553,7 @@ class ChunkWriter:
             db.execute(insert(_ENTRIES), list_rows)
         self._log(db, work, by_id)
 
-    def _log(self, db: Session, work: _Work, subjects: dict[uuid.UUID, _Subject]) -> None:
+    def _log(self, db: Connection, work: _Work, subjects: dict[uuid.UUID, _Subject]) -> None:
         bidx_of = self._bidx_of(db, work, subjects)
         for retired in work.changes:
             reason = "corrected" if retired["new_status"] == "superseded" else "withdrawn"
@@ -560,7 +574,7 @@ class ChunkWriter:
 
     @staticmethod
     def _bidx_of(
-        db: Session, work: _Work, subjects: dict[uuid.UUID, _Subject]
+        db: Connection, work: _Work, subjects: dict[uuid.UUID, _Subject]
     ) -> dict[uuid.UUID, bytes]:
         """The subject's blind index for each retired record (read for withdrawals)."""
         found: dict[uuid.UUID, bytes] = {}
@@ -579,7 +593,7 @@ class ChunkWriter:
                     _SUBJECTS.c.id.in_(sorted(set(wanted.values())))
                 )
             )
-            bidx = dict(rows.tuples().all())
+            bidx = {subject_id: value for subject_id, value in rows}
             for record_id, subject_id in wanted.items():
                 found[record_id] = bidx[subject_id]
         return found
@@ -633,9 +647,11 @@ class _Work:
 
 
 def _check_name(row: int, subject: _Subject, person: Person) -> RowError | None:
-    if subject.name is None:
+    if subject.name is None or subject.name == person.name:
         return None
-    if normalise_person_name(subject.name) != normalise_person_name(person.name):
+    if subject.folded is None:
+        subject.folded = normalise_person_name(subject.name)
+    if subject.folded != normalise_person_name(person.name):
         return RowError(
             row, "subject.name", "identity.name_mismatch", "differs from the name on record"
         )

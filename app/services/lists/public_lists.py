@@ -6,7 +6,8 @@ Guarantees:
   the HSM): `public_list_entries` holds the record id, subject id, record type and the two
   indexes, never a name or a number; a search costs exactly one HMAC;
 - only record types of the public disclosure class are indexed, and a search returns only the
-  record types the decision releases, displayed on the day of the search, masked by the
+  record types the decision releases, and the red and black listings published after review
+  and not removed (`app.services.lists.review`), displayed on the day of the search, masked by the
   decision's obligations (ID number as first 6 + last 4 for the public tier);
 - ID numbers are validated (check character) before anything is looked up;
 - nothing here logs, commits or writes a query-log entry (the search use case does that:
@@ -25,7 +26,7 @@ from typing import Any, cast
 from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
-from app.models import Record, Subject
+from app.models import ListPublication, Record, Subject
 from app.models.usage import PublicListEntry
 from app.services.reports.assembly import ReportService
 from crypto.blind_index import BlindIndexKind, blind_index
@@ -35,6 +36,7 @@ from policies.decision import Decision
 from policies.identifiers import InvalidIdentifier, parse_citizen_id
 
 _ENTRIES = cast(Table, PublicListEntry.__table__)
+_PUBLICATIONS = cast(Table, ListPublication.__table__)
 _NAME_JOINERS = "·•・‧﹒."
 MAX_NAME_LENGTH = 100
 
@@ -152,26 +154,39 @@ class PublicListService:
         bidx = id_bidx if id_bidx is not None else self.searched_subject(terms)
         if bidx is not None:
             where = _ENTRIES.c.id_bidx == bidx
+            listed_where = _PUBLICATIONS.c.id_bidx == bidx
         else:
             assert terms.name is not None
-            where = _ENTRIES.c.name_bidx == name_index(self.provider, terms.name)
-        subject_ids = list(
+            name_bidx = name_index(self.provider, terms.name)
+            where = _ENTRIES.c.name_bidx == name_bidx
+            listed_where = _PUBLICATIONS.c.name_bidx == name_bidx
+        subject_ids = set(
             db.scalars(
                 select(_ENTRIES.c.subject_id)
                 .where(where, _ENTRIES.c.record_type.in_(sorted(obligations.record_types)))
                 .distinct()
             )
         )
+        listings: dict[uuid.UUID, list[dict[str, str]]] = {}
+        for subject_id, code, listed in db.execute(
+            select(
+                _PUBLICATIONS.c.subject_id, _PUBLICATIONS.c.list, _PUBLICATIONS.c.listed_on
+            ).where(listed_where, _PUBLICATIONS.c.removed_at.is_(None))
+        ):
+            listings.setdefault(subject_id, []).append(
+                {"list": code, "listed_on": listed.isoformat()}
+            )
         entries: list[dict[str, Any]] = []
         released: set[str] = set()
-        for subject in _subjects(db, subject_ids):
+        for subject in _subjects(db, sorted(subject_ids | set(listings))):
             report = self.reports.assemble(
                 db, subject=subject, decision=decision, kind="public", on=on
             )
             records = [r for section in _RECORD_SECTIONS for r in report["sections"][section]]
-            if not records:
+            shown = sorted(listings.get(subject.id, []), key=lambda item: item["list"])
+            if not records and not shown:
                 continue
-            entries.append({"subject": report["subject"], "records": records})
+            entries.append({"subject": report["subject"], "records": records, "listings": shown})
             released.update(self.reports.released_fields(report))
         return SearchResult(bidx, entries, sorted(released))
 

@@ -45,6 +45,7 @@ class Scope(StrEnum):
     REPORT_QUERY = "institution:report:query"
     CONSENT_VERIFY = "institution:consent:verify"
     PROVIDER_SUBMIT = "provider:records:submit"  # a data provider furnishing records
+    STATISTICS_READ = "statistics:read"  # a government or regulator's aggregate statistics
 
 
 SCOPES: frozenset[str] = frozenset(scope.value for scope in Scope)

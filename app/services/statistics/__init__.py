@@ -1,0 +1,1 @@
+"""Statistics for government and the regulator: aggregates only, small cells suppressed."""

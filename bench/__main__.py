@@ -1,6 +1,8 @@
 """`make bench` / `python -m bench [--quick]`: every figure with its same-run baseline.
 
-Goals (reported, never asserted in tests): sealed ingest >= 0.25x plain insert; own report
+Goals (reported, never asserted in tests): sealed ingest >= 0.25x plain insert; JSON Lines
+intake of 1,000,000 records >= 0.4x a plain insert of the same rows, resident memory flat, a
+correction as fast as a new record (`python -m bench.intake_jsonl` runs it alone); own report
 >= 0.75x a logged read on the same server (on SQLite and on PostgreSQL), p99 <= 3x p50, no
 HSM call per report in steady state; query-log verification >= 100,000 entries/s
 (`python -m bench.log_verify` runs it alone).
@@ -14,11 +16,19 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import hsm_ops, ingest, log_verify, lookup, own_report
+from bench import hsm_ops, ingest, intake_jsonl, log_verify, lookup, own_report
 from bench.harness import BenchToken, machine, save
 from policies.catalog import load_catalog
 
-FIGURES = ("hsm", "ingest", "lookup", "own-report", "own-report-pg", "log-verify")
+FIGURES = (
+    "hsm",
+    "ingest",
+    "intake-jsonl",
+    "lookup",
+    "own-report",
+    "own-report-pg",
+    "log-verify",
+)
 
 
 def main() -> None:
@@ -26,6 +36,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--subjects", type=int, default=100_000, help="city size for lookups")
     parser.add_argument("--ingest-subjects", type=int, default=3000)
+    parser.add_argument(
+        "--intake-records", type=int, default=1_000_000, help="rows of the JSON Lines intake"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--log-entries", type=int, default=200_000)
     parser.add_argument(
@@ -44,6 +57,7 @@ def main() -> None:
     if args.quick:
         args.subjects, args.ingest_subjects, args.rounds = 5000, 500, 1
         args.log_entries = 20_000
+        args.intake_records = 20_000
         args.report_rounds, args.report_seconds = 2, 3
     catalog = load_catalog()
     with tempfile.TemporaryDirectory(prefix="cg-bench-") as tmp:
@@ -55,6 +69,10 @@ def main() -> None:
         if "ingest" in wanted:
             results["ingest"] = ingest.run(
                 base, token, catalog, subjects=args.ingest_subjects, rounds=args.rounds
+            )
+        if "intake-jsonl" in wanted:
+            results["intake_jsonl"] = intake_jsonl.run(
+                base, token, catalog, records=args.intake_records
             )
         if "lookup" in wanted:
             results["lookup"] = lookup.run(

@@ -94,7 +94,7 @@ plain_records = Table(
     # the records table's own columns and indexes, with the payload as clear JSON
     Column("id", Uuid, primary_key=True),
     Column("subject_id", Uuid),
-    Column("provider_id", Uuid, index=True),
+    Column("provider_id", Uuid),
     Column("provider_record_id", String(64)),
     Column("version", Integer),
     Column("status", String(16)),
@@ -108,7 +108,7 @@ plain_records = Table(
     Column("destroy_after", Date, index=True),
     Column("catalog_version", String(64)),
     Column("received_on", Date),
-    Column("batch_id", Uuid, index=True),
+    Column("batch_id", Uuid),
     Column("created_at", DateTime(timezone=True)),
     Column("payload", Text),
     Index("ix_plain_records_subject_id_category", "subject_id", "category"),

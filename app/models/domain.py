@@ -83,7 +83,9 @@ class Record(SealedColumns, CreatedAt, Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid7)
     subject_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subjects.id"))
-    provider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_providers.id"), index=True)
+    #: found through the unique (provider_id, provider_record_id, version) index, which leads
+    #: with it: a separate index on it would only slow every insert
+    provider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_providers.id"))
     record_type: Mapped[str] = mapped_column(String(64))
     category: Mapped[str] = mapped_column(String(1))
     disclosure: Mapped[str] = mapped_column(String(16))
@@ -101,6 +103,6 @@ class Record(SealedColumns, CreatedAt, Base):
     status: Mapped[str] = mapped_column(String(16), default="current")
     status_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     change_reason: Mapped[str | None] = mapped_column(String(32))
-    batch_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("intake_batches.id"), index=True)
+    batch_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("intake_batches.id"))
     received_on: Mapped[date | None] = mapped_column(Date)
     consent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("collection_consents.id"))

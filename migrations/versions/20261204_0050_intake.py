@@ -180,7 +180,8 @@ def upgrade() -> None:
         batch_op.create_check_constraint(
             op.f("ck_records_status"), "status IN ('current', 'superseded', 'withdrawn')"
         )
-        batch_op.create_index(batch_op.f("ix_records_batch_id"), ["batch_id"], unique=False)
+        # the unique (provider_id, provider_record_id, version) index leads with provider_id
+        batch_op.drop_index(batch_op.f("ix_records_provider_id"))
         batch_op.create_unique_constraint(
             batch_op.f("uq_records_provider_id_provider_record_id_version"),
             ["provider_id", "provider_record_id", "version"],
@@ -207,7 +208,7 @@ def downgrade() -> None:
         batch_op.drop_constraint(
             batch_op.f("uq_records_provider_id_provider_record_id_version"), type_="unique"
         )
-        batch_op.drop_index(batch_op.f("ix_records_batch_id"))
+        batch_op.create_index(batch_op.f("ix_records_provider_id"), ["provider_id"], unique=False)
         batch_op.drop_constraint(op.f("ck_records_status"), type_="check")
         batch_op.drop_column("consent_id")
         batch_op.drop_column("received_on")

@@ -225,3 +225,30 @@ def test_removal_deadlines_follow_the_working_day_calendar() -> None:
     assert calendar.working_day_after(date(2026, 2, 13), 3).day == date(2026, 2, 25)
     late = calendar.working_day_after(date(2026, 12, 30), 3)
     assert (late.day, late.provisional) == (date(2027, 1, 5), True)
+
+
+def test_flask_lists_derive_and_overdue_for_cron(app: Flask, clock: MovableClock) -> None:
+    court = register_provider(app)
+    submit(app.test_client(), court, jsonl([_debtor(court, "K-1", 631)]))
+    runner = app.test_cli_runner()
+    derived = runner.invoke(args=["lists", "derive"])
+    assert derived.exit_code == 0, derived.output
+    assert "proposed 1 listing(s), 0 removal(s)" in derived.output
+    officer, headers = _officer(app, "officer.cron")
+    (change,) = officer.get("/api/v1/review/list-changes").get_json()["changes"]
+    officer.post(
+        f"/api/v1/review/list-changes/{change['id']}/approve", json={"note": ""}, headers=headers
+    )
+    withdraw = {"op": "withdraw", "provider": court.code, "record_id": "K-1", "reason": "other"}
+    submit(app.test_client(), court, jsonl([withdraw]))
+    assert "1 removal(s)" in runner.invoke(args=["lists", "derive"]).output
+    assert runner.invoke(args=["lists", "overdue"]).exit_code == 0
+    clock.move_to_day(date(2026, 12, 10))
+    late = runner.invoke(args=["lists", "overdue"])
+    assert late.exit_code == 1
+    assert "OVERDUE black removal" in late.output
+    report = runner.invoke(args=["statistics", "report", "--officer", "officer.cron"])
+    assert report.exit_code == 0, report.output
+    assert '"min_cell_subjects": 10' in report.output
+    refused = runner.invoke(args=["statistics", "report", "--officer", "nobody"])
+    assert refused.exit_code == 1

@@ -9,8 +9,8 @@ DEMO_SUBJECTS ?= 2000
 WORKERS ?= 2
 # the app's development public URL (CREDITGATE_PUBLIC_URL's default) follows where it is served
 export HOST PORT
-SYSTEM_PACKAGES := python3-venv softhsm2 opensc sqlite3 curl openssl
-TEST_PACKAGES := chromium postgresql-client
+SYSTEM_PACKAGES := python3-venv softhsm2 opensc sqlite3 curl openssl fonts-wqy-zenhei
+TEST_PACKAGES := chromium postgresql-client poppler-utils libnss3-tools
 
 .PHONY: run serve setup test lint typecheck importlint pytest bench system-deps install install-dev clean
 
@@ -19,6 +19,7 @@ run: setup serve
 setup: system-deps install
 	@$(FLASK) hsm init
 	@$(FLASK) db upgrade
+	@$(FLASK) reports certify
 	@$(FLASK) demo seed --subjects $(DEMO_SUBJECTS) --if-missing
 	@$(FLASK) cards demo --count 3
 	@$(FLASK) hsm selftest >/dev/null && echo "HSM self-test passed"

@@ -35,6 +35,8 @@ class SigningKey(StrEnum):
     LOG_CHECKPOINT = "cg-log-checkpoint"
     BUNDLE = "cg-bundle-sign"
     CARD_CA = "cg-card-ca"
+    REPORT_CA = "cg-report-ca"  # the root that certifies the report-signing key
+    REPORT_SIGN = "cg-report-sign"  # signs issued PDF credit reports (PAdES)
 
 
 #: Expiry-epoch wrapping keys are created on demand, one per retention period, so that destroying

@@ -35,6 +35,7 @@ class Action(StrEnum):
     AUTH_TOKEN_REVOKE = "auth:token:revoke"  # noqa: S105 (an action name)
     # public: free self-service query of what the law allows to disclose
     PUBLIC_LIST_SEARCH = "public:list:search"
+    PUBLIC_REPORT_VERIFY = "public:report:verify"  # anyone: is this PDF report one we issued?
     # self: a subject about themselves
     SELF_REPORT_READ = "self:report:read"
     SELF_QUERY_LOG_READ = "self:query_log:read"
@@ -96,6 +97,7 @@ QUERY_TIERS = frozenset({"public", "self", "archive", "institution"})
 LOGGED_ACTIONS = frozenset(
     {
         Action.PUBLIC_LIST_SEARCH,
+        Action.PUBLIC_REPORT_VERIFY,
         Action.SELF_REPORT_READ,
         Action.SELF_QUERY_LOG_READ,
         Action.ARCHIVE_ORDER_CREATE,

@@ -146,6 +146,10 @@ class PolicyEngine:
     def unpaid_order_hours(self) -> int:
         return self._policy.limits.unpaid_order_hours
 
+    @property
+    def report_verifications_per_hour(self) -> int:
+        return self._policy.limits.report_verifications_per_hour
+
     def strength_for(self, action: Action) -> Strength | None:
         """The strength the action needs, or None when the policy does not list it."""
         spec = self._policy.actions.get(action)

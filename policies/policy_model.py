@@ -31,6 +31,7 @@ LIMIT_KEYS = (
     "consent_max_uses",
     "open_orders_per_account",
     "unpaid_order_hours",
+    "report_verifications_per_hour",
 )
 
 
@@ -93,6 +94,7 @@ class Limits:
     consent_max_uses: int
     open_orders_per_account: int
     unpaid_order_hours: int
+    report_verifications_per_hour: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
-"""`flask` commands: hsm, db, demo, keys, log, billing, lists. Secrets are read from files or
-the environment, never taken as arguments, and never printed."""
+"""`flask` commands: hsm, db, demo, keys, log, billing, lists, reports. Secrets are read from
+files or the environment, never taken as arguments, and never printed."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from app.cli import (
     keys,
     lists,
     log,
+    reports,
     statistics,
     subjects,
 )
@@ -34,3 +35,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(intake.providers)
     app.cli.add_command(intake.group)
     app.cli.add_command(statistics.group)
+    app.cli.add_command(reports.group)

@@ -30,6 +30,7 @@ from app.models.intake import CollectionConsent, IntakeBatch, IntakeError, Prior
 from app.models.keys import DataKey, DataKeyState
 from app.models.lists import ListChange, ListPublication
 from app.models.query_log import LogCheckpoint, QueryLogEntry, QueryLogHead
+from app.models.reports import IssuedReport, ReportCertificate, ReportVerificationUse
 from app.models.usage import DailyUse, PublicListEntry, ReportAllowance
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "Institution",
     "IntakeBatch",
     "IntakeError",
+    "IssuedReport",
     "LedgerAccount",
     "LedgerEntry",
     "LedgerKind",
@@ -71,6 +73,8 @@ __all__ = [
     "Record",
     "RefusedNotification",
     "ReportAllowance",
+    "ReportCertificate",
+    "ReportVerificationUse",
     "Role",
     "Subject",
     "TotpCredential",

@@ -27,6 +27,7 @@ from app.web import (
     public_lists,
     queries,
     registry,
+    report_verification,
     review_lists,
     self_service,
     session_api,
@@ -62,3 +63,4 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(review_lists.bp)
     app.register_blueprint(staff_pages.bp)
     app.register_blueprint(statistics.bp)
+    app.register_blueprint(report_verification.bp)

@@ -35,6 +35,8 @@ def installed(
         ("demo", "seed", "--subjects", "40", "--seed", "3", "--if-missing"),
         ("demo", "seed", "--subjects", "40", "--seed", "3", "--if-missing"),
         ("hsm", "selftest"),
+        ("reports", "certify"),
+        ("reports", "certify"),
     ]
     for step in steps:
         done = run_flask(env, *step)
@@ -55,7 +57,9 @@ def test_setup_creates_once_and_then_reuses_everything(
     assert "loaded 10 subjects" in outputs[4]  # resumed: the first 30 are skipped
     assert "30 subjects already present" in outputs[4]
     assert "already present; nothing loaded" in outputs[5]
-    assert outputs[6].count("ok ") == 7
+    assert outputs[6].count("ok ") == 9  # every key, the report CA and signing key too
+    assert "report CA root: made; signer certificate made" in outputs[7]
+    assert "report CA root: kept; signer certificate kept" in outputs[8]
 
 
 def test_no_pin_or_secret_appears_in_any_output(

@@ -186,3 +186,10 @@ def test_development_defaults_the_public_url_from_host_and_port(
 ) -> None:
     env = {"CREDITGATE_VAR_DIR": str(tmp_path / "var"), **given}
     assert Settings.from_env(env).public_url == pinned
+
+
+def test_signed_pdf_reports_name_the_public_url_as_the_place_to_verify() -> None:
+    from app.services.reports.pdf import verify_url
+
+    env = _production(CREDITGATE_PUBLIC_URL="https://credit.cq.cn/")
+    assert verify_url(Settings.from_env(env)) == "https://credit.cq.cn/verify"

@@ -50,6 +50,11 @@ REVIEWED_PUBLIC = {
     "statistics.government",  # bearer token (statistics scope)
     # The payment provider signs each notification (HMAC); it has no session.
     "billing.payment_notification",
+    # Anyone checks whether a PDF report or a paper copy's reference is genuine: the answer
+    # is valid / not valid and the issue time, never contents; bounded per address and logged.
+    "report_verification.verify_api",
+    "report_verification.verify_page",
+    "report_verification.verify_form",
 }
 
 

@@ -129,11 +129,20 @@ class LoggedQuery:
         if self._pending is not None:  # committed: the attempt is logged
             self.entry, self._pending = self._pending, None
 
-    def allow(self, db: Session, *, released: Sequence[str] = (), fee_fen: int = 0) -> LoggedEntry:
-        """Append the allowed entry in the writing unit `db`."""
+    def allow(
+        self,
+        db: Session,
+        *,
+        released: Sequence[str] = (),
+        fee_fen: int = 0,
+        reason: str | None = None,
+    ) -> LoggedEntry:
+        """Append the allowed entry in the writing unit `db`; `reason` defaults to the
+        decision's (a check names its verdict instead)."""
         if self.decision is None or not self.decision.allowed:
             raise ValueError("an allowed entry needs an allowing decision")
-        return self._append(db, self.attempt("allowed", self.decision.reason, released, fee_fen))
+        why = self.decision.reason if reason is None else reason
+        return self._append(db, self.attempt("allowed", why, released, fee_fen))
 
     def deny(self, db: Session, reason: str | None = None) -> LoggedEntry:
         """Append the denied entry in the writing unit `db`; `reason` defaults to the

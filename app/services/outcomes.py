@@ -46,11 +46,23 @@ class Refused:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """The answer as a file the caller asked for instead of the JSON (the signed PDF of a
+    report): a rendering of the same document, made in the same unit of work."""
+
+    content: bytes
+    media_type: str
+    filename: str
+
+
+@dataclass(frozen=True)
 class Answered:
-    """The answer's JSON document; `created` when it made a new resource (201)."""
+    """The answer's JSON document; `created` when it made a new resource (201); `attachment`
+    when the caller asked for the document as a file, which is then sent instead."""
 
     document: Mapping[str, Any]
     created: bool = False
+    attachment: Attachment | None = None
 
 
 #: What a use case returns.

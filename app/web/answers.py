@@ -4,7 +4,8 @@ HTTP answer of an outcome (`http`).
 Guarantees:
 - `sent_body()` never raises: a body over the size limit or not JSON is handed to the use case
   as a problem it logs and refuses, never a 500 before the attempt is logged;
-- `http(outcome)` is the one mapping of outcomes to status codes; a refusal's body is
+- `http(outcome)` is the one mapping of outcomes to status codes (a document asked for as a
+  file, e.g. the signed PDF, is sent as that file instead of JSON); a refusal's body is
   `{"error", "message", ...details}` and never names a record, an ID number or a value; a 503
   Retry-After and the like come from the error handlers (`app.web.errors`), not from here.
 """
@@ -46,7 +47,13 @@ def wired() -> Container:
 
 def http(outcome: Answer) -> tuple[Response, int]:
     if isinstance(outcome, Answered):
-        return jsonify(outcome.document), 201 if outcome.created else 200
+        status = 201 if outcome.created else 200
+        attached = outcome.attachment
+        if attached is not None:
+            response = Response(attached.content, mimetype=attached.media_type)
+            response.headers["Content-Disposition"] = f'attachment; filename="{attached.filename}"'
+            return response, status
+        return jsonify(outcome.document), status
     return jsonify(outcome.body()), _STATUS[outcome.kind]
 
 
@@ -99,3 +106,20 @@ def sent_body() -> Body:
     if parsed is None:
         return Body(problem=MALFORMED, why=not_json_message("The body must be a JSON object."))
     return Body(parsed)
+
+
+#: The renderings a report can be asked for in: `?format=` or the `Accept` header.
+RENDERINGS = {"json": "application/json", "pdf": "application/pdf"}
+
+
+def rendering() -> str:
+    """The rendering the request asks for: `?format=json|pdf` if given (anything else is
+    passed on as it is, for the use case to refuse and log), else the better match of the
+    `Accept` header (JSON when it prefers neither)."""
+    asked = request.args.get("format")
+    if asked is not None:
+        return asked[:16]
+    best = request.accept_mimetypes.best_match(
+        [RENDERINGS["json"], RENDERINGS["pdf"]], default=RENDERINGS["json"]
+    )
+    return "pdf" if best == RENDERINGS["pdf"] else "json"

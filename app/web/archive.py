@@ -10,7 +10,7 @@ from flask import Blueprint, Response
 from app.services.billing.own_orders import OwnOrders
 from app.services.policy import Action
 from app.services.reports.archive import ArchiveQueries
-from app.web.answers import asker, http, sent_body, wired
+from app.web.answers import asker, http, rendering, sent_body, wired
 from app.web.gate import bound_to
 
 bp = Blueprint("archive", __name__)
@@ -25,7 +25,7 @@ def create_order() -> tuple[Response, int]:
 @bp.get("/api/v1/archive/orders/<uuid:order_id>/report")
 @bound_to(Action.ARCHIVE_REPORT_READ)
 def report(order_id: uuid.UUID) -> tuple[Response, int]:
-    return http(ArchiveQueries(wired()).report(asker(), order_id))
+    return http(ArchiveQueries(wired()).report(asker(), order_id, rendering()))
 
 
 @bp.get("/api/v1/self/orders")

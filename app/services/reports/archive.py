@@ -15,7 +15,9 @@ Guarantees (the shape of every logged query: `app.services.querylog.attempt`):
   and `now < available_until`; someone else's order looks like no order (404), an unpaid one
   is 402 naming it, a refunded, cancelled or expired one 410;
 - the first download marks the order redeemed: from then on it cannot be refunded;
-- a report releases only what the engine's archive obligations allow (archive masks).
+- a report releases only what the engine's archive obligations allow (archive masks);
+- asked for as PDF, the answer is the signed PDF of exactly the document the JSON would be,
+  made and recorded for verification in the same writing unit as the download's entry.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ from app.services.outcomes import (
 )
 from app.services.querylog.attempt import Asker, Body, LoggedQuery, Parts, run_logged
 from app.services.reports.assembly import ReportService
+from app.services.reports.pdf import RENDERINGS, pdf_reports
+from app.services.reports.pdf import Parts as PdfParts
 from crypto.blind_index import BlindIndexKind, blind_index
 from crypto.fields import FieldCipher
 from crypto.keys import KeyProvider
@@ -54,7 +58,7 @@ from policies.masking import apply_mask
 _ORDER_HINT = 'Send {"id_number": "<18-character citizen ID number>"}.'
 
 
-class ArchiveParts(Parts, Protocol):
+class ArchiveParts(Parts, PdfParts, Protocol):
     @property
     def cipher(self) -> FieldCipher: ...
 
@@ -87,10 +91,14 @@ class ArchiveQueries:
             self.parts, Action.ARCHIVE_ORDER_CREATE, asker, lambda q: self._order(q, body)
         )
 
-    def report(self, asker: Asker, order_id: uuid.UUID) -> Answer:
-        """The report of a paid archive order of the asker's."""
+    def report(self, asker: Asker, order_id: uuid.UUID, rendering: str = "json") -> Answer:
+        """The report of a paid archive order of the asker's; `rendering` "pdf" asks for it
+        as a signed PDF (`Answered.attachment`) of the same document."""
         return run_logged(
-            self.parts, Action.ARCHIVE_REPORT_READ, asker, lambda q: self._report(q, order_id)
+            self.parts,
+            Action.ARCHIVE_REPORT_READ,
+            asker,
+            lambda q: self._report(q, order_id, rendering),
         )
 
     def _order(self, q: LoggedQuery, body: Body) -> Answer:
@@ -128,8 +136,11 @@ class ArchiveQueries:
             q.allow(db, fee_fen=fee)
         return Answered(document, created=created)
 
-    def _report(self, q: LoggedQuery, order_id: uuid.UUID) -> Answer:
+    def _report(self, q: LoggedQuery, order_id: uuid.UUID, rendering: str) -> Answer:
         with q.unit() as db:
+            if rendering not in RENDERINGS:
+                q.deny(db, "bad_request")
+                return bad_input("format is json or pdf.")
             order = self.orders.locked(db, order_id)
             mine = (
                 order is not None
@@ -157,9 +168,14 @@ class ArchiveQueries:
             document = self.reports.document(
                 shaped, decision=decision, kind="archive", on=q.on, fee_fen=order.fee_fen
             )
+            signed = (
+                pdf_reports(self.parts).issue(db.connection(), document, at=q.at)
+                if rendering == "pdf"
+                else None
+            )
             self.orders.mark_downloaded(order, q.at)
             q.allow(db, released=shaped.released, fee_fen=order.fee_fen)
-        return Answered(document)
+        return Answered(document, attachment=None if signed is None else signed.attachment())
 
 
 def _id_number(body: Body, q: LoggedQuery) -> tuple[str | None, tuple[str, Refused] | None]:

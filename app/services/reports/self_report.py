@@ -12,7 +12,11 @@ Guarantees (the shape of every logged query: `app.services.querylog.attempt`):
 - the report is read and opened in one snapshot (no write lock held), masked outside any unit,
   and released only by the writing unit that takes the charge and commits the entry; if that
   unit fails, nothing read is sent. What the answer shows is the committed state at the
-  snapshot's start, as one REPEATABLE READ transaction would show it.
+  snapshot's start, as one REPEATABLE READ transaction would show it;
+- asked for as PDF, the answer is the signed PDF of exactly the document the JSON would be,
+  made and recorded for verification in the same writing unit, under the same decision,
+  charge and entry (released fields identical); no certificate, font or HSM: 503, nothing
+  charged or sent.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ from app.services.reports.assembly import (
     query_records_since,
     subject_by_id,
 )
+from app.services.reports.pdf import RENDERINGS, pdf_reports
+from app.services.reports.pdf import Parts as PdfParts
 from crypto.fields import FieldCipher
 from policies.actions import Action
 from policies.catalog import Catalog
@@ -59,8 +65,9 @@ from policies.decision import Target
 REPORT_QUERY_RECORDS = 100
 
 
-class ReportParts(Parts, Protocol):
-    """What the own report needs beyond a logged query: the cipher and the catalog."""
+class ReportParts(Parts, PdfParts, Protocol):
+    """What the own report needs beyond a logged query: the cipher and the catalog, and for
+    its PDF the HSM and the settings."""
 
     @property
     def cipher(self) -> FieldCipher: ...
@@ -76,18 +83,22 @@ class _Input:
     order_id: uuid.UUID | None = None
     refused: Refused | None = None
     reason: str = ""
+    pdf: bool = False
 
 
-def _asked(body: Body) -> _Input:
+def _asked(body: Body, rendering: str) -> _Input:
+    if rendering not in RENDERINGS:
+        return _Input(refused=bad_input("format is json or pdf."), reason="bad_request")
     if body.problem is not None:
         return _Input(refused=body_refusal(body.problem, body.why), reason=body.problem)
     sent = {} if body.value is None else body.value
     if not isinstance(sent, dict) or set(sent) - {"order_id"}:
         return _Input(refused=bad_input('Send {} or {"order_id": "<id>"}.'), reason="bad_request")
+    pdf = rendering == "pdf"
     if "order_id" not in sent:
-        return _Input()
+        return _Input(pdf=pdf)
     try:
-        return _Input(order_id=uuid.UUID(str(sent["order_id"])))
+        return _Input(order_id=uuid.UUID(str(sent["order_id"])), pdf=pdf)
     except ValueError:
         return _Input(refused=bad_input("order_id must be an order id."), reason="bad_request")
 
@@ -100,10 +111,12 @@ class OwnReports:
         )
         self.orders = OrderService.of(parts.policy)
 
-    def read(self, asker: Asker, body: Body) -> Answer:
-        """The own report, or why not (see the module's guarantees)."""
+    def read(self, asker: Asker, body: Body, rendering: str = "json") -> Answer:
+        """The own report, or why not (see the module's guarantees); `rendering` "pdf" asks
+        for it as a signed PDF (`Answered.attachment`) of the same document."""
+        asked = _asked(body, rendering)
         return run_logged(
-            self.parts, Action.SELF_REPORT_READ, asker, lambda q: self._read(q, _asked(body))
+            self.parts, Action.SELF_REPORT_READ, asker, lambda q: self._read(q, asked)
         )
 
     def _read(self, q: LoggedQuery, asked: _Input) -> Answer:
@@ -141,8 +154,13 @@ class OwnReports:
                 query_records=records,
                 fee_fen=charged,
             )
+            signed = (
+                pdf_reports(self.parts).issue(db.connection(), document, at=q.at)
+                if asked.pdf
+                else None
+            )
             q.allow(db, released=shaped.released, fee_fen=charged)
-        return Answered(document)
+        return Answered(document, attachment=None if signed is None else signed.attachment())
 
     def _charge(
         self, q: LoggedQuery, db: Session, order_id: uuid.UUID | None, fee_fen: int

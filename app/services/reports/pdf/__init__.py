@@ -1,10 +1,10 @@
 """Signed PDF credit reports: a rendering of a report document, signed in the HSM, recorded
 for the public verification.
 
-`PdfReports.make` turns the document of one logged query (the self or archive report, exactly
-as its JSON would be released) into a signed PDF with a fresh verification reference; the caller
-records it (`PdfReports.record`) in the unit of work that logs the query, so a PDF is
-verifiable exactly when its query's log entry committed. Guarantees:
+`PdfReports.issue` turns the document of one logged query (the self or archive report, exactly
+as its JSON would be released) into a signed PDF with a fresh verification reference and
+records it in the unit of work that logs the query, so a PDF is verifiable exactly when its
+query's log entry committed (`make` and `record` are its two halves). Guarantees:
 - the PDF shows the document and nothing else (`layout`), is signed PAdES by the HSM key
   `cg-report-sign` under a certificate of the platform's report CA (`signing`,
   `certificates`), and carries its reference and report id on every page;
@@ -25,8 +25,9 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
+from app.services.outcomes import Attachment
 from app.services.reports.pdf import issued, signing
-from app.services.reports.pdf.certificates import SigningChain
+from app.services.reports.pdf.certificates import SigningChain, signing_chain
 from app.services.reports.pdf.layout import ReportLayout
 from app.settings import Settings
 from crypto.keys import KeyProvider
@@ -34,6 +35,9 @@ from policies.catalog import Catalog
 from policies.engine import PolicyEngine
 
 PDF_KINDS = ("self", "archive")
+PDF_MEDIA_TYPE = "application/pdf"
+#: What a report query may be asked for in (`?format=` or `Accept`): its JSON, or this PDF.
+RENDERINGS = ("json", "pdf")
 #: The public verification page (app/web/report_verification.py).
 VERIFY_PATH = "/verify"
 
@@ -45,6 +49,12 @@ class SignedReport:
     content: bytes
     reference: str
     issued: issued.Issued
+
+    def attachment(self) -> Attachment:
+        """The PDF as an answer's file (its name holds the report id only)."""
+        return Attachment(
+            self.content, PDF_MEDIA_TYPE, f"credit-report-{self.issued.report_id}.pdf"
+        )
 
 
 class PdfReports:
@@ -91,6 +101,16 @@ class PdfReports:
     def record(connection: Connection, report: SignedReport) -> None:
         """Record the issued PDF in the unit of work that logs its query."""
         issued.record(connection, report.issued)
+
+    def issue(
+        self, connection: Connection, document: Mapping[str, Any], *, at: datetime
+    ) -> SignedReport:
+        """The signed PDF of `document`, issued at `at` and recorded in the unit of work
+        `connection` (the one that logs its query, so that it is verifiable exactly when
+        the entry commits). `SigningNotReady` without a valid certificate."""
+        signed = self.make(document, chain=signing_chain(connection, now=at), issued_at=at)
+        self.record(connection, signed)
+        return signed
 
 
 class Parts(Protocol):

@@ -59,17 +59,28 @@ class Service:
             self._facts = session_facts(self.session)
         return self._facts
 
-    def get(self, path: str) -> Reply:
-        return self._send("GET", path, None)
+    def get(self, path: str, *, accept: str | None = None) -> Reply:
+        return self._send("GET", path, None, accept=accept)
 
-    def post(self, path: str, body: Mapping[str, Any] | None = None) -> Reply:
+    def post(
+        self, path: str, body: Mapping[str, Any] | None = None, *, accept: str | None = None
+    ) -> Reply:
         csrf = self.facts.get("csrf_token")
-        return self._send("POST", path, dict(body or {}), csrf if isinstance(csrf, str) else "")
+        token = csrf if isinstance(csrf, str) else ""
+        return self._send("POST", path, dict(body or {}), token, accept=accept)
 
     def _send(
-        self, method: str, path: str, body: dict[str, Any] | None, csrf: str | None = None
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        csrf: str | None = None,
+        *,
+        accept: str | None = None,
     ) -> Reply:
         headers = {} if csrf is None else {"X-CSRF-Token": csrf}
+        if accept is not None:
+            headers["Accept"] = accept
         reply = request(
             self.session.origin,
             method,

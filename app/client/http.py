@@ -1,11 +1,13 @@
-"""JSON over HTTP(S) to one CreditGate origin, with urllib only.
+"""JSON (and, for a report asked for as PDF, a file) over HTTP(S) to one CreditGate origin,
+with urllib only.
 
 Guarantees:
 - plain ``http://`` is accepted only for a loopback host (127.0.0.0/8, ::1, localhost): a
   password is never sent in clear over a network; ``https://`` certificates are verified;
 - redirects are never followed (a request, its body and its cookie go to the origin named and
   nowhere else) and loopback requests never go through a proxy;
-- responses are read up to `MAX_RESPONSE_BYTES`; a body that is not a JSON object reads as {}.
+- responses are read up to `MAX_RESPONSE_BYTES`; a body that is not a JSON object reads as {}
+  (its bytes and media type stay in `Reply.raw` and `Reply.media_type`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class Reply:
     status: int
     body: dict[str, Any]
     cookies: dict[str, str] = field(repr=False)
+    raw: bytes = field(default=b"", repr=False)
+    media_type: str = ""
 
 
 def _loopback(host: str) -> bool:
@@ -75,7 +79,8 @@ def request(
     opener = urllib.request.build_opener(*handlers)
     data = None if body is None else json.dumps(body).encode("utf-8")
     sent = urllib.request.Request(origin + path, data=data, method=method)  # noqa: S310
-    sent.add_header("Accept", "application/json")
+    if not any(name.lower() == "accept" for name in headers or {}):
+        sent.add_header("Accept", "application/json")
     if data is not None:
         sent.add_header("Content-Type", "application/json")
     if cookie is not None:
@@ -94,8 +99,9 @@ def request(
 
 
 def _reply(status: int, raw: bytes, headers: Any) -> Reply:
+    media_type = (headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
     try:
-        parsed = json.loads(raw.decode("utf-8")) if raw else {}
+        parsed = json.loads(raw.decode("utf-8")) if raw and media_type != "application/pdf" else {}
     except ValueError:
         parsed = {}
     cookies: dict[str, str] = {}
@@ -106,4 +112,4 @@ def _reply(status: int, raw: bytes, headers: Any) -> Reply:
         except CookieError:
             continue
         cookies.update({name: morsel.value for name, morsel in jar.items()})
-    return Reply(status, parsed if isinstance(parsed, dict) else {}, cookies)
+    return Reply(status, parsed if isinstance(parsed, dict) else {}, cookies, raw, media_type)

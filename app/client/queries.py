@@ -2,7 +2,8 @@
 
 Human-readable text by default (sections, record titles, values masked as the service
 released them), ``--json`` for the service's JSON as it came. ``--out FILE`` writes the report
-JSON to a new file readable by the owner only (0600) instead of printing it.
+JSON to a new file readable by the owner only (0600) instead of printing it; ``--pdf FILE``
+asks for the report as the service's signed PDF (the same logged query) and writes that.
 
 Exit codes: 0 done; 1 refused or unreachable (one line: the reason); 2 the answer needs a paid
 order (the order id, the fee and how to pay are printed). The session cookie and the CSRF
@@ -24,6 +25,7 @@ from app.client.common import Service, Stop, refused
 from app.client.http import Reply
 
 PAGE, MAX_PAGES = 500, 200
+PDF = "application/pdf"
 SEARCH_REFUSALS = {
     "daily_limit_reached": "You have used today's public-list searches; try again tomorrow.",
 }
@@ -40,7 +42,8 @@ def _order_id(text: str) -> str:
         raise Stop(1, "That is not an order id.") from None
 
 
-def _write_private(path: str, body: Mapping[str, Any]) -> Path:
+def _write_private(path: str, body: Mapping[str, Any] | bytes) -> Path:
+    """A new file only the owner can read (never overwriting one), holding `body`."""
     target = Path(path)
     try:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -48,10 +51,33 @@ def _write_private(path: str, body: Mapping[str, Any]) -> Path:
         raise Stop(1, f"{target} exists already; name a new file.") from None
     except OSError as exc:
         raise Stop(1, f"Cannot write {target}: {exc.strerror}.") from None
+    if isinstance(body, bytes):
+        with os.fdopen(fd, "wb") as raw:
+            raw.write(body)
+        return target
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(body, handle, ensure_ascii=False, indent=2)
         handle.write("\n")
     return target
+
+
+def _pdf_path(args: argparse.Namespace) -> str:
+    """`--pdf FILE`'s path, checked before anything is asked (a refused file name must not
+    cost a report): it must not exist yet."""
+    path = str(args.pdf)
+    if os.path.lexists(path):
+        raise Stop(1, f"{path} exists already; name a new file.")
+    return path
+
+
+def _save_pdf(path: str, reply: Reply, out: TextIO) -> None:
+    if reply.media_type != PDF or not reply.raw.startswith(b"%PDF-"):
+        raise Stop(1, "The service did not answer with a PDF.")
+    target = _write_private(path, reply.raw)
+    out.write(
+        f"Signed report written to {target} ({len(reply.raw)} bytes). Anyone can check it, "
+        "or a paper copy of it, at the service's /verify page.\n"
+    )
 
 
 def _payment_stop(service: Service, reply: Reply, then: str) -> Stop:
@@ -78,14 +104,21 @@ def _show_report(args: argparse.Namespace, out: TextIO, body: Mapping[str, Any])
 
 def report(args: argparse.Namespace, ask: Callable[[str], str], out: TextIO) -> None:
     sent = {} if args.order is None else {"order_id": _order_id(args.order)}
+    pdf = None if args.pdf is None else _pdf_path(args)
     service = Service()
-    reply = service.post("/api/v1/self/reports", sent)
+    if pdf is None:
+        reply = service.post("/api/v1/self/reports", sent)
+    else:
+        reply = service.post("/api/v1/self/reports?format=pdf", sent, accept=PDF)
     if reply.status == 402:
         raise _payment_stop(service, reply, "python -m app.client report --order {order}")
     if reply.status == 404 and args.order is not None:
         raise Stop(1, "No paid, unused report order of yours has that id.")
     if reply.status != 200:
         raise refused(reply)
+    if pdf is not None:
+        _save_pdf(pdf, reply, out)
+        return
     _show_report(args, out, reply.body)
 
 
@@ -151,22 +184,33 @@ def archive_orders(args: argparse.Namespace, ask: Callable[[str], str], out: Tex
 
 def archive_report(args: argparse.Namespace, ask: Callable[[str], str], out: TextIO) -> None:
     order_id = _order_id(args.order_id)
+    pdf = None if args.pdf is None else _pdf_path(args)
     service = Service()
-    reply = service.get(f"/api/v1/archive/orders/{order_id}/report")
+    path = f"/api/v1/archive/orders/{order_id}/report"
+    reply = service.get(path) if pdf is None else service.get(f"{path}?format=pdf", accept=PDF)
     if reply.status == 402:
         raise _payment_stop(service, reply, "python -m app.client archive report {order}")
     if reply.status == 404:
         raise Stop(1, "You have no archive order with that id.")
     if reply.status != 200:
         raise refused(reply)
+    if pdf is not None:
+        _save_pdf(pdf, reply, out)
+        return
     _show_report(args, out, reply.body)
 
 
 def add_commands(commands: Any) -> None:
     def options(parser: argparse.ArgumentParser, *, out: bool = False) -> None:
-        parser.add_argument("--json", action="store_true", help="print the raw JSON")
-        if out:
-            parser.add_argument("--out", metavar="FILE", help="write the report JSON (0600)")
+        if not out:
+            parser.add_argument("--json", action="store_true", help="print the raw JSON")
+            return
+        shown = parser.add_mutually_exclusive_group()
+        shown.add_argument("--json", action="store_true", help="print the raw JSON")
+        shown.add_argument("--out", metavar="FILE", help="write the report JSON (0600)")
+        shown.add_argument(
+            "--pdf", metavar="FILE", help="download the signed PDF of the report (0600)"
+        )
 
     own = commands.add_parser("report", help="your own credit report (2 free a year)")
     own.add_argument("--order", metavar="ORDER_ID", help="a paid self-report order")

@@ -21,7 +21,8 @@ from app.client.cli import main
 COOKIE = "cookie-Zx81-never-printed"
 CSRF = "csrf-Qw77-never-printed"
 SUBJECT_REF = "0b5e2f4c-8a51-4f0e-9d3e-6d1b2a7c9e01"
-Handler = Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]
+#: A route's answer: (status, JSON object), or (status, bytes) for a PDF.
+Handler = Callable[[dict[str, Any]], tuple[int, dict[str, Any] | bytes]]
 
 
 @dataclass
@@ -47,7 +48,7 @@ class StandIn:
         }
     )
 
-    def on(self, method: str, path: str, status: int, body: dict[str, Any]) -> None:
+    def on(self, method: str, path: str, status: int, body: dict[str, Any] | bytes) -> None:
         self.routes[(method, path)] = lambda _sent: (status, body)
 
     def handle(self, method: str, path: str, handler: Handler) -> None:
@@ -78,9 +79,10 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
                 status, body = 200, state.session
             elif (method, self.path) in state.routes:
                 status, body = state.routes[(method, self.path)](sent)
-            data = json.dumps(body).encode()
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            kind = "application/pdf" if isinstance(body, bytes) else "application/json"
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

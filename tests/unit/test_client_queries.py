@@ -316,3 +316,62 @@ def test_query_records_follow_every_page(standin: StandIn) -> None:
     terminal = Terminal()
     assert terminal.run("query-records", "--json") == 0
     assert json.loads(terminal.out.getvalue()) == {"query_records": [first, second]}
+
+
+PDF_BYTES = b"%PDF-1.3\n% a signed report stands in here\n%%EOF\n"
+
+
+def test_report_pdf_asks_for_the_pdf_and_writes_a_new_private_file(
+    standin: StandIn, tmp_path: Path
+) -> None:
+    standin.on("POST", "/api/v1/self/reports?format=pdf", 200, PDF_BYTES)
+    target = tmp_path / "report.pdf"
+    terminal = Terminal()
+    assert terminal.run("report", "--pdf", str(target)) == 0
+    sent = standin.last("POST", "/api/v1/self/reports?format=pdf")
+    assert sent.headers["accept"] == "application/pdf"
+    assert sent.body == {}
+    assert target.read_bytes() == PDF_BYTES
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert f"Signed report written to {target}" in terminal.out.getvalue()
+    assert "/verify" in terminal.out.getvalue()
+    again = Terminal()
+    assert again.run("report", "--pdf", str(target)) == 1
+    assert again.err.getvalue() == f"{target} exists already; name a new file.\n"
+    # an existing file is refused before the service is asked: no report is used up for it
+    assert len([s for s in standin.seen if s.path.startswith("/api/v1/self/reports")]) == 1
+
+
+def test_report_pdf_with_a_paid_order_and_the_402_path(standin: StandIn, tmp_path: Path) -> None:
+    standin.on("POST", "/api/v1/self/reports?format=pdf", 402, PAYMENT)
+    standin.on("GET", f"/api/v1/self/orders/{ORDER}", 200, {"order": PENDING})
+    unpaid = Terminal()
+    assert unpaid.run("report", "--pdf", str(tmp_path / "a.pdf")) == 2
+    assert f"python -m app.client report --order {ORDER}" in unpaid.err.getvalue()
+    assert not (tmp_path / "a.pdf").exists()
+    standin.on("POST", "/api/v1/self/reports?format=pdf", 200, PDF_BYTES)
+    assert Terminal().run("report", "--order", ORDER, "--pdf", str(tmp_path / "b.pdf")) == 0
+    assert standin.last("POST", "/api/v1/self/reports?format=pdf").body == {"order_id": ORDER}
+
+
+def test_a_pdf_answer_that_is_not_a_pdf_is_refused(standin: StandIn, tmp_path: Path) -> None:
+    standin.on("POST", "/api/v1/self/reports?format=pdf", 200, REPORT)  # JSON, not a PDF
+    terminal = Terminal()
+    assert terminal.run("report", "--pdf", str(tmp_path / "r.pdf")) == 1
+    assert terminal.err.getvalue() == "The service did not answer with a PDF.\n"
+    assert not (tmp_path / "r.pdf").exists()
+
+
+def test_archive_report_pdf(standin: StandIn, tmp_path: Path) -> None:
+    standin.on("GET", f"/api/v1/archive/orders/{ORDER}/report?format=pdf", 200, PDF_BYTES)
+    target = tmp_path / "archive.pdf"
+    assert Terminal().run("archive", "report", ORDER, "--pdf", str(target)) == 0
+    assert target.read_bytes() == PDF_BYTES
+    seen = standin.last("GET", f"/api/v1/archive/orders/{ORDER}/report?format=pdf")
+    assert seen.headers["accept"] == "application/pdf"
+
+
+def test_pdf_json_and_out_exclude_one_another(standin: StandIn, tmp_path: Path) -> None:
+    terminal = Terminal()
+    with pytest.raises(SystemExit):
+        terminal.run("report", "--pdf", str(tmp_path / "x.pdf"), "--json")

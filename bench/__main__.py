@@ -4,8 +4,8 @@ Goals (reported, never asserted in tests): sealed ingest >= 0.25x plain insert; 
 intake of 1,000,000 records >= 0.4x a plain insert of the same rows, resident memory flat, a
 correction as fast as a new record (`python -m bench.intake_jsonl` runs it alone); own report
 >= 0.75x a logged read on the same server (on SQLite and on PostgreSQL), p99 <= 3x p50, no
-HSM call per report in steady state; query-log verification >= 100,000 entries/s
-(`python -m bench.log_verify` runs it alone).
+HSM call per report in steady state; the signed-PDF own report >= 0.25x the JSON one;
+query-log verification >= 100,000 entries/s (`python -m bench.log_verify` runs it alone).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import hsm_ops, ingest, intake_jsonl, log_verify, lookup, own_report
+from bench import hsm_ops, ingest, intake_jsonl, log_verify, lookup, own_report, pdf_report
 from bench.harness import BenchToken, machine, save
 from policies.catalog import load_catalog
 
@@ -27,6 +27,8 @@ FIGURES = (
     "lookup",
     "own-report",
     "own-report-pg",
+    "pdf-report",
+    "pdf-report-pg",
     "log-verify",
 )
 
@@ -91,6 +93,15 @@ def main() -> None:
                 rounds=args.report_rounds,
                 backend="postgresql",
             )
+        for figure, backend in (("pdf-report", "sqlite"), ("pdf-report-pg", "postgresql")):
+            if figure in wanted:
+                results[figure.replace("-", "_")] = pdf_report.run(
+                    base,
+                    token,
+                    seconds=args.report_seconds,
+                    rounds=args.report_rounds,
+                    backend=backend,
+                )
         if "log-verify" in wanted:
             results["log_verify"] = log_verify.run(
                 base, token, entries=args.log_entries, rounds=max(args.rounds, 5)
@@ -114,6 +125,18 @@ def main() -> None:
                 f"{own['logged_server_cpu_us_per_request']:,.0f} us "
                 f"({own['own_vs_logged_cpu']}x), cores idle {own['own_machine_idle_pct']}% vs "
                 f"{own['logged_machine_idle_pct']}%"
+            )
+    for key in ("pdf_report", "pdf_report_pg"):
+        if key in results:
+            pdf = results[key]
+            print(
+                f"signed PDF own report vs JSON ({pdf['backend']}): {pdf['pdf_vs_json']}x "
+                f"(>= 0.25x; rounds {min(pdf['round_ratios'])}-{max(pdf['round_ratios'])}x, "
+                f"median {pdf['median_round_ratio']}x); {pdf['pdf_requests_per_s']:,.0f} vs "
+                f"{pdf['json_requests_per_s']:,.0f} requests/s; server CPU per request "
+                f"{pdf['pdf_server_cpu_us_per_request']:,.0f} vs "
+                f"{pdf['json_server_cpu_us_per_request']:,.0f} us; "
+                f"{pdf['pdf_pages']} pages, {pdf['pdf_bytes']:,} bytes"
             )
     if "log_verify" in results:
         log = results["log_verify"]

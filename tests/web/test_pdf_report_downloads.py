@@ -5,6 +5,7 @@ what is refused is refused as for the JSON. Real sealed records, SoftHSM2, both 
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -153,3 +154,32 @@ def test_an_archive_report_downloads_as_pdf_once_paid(
     assert len(downloads) == 2
     assert downloads[0] == downloads[1]  # the same released fields and fee, JSON or PDF
     assert container(app).policy.version  # the policy that decided both
+
+
+def test_a_paid_order_pays_for_the_pdf_at_the_fee_it_was_charged(
+    app: Flask, holder: tuple[FlaskClient, dict[str, str]], certified: bytes, tmp_path: Path
+) -> None:
+    from sqlalchemy import update
+
+    from app.models import Order
+
+    client, csrf = holder
+    for _ in range(2):  # the free reports of the year
+        assert client.post(REPORTS, headers=csrf).status_code == 200
+    unpaid = client.post(REPORTS, headers={**csrf, **PDF})
+    assert unpaid.status_code == 402
+    order_id = unpaid.get_json()["order_id"]
+    cashier = _cashier(app)
+    assert (
+        cashier.post(f"/api/v1/billing/orders/{order_id}/confirm", {"payment_ref": "S1"})[0] == 200
+    )
+    with container(app).unit() as db:  # an order priced before a fee change: 5 yuan
+        db.execute(update(Order).where(Order.id == uuid.UUID(order_id)).values(fee_fen=500))
+    paid = client.post(REPORTS, json={"order_id": order_id}, headers={**csrf, **PDF})
+    assert paid.status_code == 200
+    assert paid.mimetype == "application/pdf"
+    assert signing.check(paid.get_data(), root=certified).sound
+    text = re.sub(r"\s+", "", pdftotext(paid.get_data(), tmp_path))
+    assert "5.00元" in text  # the fee the order was charged, not the policy's 10 yuan
+    last = _released(app, "self:report:read")[-1]
+    assert (last[0], last[3]) == ("allowed", 500)

@@ -14,16 +14,17 @@ Guarantees (the shape of every logged query: `app.services.querylog.attempt`):
   unit fails, nothing read is sent. What the answer shows is the committed state at the
   snapshot's start, as one REPEATABLE READ transaction would show it;
 - asked for as PDF, the answer is the signed PDF of exactly the document the JSON would be,
-  made and recorded for verification in the same writing unit, under the same decision,
-  charge and entry (released fields identical); no certificate, font or HSM: 503, nothing
-  charged or sent.
+  recorded for verification in the same writing unit, under the same decision, charge and
+  entry (released fields identical); it is rendered and signed before that unit, at the fee
+  the unit is expected to charge, and made again inside it if the charge differs. No
+  certificate, font or HSM: 503, nothing charged or sent.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -51,11 +52,13 @@ from app.services.querylog.records import QueryRecord, entries_about
 from app.services.reports.assembly import (
     OpenedReport,
     ReportService,
+    ShapedReport,
     query_records_since,
     subject_by_id,
 )
-from app.services.reports.pdf import RENDERINGS, pdf_reports
+from app.services.reports.pdf import RENDERINGS, PdfReports, SignedReport, pdf_reports
 from app.services.reports.pdf import Parts as PdfParts
+from app.services.reports.pdf.certificates import SigningChain, signing_chain
 from crypto.fields import FieldCipher
 from policies.actions import Action
 from policies.catalog import Catalog
@@ -122,6 +125,7 @@ class OwnReports:
     def _read(self, q: LoggedQuery, asked: _Input) -> Answer:
         records: list[QueryRecord] = []
         opened: OpenedReport | None = None
+        chain: SigningChain | None = None
         with q.snapshot() as db:
             subject = subject_by_id(db, q.asker.subject_id)
             q.subject_bidx = None if subject is None else subject.id_bidx
@@ -135,7 +139,9 @@ class OwnReports:
                     limit=REPORT_QUERY_RECORDS,
                 )
                 opened = self.reports.open(db, subject=subject, decision=decision, on=q.on)
+                chain = signing_chain(db, now=q.at) if asked.pdf else None
         shaped = None if opened is None else self.reports.shape(opened, decision=decision)
+        ahead = self._pdf_ahead(q, asked, shaped, records, chain)
         with q.unit() as db:
             if shaped is None or decision.obligations is None:
                 if asked.refused is not None and decision.allowed:
@@ -146,21 +152,50 @@ class OwnReports:
             charged = self._charge(q, db, asked.order_id, decision.obligations.fee.amount_fen)
             if isinstance(charged, Refused):
                 return charged
-            document = self.reports.document(
-                shaped,
-                decision=decision,
-                kind="self",
-                on=q.on,
-                query_records=records,
-                fee_fen=charged,
-            )
-            signed = (
-                pdf_reports(self.parts).issue(db.connection(), document, at=q.at)
-                if asked.pdf
-                else None
-            )
+            signed: SignedReport | None
+            if ahead is not None and ahead[0]["report"]["fee_fen"] == charged:
+                document, signed = ahead  # rendered and signed before the unit, as charged
+                PdfReports.record(db.connection(), signed)
+            else:
+                document = self.reports.document(
+                    shaped,
+                    decision=decision,
+                    kind="self",
+                    on=q.on,
+                    query_records=records,
+                    fee_fen=charged,
+                )
+                signed = (
+                    pdf_reports(self.parts).issue(db.connection(), document, at=q.at)
+                    if asked.pdf
+                    else None
+                )
             q.allow(db, released=shaped.released, fee_fen=charged)
         return Answered(document, attachment=None if signed is None else signed.attachment())
+
+    def _pdf_ahead(
+        self,
+        q: LoggedQuery,
+        asked: _Input,
+        shaped: ShapedReport | None,
+        records: list[QueryRecord],
+        chain: SigningChain | None,
+    ) -> tuple[dict[str, Any], SignedReport] | None:
+        """For a PDF: the document at the fee the writing unit is expected to charge (none for
+        a free report, the report fee for a paid order), rendered and signed before that
+        unit, so that no write lock is held while the CPU works; nothing of it leaves unless
+        the unit charges exactly that fee and commits the entry (otherwise the unit renders
+        again or refuses)."""
+        decision = q.decision
+        if not asked.pdf or shaped is None or chain is None or decision is None:
+            return None
+        if decision.obligations is None:
+            return None
+        fee = 0 if asked.order_id is None else decision.obligations.fee.amount_fen
+        document = self.reports.document(
+            shaped, decision=decision, kind="self", on=q.on, query_records=records, fee_fen=fee
+        )
+        return document, pdf_reports(self.parts).make(document, chain=chain, issued_at=q.at)
 
     def _charge(
         self, q: LoggedQuery, db: Session, order_id: uuid.UUID | None, fee_fen: int

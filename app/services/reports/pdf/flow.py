@@ -71,6 +71,8 @@ class Flow:
     def wrap(self, text: str, size: float, room: float) -> list[str]:
         """`text` cut into lines no wider than `room` (by character: CJK has no spaces; a
         line break in the text starts a new line)."""
+        if "\n" not in text and self._face.stringWidth(text, size) <= room:
+            return [text]  # the common case, measured in one call
         lines: list[str] = []
         for part in text.split("\n"):
             line, used = "", 0.0
@@ -221,16 +223,19 @@ def draw(
     font = flow.font
     for number, page in enumerate(flow.pages, start=1):
         current: tuple[float, bool] | None = None
+        text = canvas.beginText()  # one text object per page
         for op in page.ops:
             if isinstance(op, Text):
                 if current != (op.size, op.grey):
-                    canvas.setFont(font, op.size)
-                    canvas.setFillColorRGB(*(GREY if op.grey else (0, 0, 0)))
+                    text.setFont(font, op.size)
+                    text.setFillColorRGB(*(GREY if op.grey else (0, 0, 0)))
                     current = (op.size, op.grey)
-                canvas.drawString(op.x, op.y, op.string)
+                text.setTextOrigin(op.x, op.y)
+                text.textOut(op.string)
             else:
                 canvas.setLineWidth(op.width)
                 canvas.line(op.x1, op.y, op.x2, op.y)
+        canvas.drawText(text)
         canvas.setFillColorRGB(*GREY)
         canvas.setFont(font, 7.5)
         for i, line in enumerate(footer(number, total)):

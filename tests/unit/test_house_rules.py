@@ -18,6 +18,8 @@ QUERY_VIEWS = (
     "institution_reports.py",
     "consents.py",
     "oauth.py",
+    "billing.py",
+    "notices.py",
 )
 
 

@@ -16,7 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import DataProvider, PriorNotice, Record
+from app.services.outcomes import Answer, Answered, refusal_for
+from app.services.querylog.attempt import Asker, Parts
+from policies.actions import Action
 from policies.catalog import Catalog
+from policies.decision import Target
 
 _STATUS = {"current": "shown", "superseded": "corrected", "withdrawn": "withdrawn"}
 
@@ -52,3 +56,25 @@ def notices_for(db: Session, subject_id: uuid.UUID, catalog: Catalog) -> list[di
             }
         )
     return notices
+
+
+class OwnNotices:
+    """`self:notice:read`: the caller's own prior notices. Only a subject logged in with
+    password and card is allowed (the policy engine decides before anything is read)."""
+
+    def __init__(self, parts: Parts, catalog: Catalog) -> None:
+        self.parts = parts
+        self.catalog = catalog
+
+    def listing(self, asker: Asker) -> Answer:
+        own = asker.subject_id is not None
+        decision = self.parts.policy.decide(
+            asker.caller,
+            Action.SELF_NOTICE_READ,
+            Target(relation="own" if own else "none"),
+            on=self.parts.clock.today(),
+        )
+        if not decision.allowed or asker.subject_id is None:
+            return refusal_for(decision)
+        with self.parts.unit() as db:
+            return Answered({"notices": notices_for(db, asker.subject_id, self.catalog)})

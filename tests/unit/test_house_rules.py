@@ -19,6 +19,11 @@ QUERY_VIEWS = (
     "consents.py",
     "oauth.py",
     "government.py",
+    "intake.py",
+    "registry.py",
+    "review_lists.py",
+    "statistics.py",
+    "card_pages.py",
 )
 
 

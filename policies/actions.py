@@ -4,6 +4,7 @@ An action is `<tier>:<resource>:<verb>`. The tier says on whose behalf and under
 disclosure class the request acts: `public` (free self-service over the public lists), `self`
 (a subject about themselves), `archive` (the paid archive query), `institution` (third parties
 under the subject's signed consent), `billing` (cashiers and the payment provider),
+`government` (administrative queriers citing a legal basis instead of a consent),
 `registry` (registrars enrolling subjects and issuing their cards), `provider` (departments
 furnishing, correcting and withdrawing records), `compliance` (officers reviewing lists and
 statistics), `statistics` (aggregates for government, no subject-level data), and the
@@ -72,6 +73,9 @@ class Action(StrEnum):
     COMPLIANCE_LIST_REVIEW = "compliance:list:review"
     COMPLIANCE_LIST_DERIVE = "compliance:list:derive"
     COMPLIANCE_STATISTICS_READ = "compliance:statistics:read"
+    COMPLIANCE_GOVERNMENT_QUERY_READ = "compliance:government_query:read"
+    # government: administrative queriers, on a legal basis instead of a consent (OAuth)
+    GOVERNMENT_REPORT_QUERY = "government:report:query"
     # statistics: aggregates for government and the regulator (OAuth, scope statistics:read)
     STATISTICS_AGGREGATE_READ = "statistics:aggregate:read"
 
@@ -89,7 +93,7 @@ class Action(StrEnum):
 
 
 #: Tiers whose query-log entries a subject is shown as "query records".
-QUERY_TIERS = frozenset({"public", "self", "archive", "institution"})
+QUERY_TIERS = frozenset({"public", "self", "archive", "institution", "government"})
 
 #: Actions that release, price or pay for credit information: every attempt at one of these,
 #: allowed, denied or failed, writes exactly one query-log entry. (Reading one's own orders and
@@ -103,6 +107,8 @@ LOGGED_ACTIONS = frozenset(
         Action.ARCHIVE_ORDER_CREATE,
         Action.ARCHIVE_REPORT_READ,
         Action.INSTITUTION_REPORT_QUERY,
+        Action.GOVERNMENT_REPORT_QUERY,
+        Action.COMPLIANCE_GOVERNMENT_QUERY_READ,
         Action.BILLING_PAYMENT_NOTIFY,
     }
 )

@@ -68,12 +68,22 @@ class ConsentFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class LegalBasisFacts:
+    """A government query's legal basis, already found well-formed by the service, and the
+    purposes the asking agency is registered for; policy checks what they cover."""
+
+    regulation: str  # the cited regulation's code (declared in policies/data/government.toml)
+    registered_purposes: frozenset[str]  # the agency's registered administrative purposes
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
     """The resource as far as policy may know it without opening anything."""
 
     relation: Relation = "none"  # the caller's own data, someone else's, or nobody's
     purpose: str | None = None  # the purpose the caller declared
     consent: ConsentFacts | None = None
+    legal_basis: LegalBasisFacts | None = None
 
 
 @dataclass(frozen=True, slots=True)

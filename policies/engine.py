@@ -13,6 +13,12 @@ Guarantees (fail closed):
   institution and this subject (else `NOT_FOUND`), a purpose from the closed list equal to the
   consent's purpose (else `DENY`), and releases only the categories both the purpose and the
   consent's scope allow (none in common: `DENY`).
+- `government:report:query` (condition `legal_basis`) needs a legal basis (else `DENY`), a
+  purpose from the government data's closed list (else `DENY`) that the agency is registered
+  for (else `DENY`) and that may cite the basis's regulation (else `DENY`), and releases only
+  that purpose's categories; no fee.
+- `version` is the policy's version with the government data's folded in: a change to either
+  file changes the version every decision and log entry names.
 - An allowing decision on a query tier carries `Obligations`: the record types the tier may see,
   the mask of every field of every released type (catalog `FieldSpec.mask(tier)`), the identity
   masks under the pseudo record type `"subject"`, `hide_undisplayed=True` for every tier (the
@@ -22,6 +28,7 @@ Guarantees (fail closed):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import date
 from types import MappingProxyType
@@ -37,6 +44,7 @@ from policies.decision import (
     Strength,
     Target,
 )
+from policies.government import GovernmentData, GovernmentPurpose, load_government
 from policies.policy_data import ActionSpec, PolicyData, Purpose, Rule
 
 __all__ = ["SUBJECT_TYPE", "PolicyEngine", "Purpose", "strengths_of"]
@@ -91,9 +99,14 @@ def _applies(rule: Rule, caller: Caller, target: Target) -> bool:
 class PolicyEngine:
     """Decides `(caller, action, target)` under one policy and one catalog. Immutable."""
 
-    def __init__(self, policy: PolicyData, catalog: Catalog) -> None:
+    def __init__(
+        self, policy: PolicyData, catalog: Catalog, government: GovernmentData | None = None
+    ) -> None:
         self._policy = policy
         self._catalog = catalog
+        self._government = government if government is not None else load_government()
+        both = f"{policy.version}+{self._government.version}".encode()
+        self._version = hashlib.sha256(both).hexdigest()
         self._tier_types = {tier: self._types_for(tier) for tier in policy.tiers}
         # the rules naming each action, in policy order: a decision looks at those only
         self._rules_naming: dict[Action, tuple[Rule, ...]] = {
@@ -108,7 +121,15 @@ class PolicyEngine:
     # --- the figures other parts enforce ---------------------------------------------------
     @property
     def version(self) -> str:
-        return self._policy.version
+        return self._version
+
+    @property
+    def government(self) -> GovernmentData:
+        return self._government
+
+    @property
+    def government_purposes(self) -> Mapping[str, GovernmentPurpose]:
+        return self._government.purposes
 
     @property
     def catalog_version(self) -> str:
@@ -201,6 +222,8 @@ class PolicyEngine:
         self, rule: Rule, target: Target
     ) -> tuple[frozenset[str] | None, tuple[Outcome, str] | None]:
         """(categories released or None for all, the first failed condition or None)."""
+        if "legal_basis" in rule.conditions:
+            return self._legal_basis(target)
         if "consent" not in rule.conditions:
             return None, None
         consent = target.consent
@@ -220,6 +243,21 @@ class PolicyEngine:
             return None, (Outcome.DENY, "no_category_released")
         return frozenset(released), None
 
+    def _legal_basis(
+        self, target: Target
+    ) -> tuple[frozenset[str] | None, tuple[Outcome, str] | None]:
+        basis = target.legal_basis
+        if basis is None:
+            return None, (Outcome.DENY, "no_legal_basis")
+        purpose = self._government.purposes.get(target.purpose or "")
+        if purpose is None:
+            return None, (Outcome.DENY, "purpose_not_listed")
+        if purpose.code not in basis.registered_purposes:
+            return None, (Outcome.DENY, "purpose_not_registered")
+        if basis.regulation not in purpose.regulations:
+            return None, (Outcome.DENY, "legal_basis_not_for_purpose")
+        return purpose.categories, None
+
     def _types_for(self, tier: Tier) -> tuple[RecordType, ...]:
         spec = self._policy.tiers[tier]
         return tuple(
@@ -235,7 +273,8 @@ class PolicyEngine:
     ) -> Obligations | None:
         """`_obligations`, remembered per combination; only declared purposes (or none) are
         remembered, so a caller cannot grow the memory with made-up purposes."""
-        if purpose is not None and purpose not in self._policy.purposes:
+        declared = purpose in self._policy.purposes or purpose in self._government.purposes
+        if purpose is not None and not declared:
             return self._obligations(spec, categories, purpose)
         key = (action.value, categories, purpose)
         if key not in self._obligations_made:
@@ -261,6 +300,9 @@ class PolicyEngine:
         declared = self._policy.purposes.get(purpose or "")
         if categories is not None and declared is not None and declared.fee_fen is not None:
             fee = Fee(amount_fen=declared.fee_fen)
+        named = declared.code if declared is not None else None
+        if spec.action.tier == "government":
+            named = purpose if purpose in self._government.purposes else None
         return Obligations(
             tier=tier,
             record_types=frozenset(types),
@@ -268,5 +310,5 @@ class PolicyEngine:
             hide_undisplayed=True,
             fee=fee,
             daily_limit=spec.daily_limit,
-            purpose=declared.code if categories is not None and declared is not None else None,
+            purpose=named if categories is not None else None,
         )

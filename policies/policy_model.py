@@ -17,7 +17,7 @@ from policies.decision import CallerKind, Fee, Relation, Strength
 
 Effect = Literal["allow", "deny"]
 ActionRelation = Literal["any", "own"]
-Condition = Literal["consent"]
+Condition = Literal["consent", "legal_basis"]
 
 CALLER_KINDS: tuple[CallerKind, ...] = get_args(CallerKind)
 RELATIONS: tuple[Relation, ...] = get_args(Relation)

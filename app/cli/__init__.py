@@ -11,6 +11,7 @@ from app.cli import (
     cards,
     db,
     demo,
+    government,
     hsm,
     institutions,
     intake,
@@ -27,6 +28,7 @@ def init_app(app: Flask) -> None:
     for group in (hsm.group, db.group, demo.group, keys.group, log.group):
         app.cli.add_command(group)
     app.cli.add_command(institutions.group)
+    app.cli.add_command(government.group)
     app.cli.add_command(accounts.group)
     app.cli.add_command(cards.group)
     app.cli.add_command(billing.group)

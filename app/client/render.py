@@ -63,6 +63,8 @@ def record(item: Mapping[str, Any], indent: str = "  ") -> list[str]:
 def query_record(item: Mapping[str, Any]) -> str:
     purpose = item.get("purpose")
     tail = f"  purpose {purpose}" if purpose else ""
+    if item.get("legal_basis"):
+        tail += f"  legal basis {_text(item.get('legal_basis'))}"
     who, what = _text(item.get("requester")), _text(item.get("action"))
     return f"  {_text(item.get('at'))}  {who}  {what}{tail}"
 

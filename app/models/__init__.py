@@ -26,6 +26,7 @@ from app.models.billing import (
 )
 from app.models.consents import Consent, ConsentRevocation
 from app.models.domain import DataProvider, Record, Subject
+from app.models.government import GovernmentAgency
 from app.models.intake import CollectionConsent, IntakeBatch, IntakeError, PriorNotice
 from app.models.keys import DataKey, DataKeyState
 from app.models.lists import ListChange, ListPublication
@@ -49,6 +50,7 @@ __all__ = [
     "DataKey",
     "DataKeyState",
     "DataProvider",
+    "GovernmentAgency",
     "Institution",
     "IntakeBatch",
     "IntakeError",

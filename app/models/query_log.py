@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base
@@ -22,6 +22,8 @@ Sequence64 = BigInteger().with_variant(Integer(), "sqlite")
 
 
 #: The columns an entry's hash covers, in canonical order (everything but the two hashes).
+#: The columns from `OPTIONAL_FROM` on are the optional tail (`crypto.hash_chain`): added to
+#: the format later, encoded only where an entry holds them, so older entries keep their hash.
 CANONICAL_COLUMNS = (
     "seq",
     "at",
@@ -41,7 +43,11 @@ CANONICAL_COLUMNS = (
     "policy_version",
     "request_id",
     "client_address",
+    "legal_basis",
 )
+OPTIONAL_FROM = CANONICAL_COLUMNS.index("legal_basis")
+#: The longest legal basis reference an entry holds (`policies.government`).
+LEGAL_BASIS_LENGTH = 160
 
 
 class QueryLogEntry(Base):
@@ -60,6 +66,15 @@ class QueryLogEntry(Base):
             "actor_ref",
             "action",
             "purpose",
+            "legal_basis",
+        ),
+        # the compliance review's list of government-tier entries, newest first (migration
+        # 0110): a partial index, so it costs nothing on the other tiers' appends
+        Index(
+            "ix_query_log_government",
+            "seq",
+            sqlite_where=text("tier = 'government'"),
+            postgresql_where=text("tier = 'government'"),
         ),
     )
 
@@ -81,6 +96,8 @@ class QueryLogEntry(Base):
     policy_version: Mapped[str] = mapped_column(String(64))
     request_id: Mapped[str] = mapped_column(String(64))
     client_address: Mapped[str] = mapped_column(String(45))
+    #: a government query's legal basis reference (`regulation:reference`), else NULL
+    legal_basis: Mapped[str | None] = mapped_column(String(LEGAL_BASIS_LENGTH))
     prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     entry_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 

@@ -16,6 +16,7 @@ from app.web import (
     consents,
     errors,
     gate,
+    government,
     health,
     home,
     identity,
@@ -51,6 +52,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(browser.bp)
     app.register_blueprint(consents.bp)
     app.register_blueprint(institution_reports.bp)
+    app.register_blueprint(government.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(archive.bp)
     app.register_blueprint(billing.bp)

@@ -45,9 +45,11 @@ def report_lost() -> Response:
     password = request.form.get("password") or ""
     if username is None or not password or len(password) > 1024:
         return _page(400, message="Enter your username and password.")
-    outcome, revoked, ended = report_lost_card(username, password)
-    if outcome is Outcome.THROTTLED:
+    answer = report_lost_card(username, password)
+    if answer.outcome is Outcome.THROTTLED:
         return _page(429, message=THROTTLED["message"], username=username)
-    if outcome is not Outcome.SUCCESS:
+    if answer.outcome is not Outcome.SUCCESS:
         return _page(401, message=LOGIN_FAILED["message"], username=username)
-    return _page(done=True, cards_revoked=revoked, sessions_ended=ended)
+    return _page(
+        done=True, cards_revoked=answer.cards_revoked, sessions_ended=answer.sessions_ended
+    )

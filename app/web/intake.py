@@ -15,29 +15,19 @@ Bearer-authenticated, so `@public` and `@csrf_exempt` at the gate like the insti
 
 from __future__ import annotations
 
-import hashlib
-import io
 import uuid
 
 from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app.container import container
 from app.services.auth.callers import caller_for_institution
-from app.services.intake.batches import (
-    BatchService,
-    ReplayedBatch,
-    Submission,
-    batch_provider,
-    receipt,
-)
-from app.services.intake.providers import provider_for_client
-from app.services.intake.rows import read_rows
+from app.services.intake.api import ProviderIntake
+from app.services.intake.batches import ReplayedBatch
 from app.services.intake.schema import intake_rules, row_schema
 from app.services.oauth.bearer import InstitutionPrincipal
 from app.services.outcomes import refusal_for
 from app.services.policy import Action
-from app.web.answers import http
+from app.web.answers import http, wired
 from app.web.gate import bound_to, csrf_exempt, public
 from app.web.identity import client_address
 from app.web.oauth import require_bearer
@@ -59,7 +49,7 @@ NO_BATCH = {"error": "not_found", "message": "Not found."}
 
 
 def _decide(action: Action) -> tuple[Response, int] | None:
-    parts = container()
+    parts = wired()
     principal: InstitutionPrincipal = g.institution
     decision = parts.policy.decide(
         caller_for_institution(principal), action, on=parts.clock.today()
@@ -76,11 +66,9 @@ def submit() -> tuple[Response, int]:
     refused = _decide(Action.PROVIDER_RECORDS_SUBMIT)
     if refused is not None:
         return refused
-    parts = container()
+    intake = ProviderIntake(wired())
     principal: InstitutionPrincipal = g.institution
-    with parts.unit() as db:
-        provider = provider_for_client(db, principal.institution_id)
-        provider_id = None if provider is None else provider.id
+    provider_id = intake.provider_of(principal.institution_id)
     if provider_id is None:
         return jsonify(NOT_A_PROVIDER), 403
     fmt = MEDIA.get((request.mimetype or "").lower())
@@ -99,29 +87,21 @@ def submit() -> tuple[Response, int]:
         ), 413
     if not body.strip():
         return jsonify(error="bad_request", message="The batch is empty."), 400
-    submission = Submission(
-        provider_id=provider_id,
-        source="api",
-        fmt=fmt,
-        sha256=hashlib.sha256(body).digest(),
-        actor_ref=principal.client_id,
-        request_id=request_id(),
-        client_address=client_address(),
-        today=parts.clock.today(),
-        now=parts.clock.now(),
-    )
-    rows = read_rows(io.BytesIO(body), fmt, parts.catalog)
     try:
-        batch_id = BatchService(parts, intake_rules()).run(submission, rows)
+        summary = intake.submit(
+            provider_id,
+            body,
+            fmt,
+            actor_ref=principal.client_id,
+            request_id=request_id(),
+            client_address=client_address(),
+        )
     except ReplayedBatch as replay:
         return jsonify(
             error="replayed_batch",
             message="This batch was received and applied already; nothing changed.",
             batch_id=str(replay.batch_id),
         ), 409
-    with parts.unit() as db:
-        summary = receipt(db, batch_id)
-    assert summary is not None
     return jsonify(summary), 201
 
 
@@ -138,14 +118,9 @@ def batch(batch_id: uuid.UUID) -> tuple[Response, int]:
     if not after.isdigit() or len(after) > 9:
         return jsonify(error="bad_request", message="after_row is a row number."), 400
     principal: InstitutionPrincipal = g.institution
-    with container().unit() as db:
-        provider = provider_for_client(db, principal.institution_id)
-        owner = batch_provider(db, batch_id)
-        summary = (
-            receipt(db, batch_id, after_row=int(after))
-            if provider is not None and owner == provider.id
-            else None
-        )
+    summary = ProviderIntake(wired()).receipt_for(
+        principal.institution_id, batch_id, after_row=int(after)
+    )
     if summary is None:
         return jsonify(NO_BATCH), 404
     return jsonify(summary), 200
@@ -155,7 +130,7 @@ def batch(batch_id: uuid.UUID) -> tuple[Response, int]:
 @bound_to(Action.SERVICE_INTAKE_SCHEMA_READ)
 @public
 def schema(code: str) -> tuple[Response, int]:
-    found = row_schema(container().catalog, code, base_url=request.host_url.rstrip("/"))
+    found = row_schema(wired().catalog, code, base_url=request.host_url.rstrip("/"))
     if found is None:
         return jsonify(
             error="not_found", message="No record type of the catalog has this code."

@@ -22,22 +22,16 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from app.container import Container, container
 from app.services.auth.accounts import login_username
 from app.services.auth.callers import caller_for
 from app.services.auth.cards import UnsupportedKey
 from app.services.auth.login_attempts import Outcome
-from app.services.enrolment.lost_card import LostCardService
-from app.services.enrolment.registrar import (
-    REPLACEMENT_REASONS,
-    IssuedCard,
-    RegistrarService,
-    public_key_der,
-)
+from app.services.enrolment.desk import LostCardAnswer, RegistryDesk
+from app.services.enrolment.registrar import REPLACEMENT_REASONS, IssuedCard, public_key_der
 from app.services.enrolment.steps import Actor, StepOutcome
 from app.services.outcomes import refusal_for
 from app.services.policy import Action
-from app.web.answers import http
+from app.web.answers import http, wired
 from app.web.gate import bound_to, csrf_exempt, public
 from app.web.identity import (
     LOGIN_FAILED,
@@ -76,15 +70,11 @@ def _fields(*names: str) -> dict[str, str] | None:
 
 def registrar_actor(action: Action) -> tuple[Actor | None, tuple[Response, int] | None]:
     principal = current_principal()
-    parts = container()
+    parts = wired()
     decision = parts.policy.decide(caller_for(principal), action, on=parts.clock.today())
     if principal is None or not decision.allowed:
         return None, http(refusal_for(decision))
     return Actor("staff", principal.account_id, request_id(), client_address()), None
-
-
-def _service(parts: Container) -> RegistrarService:
-    return RegistrarService(parts.keys, parts.query_log(), parts.passwords)
 
 
 def _refused(outcome: StepOutcome) -> tuple[Response, int]:
@@ -103,18 +93,13 @@ def enrol() -> tuple[Response, int]:
     body = _fields("id_number", "name", "username", "password")
     if body is None:
         return bad_request('Send {"id_number", "name", "username", "password"} as strings.')
-    parts = container()
-    with parts.unit() as db:
-        outcome = _service(parts).enrol(
-            db,
-            actor,
-            id_number=body["id_number"],
-            name=body["name"],
-            username=body["username"],
-            password=body["password"],
-            today=parts.clock.today(),
-            now=parts.clock.now(),
-        )
+    outcome = RegistryDesk(wired()).enrol(
+        actor,
+        id_number=body["id_number"],
+        name=body["name"],
+        username=body["username"],
+        password=body["password"],
+    )
     if not outcome.done:
         return _refused(outcome)
     return jsonify(
@@ -152,11 +137,7 @@ def issue_card(username: str) -> tuple[Response, int]:
         spki = public_key_der(body["public_key"])
     except UnsupportedKey as exc:
         return bad_request(f"The card's public key is refused: {exc}.")
-    parts = container()
-    with parts.unit() as db:
-        outcome = _service(parts).issue_card(
-            db, actor, username=username, public_key_der=spki, now=parts.clock.now()
-        )
+    outcome = RegistryDesk(wired()).issue_card(actor, username=username, public_key_der=spki)
     return _card_answer(outcome)
 
 
@@ -176,29 +157,16 @@ def replace_card(username: str) -> tuple[Response, int]:
         spki = public_key_der(body["public_key"])
     except UnsupportedKey as exc:
         return bad_request(f"The card's public key is refused: {exc}.")
-    parts = container()
-    with parts.unit() as db:
-        outcome = _service(parts).replace_card(
-            db,
-            actor,
-            username=username,
-            public_key_der=spki,
-            reason=body["reason"],
-            now=parts.clock.now(),
-        )
+    outcome = RegistryDesk(wired()).replace_card(
+        actor, username=username, public_key_der=spki, reason=body["reason"]
+    )
     return _card_answer(outcome)
 
 
-def report_lost_card(username: str, password: str) -> tuple[Outcome, int, int]:
-    """The lost-card report shared by the API and the browser form: (outcome, cards revoked,
-    sessions ended)."""
-    parts = container()
+def report_lost_card(username: str, password: str) -> LostCardAnswer:
+    """The lost-card report shared by the API and the browser form."""
     actor = Actor("anonymous", None, request_id(), client_address())
-    with parts.unit() as db:
-        report = LostCardService(parts.key_provider, parts.query_log(), parts.passwords).report(
-            db, username=username, password=password, actor=actor, now=parts.clock.now()
-        )
-    return report.outcome, report.cards_revoked, report.sessions_ended
+    return RegistryDesk(wired()).report_lost_card(actor, username=username, password=password)
 
 
 @bp.post("/api/v1/self/cards/report-lost")
@@ -210,9 +178,13 @@ def report_lost() -> tuple[Response, int]:
     username = None if body is None else login_username(body["username"])
     if body is None or username is None:
         return bad_request('Send {"username", "password"}: a username is 1-64 of a-z 0-9 . _ -.')
-    outcome, revoked, ended = report_lost_card(username, body["password"])
-    if outcome is Outcome.THROTTLED:
+    answer = report_lost_card(username, body["password"])
+    if answer.outcome is Outcome.THROTTLED:
         return jsonify(THROTTLED), 429
-    if outcome is not Outcome.SUCCESS:
+    if answer.outcome is not Outcome.SUCCESS:
         return jsonify(LOGIN_FAILED), 401
-    return jsonify(status="cards_revoked", cards_revoked=revoked, sessions_ended=ended), 200
+    return jsonify(
+        status="cards_revoked",
+        cards_revoked=answer.cards_revoked,
+        sessions_ended=answer.sessions_ended,
+    ), 200

@@ -18,12 +18,12 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from app.container import container
 from app.services.auth.callers import caller_for
-from app.services.lists.review import ListReview, Officer, ReviewRefused, list_review
+from app.services.lists.review import Officer, ReviewRefused
+from app.services.lists.review_desk import ListReviewDesk
 from app.services.outcomes import refusal_for
 from app.services.policy import Action
-from app.web.answers import http
+from app.web.answers import http, wired
 from app.web.gate import bound_to
 from app.web.identity import client_address, current_principal
 from app.web.queries import request_id
@@ -35,16 +35,15 @@ REFUSAL_STATUS = {"not_found": 404, "not_pending": 409, "confidentiality_check_f
 
 def _officer(action: Action) -> tuple[Officer | None, tuple[Response, int] | None]:
     principal = current_principal()
-    parts = container()
+    parts = wired()
     decision = parts.policy.decide(caller_for(principal), action, on=parts.clock.today())
     if principal is None or not decision.allowed:
         return None, http(refusal_for(decision))
     return Officer(principal.account_id, request_id(), client_address()), None
 
 
-def _review() -> ListReview:
-    parts = container()
-    return list_review(parts.catalog, parts.cipher, parts.key_provider, parts.query_log())
+def _desk() -> ListReviewDesk:
+    return ListReviewDesk(wired())
 
 
 def _note() -> str | None:
@@ -66,19 +65,9 @@ def _decide(change_id: uuid.UUID, approve: bool) -> tuple[Response, int]:
         return jsonify(
             error="bad_request", message='Send {"note": "..."} (required to reject).'
         ), 400
-    parts = container()
-    review = _review()
     try:
-        with parts.unit() as db:
-            change = review.review(
-                db, change_id, officer, approve=approve, note=note,
-                now=parts.clock.now(), on=parts.clock.today(),
-            )  # fmt: skip
-            view = review.view(change, parts.clock.today())
+        view = _desk().decide(change_id, officer, approve=approve, note=note)
     except ReviewRefused as exc:
-        if exc.code == "confidentiality_check_failed":
-            with parts.unit() as db:  # the refusal itself is on record
-                review.refusal(db, change_id, officer, now=parts.clock.now())
         return jsonify(error=exc.code, message=exc.message), REFUSAL_STATUS[exc.code]
     return jsonify(change=view), 200
 
@@ -93,10 +82,7 @@ def changes() -> tuple[Response, int]:
     status = request.args.get("status", "pending")
     if status not in STATUSES:
         return jsonify(error="bad_request", message=f"status is one of {STATUSES}"), 400
-    parts = container()
-    with parts.unit() as db:
-        found = _review().changes(db, status=status, on=parts.clock.today())
-    return jsonify(changes=found), 200
+    return jsonify(changes=_desk().changes(status)), 200
 
 
 @bp.post("/api/v1/review/list-changes/<uuid:change_id>/approve")
@@ -118,10 +104,7 @@ def derive() -> tuple[Response, int]:
     if officer is None:
         assert refused is not None
         return refused
-    parts = container()
-    with parts.unit() as db:
-        result = _review().derive(db, on=parts.clock.today(), now=parts.clock.now())
-    return jsonify(result.__dict__), 200
+    return jsonify(_desk().derive().__dict__), 200
 
 
 @bp.get("/api/v1/review/lists/overdue")
@@ -131,10 +114,7 @@ def overdue() -> tuple[Response, int]:
     if officer is None:
         assert refused is not None
         return refused
-    parts = container()
-    with parts.unit() as db:
-        late = _review().overdue(db, on=parts.clock.today())
-    return jsonify(overdue=late), 200
+    return jsonify(overdue=_desk().overdue()), 200
 
 
 # --- pages ---------------------------------------------------------------------------------------
@@ -153,11 +133,7 @@ def page() -> Response:
     principal = current_principal()
     if officer is None or principal is None:
         return _page(403, forbidden=True, pending=[], overdue=[], csrf_token="", message=None)
-    parts = container()
-    with parts.unit() as db:
-        review = _review()
-        pending = review.changes(db, status="pending", on=parts.clock.today())
-        late = review.overdue(db, on=parts.clock.today())
+    pending, late = _desk().pending_and_overdue()
     return _page(
         forbidden=False,
         pending=pending,

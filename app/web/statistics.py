@@ -15,14 +15,13 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, render_template, request
 
-from app.container import container
 from app.services.auth.callers import caller_for, caller_for_institution
 from app.services.oauth.bearer import InstitutionPrincipal
 from app.services.outcomes import refusal_for
 from app.services.policy import Action
-from app.services.statistics.aggregates import BadPeriod, Reader, parse_period
-from app.services.statistics.factory import max_period_days, statistics_service
-from app.web.answers import http
+from app.services.statistics.aggregates import Reader
+from app.services.statistics.reads import read_statistics
+from app.web.answers import http, wired
 from app.web.gate import bound_to, csrf_exempt, public
 from app.web.identity import client_address, current_principal
 from app.web.oauth import require_bearer
@@ -32,21 +31,7 @@ bp = Blueprint("statistics", __name__)
 
 
 def _report(reader: Reader) -> tuple[dict[str, Any] | None, str | None]:
-    parts = container()
-    try:
-        first, last = parse_period(
-            request.args.get("from"),
-            request.args.get("to"),
-            today=parts.clock.today(),
-            max_days=max_period_days(),
-        )
-    except BadPeriod as exc:
-        return None, str(exc)
-    with parts.unit() as db:
-        report = statistics_service(parts.query_log()).report(
-            db, reader, first=first, last=last, now=parts.clock.now()
-        )
-    return report, None
+    return read_statistics(wired(), reader, request.args.get("from"), request.args.get("to"))
 
 
 @bp.get("/api/v1/statistics")
@@ -55,7 +40,7 @@ def _report(reader: Reader) -> tuple[dict[str, Any] | None, str | None]:
 @csrf_exempt
 @require_bearer("statistics:read")
 def government() -> tuple[Response, int]:
-    parts = container()
+    parts = wired()
     principal: InstitutionPrincipal = g.institution
     decision = parts.policy.decide(
         caller_for_institution(principal),
@@ -79,7 +64,7 @@ def government() -> tuple[Response, int]:
 
 def _officer() -> Reader | tuple[Response, int]:
     principal = current_principal()
-    parts = container()
+    parts = wired()
     decision = parts.policy.decide(
         caller_for(principal), Action.COMPLIANCE_STATISTICS_READ, on=parts.clock.today()
     )

@@ -150,6 +150,9 @@ def test_an_officer_reviews_list_changes_in_the_browser(
             first.locator("button[value=approve]").click()
             page.wait_for_url(re.compile(r".*/review/lists\?done=approved$"))
             assert page.locator("article.change").count() == count - 1
+            page.click("#to-government-queries")
+            page.wait_for_url(f"{nginx.base}/review/government-queries")
+            expect(page.locator("#government-none")).to_be_visible()  # none in a fresh city
             page.goto(f"{nginx.base}/review/statistics")
             expect(page.locator("#by-provider")).to_be_visible()
             page.screenshot(path=str(tmp_path / "review.png"), full_page=True)

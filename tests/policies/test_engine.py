@@ -92,6 +92,8 @@ EXPECTED: dict[Action, tuple[Outcome, ...]] = {
     Action.COMPLIANCE_LIST_DERIVE: (U, D, D, D, S, D, D, D),
     Action.COMPLIANCE_STATISTICS_READ: (U, D, D, D, S, D, D, D),
     Action.STATISTICS_AGGREGATE_READ: (U, D, D, D, D, D, D, D),  # needs the statistics scope
+    Action.COMPLIANCE_GOVERNMENT_QUERY_READ: (U, D, D, D, S, D, D, D),  # officers only (role)
+    Action.GOVERNMENT_REPORT_QUERY: (U, D, D, D, D, D, D, D),  # needs the government scope
 }
 
 

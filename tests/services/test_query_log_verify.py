@@ -54,6 +54,9 @@ def _attempt(n: int) -> QueryAttempt:
         subject_bidx=hashlib.sha256(str(n % 11).encode()).digest() if n % 7 else None,
         purpose="loan_application" if n % 3 == 1 else None,
         consent_jti=f"jti-{n}" if n % 3 == 1 else None,
+        # a mixed log: government entries carry a legal basis, the others none (their
+        # encoding is the one from before the column existed)
+        legal_basis=f"government_procurement_law:渝财采〔2026〕{n}号" if (n + 1) % 5 == 2 else None,
         rule_ids=("r1", "r2"),
         fields_released=("A.identity.name", "B.loan.amount") if n % 4 == 0 else (),
         fee_fen=(n % 3) * 500,
@@ -104,6 +107,20 @@ def _shift_up_from(conn: Connection, seq: int) -> None:
 
 def edit_field(conn: Connection) -> None:
     _set(conn, TARGET, {"purpose": "marketing"})
+
+
+def edit_legal_basis(conn: Connection) -> None:
+    _set(conn, TARGET, {"legal_basis": "civil_servant_law:渝人社〔2026〕1号"})
+
+
+def drop_legal_basis(conn: Connection) -> None:
+    """An entry's legal basis removed: it would then encode as an entry from before the column
+    existed, which is not what was hashed."""
+    _set(conn, TARGET, {"legal_basis": None})
+
+
+def add_legal_basis(conn: Connection) -> None:
+    _set(conn, TARGET + 1, {"legal_basis": "civil_servant_law:渝人社〔2026〕1号"})
 
 
 def edit_time(conn: Connection) -> None:
@@ -199,6 +216,9 @@ def rewrite_chain(conn: Connection) -> None:
 
 CASES: list[tuple[Callable[[Connection], None], tuple[int, str]]] = [
     (edit_field, (TARGET, EDITED)),
+    (edit_legal_basis, (TARGET, EDITED)),
+    (drop_legal_basis, (TARGET, EDITED)),
+    (add_legal_basis, (TARGET + 1, EDITED)),
     (edit_time, (TARGET, EDITED)),
     (edit_prev_hash, (TARGET, EDITED)),
     (shift_text_between_columns, (TARGET, EDITED)),
@@ -213,6 +233,11 @@ CASES: list[tuple[Callable[[Connection], None], tuple[int, str]]] = [
     (forge_signature, (151, BAD_SIGNATURE)),
     (rewrite_chain, (151, CHECKPOINT_MISMATCH)),
 ]
+
+
+def test_the_target_holds_a_legal_basis_and_its_neighbour_none(built: Connection) -> None:
+    assert _row(built, TARGET)["legal_basis"] is not None
+    assert _row(built, TARGET + 1)["legal_basis"] is None
 
 
 def test_the_intact_log_verifies(built: Connection, key_provider: KeyProvider) -> None:

@@ -20,6 +20,12 @@ QUERY_VIEWS = (
     "oauth.py",
     "billing.py",
     "notices.py",
+    "government.py",
+    "intake.py",
+    "registry.py",
+    "review_lists.py",
+    "statistics.py",
+    "card_pages.py",
 )
 
 

@@ -44,6 +44,7 @@ REVIEWED_PUBLIC = {
     "oauth.whoami",
     "billing.own_ledger",  # bearer token
     "institution_reports.query",  # bearer token
+    "government.query",  # bearer token (government scope)
     "intake.submit",  # bearer token (provider scope)
     "intake.batch",  # bearer token (provider scope)
     "intake.schema",  # the unified format per record type (no data)

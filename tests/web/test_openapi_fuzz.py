@@ -30,10 +30,12 @@ from tests.logins import logged_in, make_account
 from tests.openapi_strategies import inline, values
 from tests.pdf.helpers import chain_for
 from tests.services.report_helpers import Person, citizen_id
-from tests.web.oauth_helpers import ec_key, get_token, register
+from tests.web.oauth_helpers import ALL_SCOPES, ec_key, get_token, register
 from tests.web.self_helpers import subject_account
 
 EXAMPLES = 25
+#: the fuzzing client holds the government scope too, so the agencies' operation is reached
+FUZZ_SCOPES = (*ALL_SCOPES, "government:report:query")
 _people = itertools.count(500)
 
 
@@ -168,7 +170,7 @@ def _fuzz(
 def test_every_operation_answers_documented_valid_requests_without_a_5xx(app: Flask) -> None:
     chain_for(app)  # the report CA, as `make run` sets it up: a report may be asked as PDF
     key = ec_key()
-    bearer = get_token(app.test_client(), key, register(app, key))
+    bearer = get_token(app.test_client(), key, register(app, key, FUZZ_SCOPES))
     fuzzed = []
     for operation_id, (path, method, operation) in sorted(openapi_check.operations().items()):
         caller = _caller_for(app, operation_id, operation, bearer)
@@ -182,7 +184,7 @@ def test_every_operation_answers_mistyped_json_members_without_a_5xx(app: Flask)
     where a string belongs, a list, a number...): a clear, documented 4xx, never a 5xx."""
     chain_for(app)
     key = ec_key()
-    bearer = get_token(app.test_client(), key, register(app, key))
+    bearer = get_token(app.test_client(), key, register(app, key, FUZZ_SCOPES))
     for operation_id, (path, method, operation) in sorted(openapi_check.operations().items()):
         if "requestBody" not in operation:
             continue

@@ -48,6 +48,16 @@ def test_the_purpose_list_is_the_policys() -> None:
     assert _component("Purpose")["enum"] == sorted(load_policy().purposes)
 
 
+def test_the_government_lists_are_the_government_datas() -> None:
+    from policies.government import load_government
+
+    government = load_government()
+    assert _component("GovernmentPurpose")["enum"] == sorted(government.purposes)
+    assert _component("Regulation")["enum"] == sorted(government.regulations)
+    reference = _component("LegalBasis")["properties"]["reference"]
+    assert reference["maxLength"] == government.reference_max_length
+
+
 regions = st.one_of(
     st.builds(
         lambda province, part, county: f"{province}{part}{county:02d}",

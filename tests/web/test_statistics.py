@@ -84,3 +84,58 @@ def test_statistics_need_the_scope_or_the_officer_role(app: Flask) -> None:
     cashier = make_account(app, "cashier.stats", kind="staff", roles=("cashier",))
     other, _ = logged_in(app, cashier, frozenset({"password", "totp"}))
     assert other.get("/api/v1/review/statistics").status_code == 403
+
+
+def _queries(app: Flask, action: str, purpose: str | None, subjects: int, **extra: Any) -> None:
+    """`subjects` allowed queries of `action`, one per distinct subject (by blind index)."""
+    import hashlib
+
+    from app.services.querylog.log import QueryAttempt
+
+    parts = container(app)
+    with parts.unit() as db:
+        for n in range(subjects):
+            parts.query_log().append(
+                db,
+                QueryAttempt(
+                    action=action,
+                    decision="allowed",
+                    reason="test",
+                    actor_kind="institution",
+                    actor_ref="inst-test",
+                    request_id=f"r-{action}-{n}",
+                    client_address="203.0.113.1",
+                    subject_bidx=hashlib.sha256(f"{action}{n}".encode()).digest(),
+                    purpose=purpose,
+                    at=parts.clock.now(),
+                    **extra,
+                ),
+            )
+
+
+def test_queries_are_counted_by_tier_by_purpose_and_by_both(app: Flask) -> None:
+    """Government queries count under their own tier and purpose; a cell of fewer than 10
+    subjects is suppressed, and its complement with it."""
+    basis = {"legal_basis": "civil_servant_recruitment:渝人社〔2026〕3号"}
+    _queries(app, "government:report:query", "civil_service_hiring", 12, **basis)
+    _queries(app, "government:report:query", "tender_review", 11, **basis)
+    _queries(app, "institution:report:query", "loan_approval", 14)
+    _queries(app, "institution:report:query", "tenancy_screening", 3)
+    officer = make_account(app, "officer.counts", kind="staff", roles=("compliance",))
+    session, _ = logged_in(app, officer, frozenset({"password", "totp"}))
+    response = session.get("/api/v1/review/statistics")
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert _cells(body["queries_by_tier"]) == {"government": 23, "institution": 17}
+    both = _cells(body["queries_by_tier_and_purpose"])
+    assert both["government:civil_service_hiring"] == 12
+    assert both["institution:loan_approval"] == 14
+    # 3 subjects: suppressed, and the smallest other cell with it (no recovery by subtraction)
+    assert both["institution:tenancy_screening"] is None
+    assert both["government:tender_review"] is None
+    assert body["queries_by_tier_and_purpose"]["total"]["count"] == 40
+    by_purpose = _cells(body["queries_by_purpose"])
+    assert by_purpose["civil_service_hiring"] == 12
+    assert by_purpose["tenancy_screening"] is None
+    page = session.get("/review/statistics").get_data(as_text=True)
+    assert "government:civil_service_hiring" in page

@@ -46,6 +46,7 @@ class Scope(StrEnum):
     CONSENT_VERIFY = "institution:consent:verify"
     PROVIDER_SUBMIT = "provider:records:submit"  # a data provider furnishing records
     STATISTICS_READ = "statistics:read"  # a government or regulator's aggregate statistics
+    GOVERNMENT_QUERY = "government:report:query"  # an agency querying on a legal basis
 
 
 SCOPES: frozenset[str] = frozenset(scope.value for scope in Scope)

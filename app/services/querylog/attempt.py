@@ -104,6 +104,7 @@ class LoggedQuery:
         self.subject_bidx: bytes | None = None
         self.purpose: str | None = None
         self.consent_jti: str | None = None
+        self.legal_basis: str | None = None  # a government query's reference, once well-formed
         self.entry: LoggedEntry | None = None
         self._log = parts.query_log()
         self._pending: LoggedEntry | None = None
@@ -172,6 +173,7 @@ class LoggedQuery:
             subject_bidx=self.subject_bidx,
             purpose=self.purpose,
             consent_jti=self.consent_jti,
+            legal_basis=self.legal_basis,
             rule_ids=() if self.decision is None else self.decision.rule_ids,
             fields_released=released,
             fee_fen=fee_fen,

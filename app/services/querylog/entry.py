@@ -6,6 +6,8 @@ Guarantees:
   them (`crypto.hash_chain`, the one owner of the encoding);
 - `EntryEncoding` gives the canonical bytes of an entry from those values or from a stored
   row: the append and the verifier use the same object, so they cannot encode differently;
+- `legal_basis` (a government query's) is the optional tail: encoded only when the entry
+  holds one, so the entries written before it existed verify unchanged;
 - nothing here reads or writes the database.
 """
 
@@ -16,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from app.models.base import as_utc
-from app.models.query_log import CANONICAL_COLUMNS
+from app.models.query_log import CANONICAL_COLUMNS, LEGAL_BASIS_LENGTH, OPTIONAL_FROM
 from crypto.hash_chain import CanonicalEncoder, Field, encode_field
 
 #: The fields after `seq`, in canonical order: what an append stores besides seq and hashes.
@@ -43,8 +45,12 @@ class EntryEncoding:
 
     def __init__(self) -> None:
         positions = [CANONICAL_COLUMNS.index(name) for name in _REPEATING]
-        self._entry = CanonicalEncoder(len(CANONICAL_COLUMNS), positions)
-        self._rest = CanonicalEncoder(len(AFTER_SEQ), [p - 1 for p in positions])
+        self._entry = CanonicalEncoder(
+            len(CANONICAL_COLUMNS), positions, optional_from=OPTIONAL_FROM
+        )
+        self._rest = CanonicalEncoder(
+            len(AFTER_SEQ), [p - 1 for p in positions], optional_from=OPTIONAL_FROM - 1
+        )
 
     def entry(self, row: Sequence[Any]) -> bytes:
         """canonical(entry) of a stored row, its values in `CANONICAL_COLUMNS` order (SQLite
@@ -87,6 +93,9 @@ def stored_fields(attempt: Any, *, catalog_version: str, policy_version: str) ->
         "policy_version": policy_version,
         "request_id": _text(attempt.request_id, 64),
         "client_address": _text(attempt.client_address, 45),
+        "legal_basis": (
+            None if attempt.legal_basis is None else _text(attempt.legal_basis, LEGAL_BASIS_LENGTH)
+        ),
     }
 
 

@@ -8,8 +8,8 @@ Guarantees:
 - appends are serialised on the single `query_log_head` row, so sequence numbers are gap-free
   and every entry chains to its predecessor. One append path per engine: SQLite reads the head,
   inserts the entry and moves the head inside its unit's write lock; PostgreSQL calls
-  `query_log_append` (migration 0009: the same three steps in one round trip, the head locked
-  FOR UPDATE). Both hash exactly the values `entry.stored_fields` gives, encoded by
+  `query_log_append` (migrations 0009 and 0110: the same three steps in one round trip, the
+  head locked FOR UPDATE). Both hash exactly the values `entry.stored_fields` gives, encoded by
   `entry.EntryEncoding` (`crypto.hash_chain`, the one owner of the encoding);
 - an entry holds the subject's blind index, never an ID number, a name or a released value;
 - every `every` entries, or at the first append once the last checkpoint is `seconds` old, the
@@ -74,6 +74,7 @@ class QueryAttempt:
     subject_bidx: bytes | None = None
     purpose: str | None = None
     consent_jti: str | None = None
+    legal_basis: str | None = None  # a government query's `regulation:reference`
     rule_ids: Sequence[str] = ()
     fields_released: Sequence[str] = ()
     fee_fen: int = 0

@@ -1,9 +1,10 @@
 """A subject's query records (查询记录): who looked at their reports, read from the query log.
 
 Guarantees: only allowed entries of the query tiers are shown (denied and failed attempts
-released nothing and are the compliance review's); a requester is named as an institution's
-name, "you" for the subject's own queries, or "individual" for anyone else — never another
-person's account id; the subject is found by blind index only.
+released nothing and are the compliance review's); a government agency's query shows the
+legal basis it cited; a requester is named as an institution's (or agency's) name, "you"
+for the subject's own queries, or "individual" for anyone else — never another person's
+account id; the subject is found by blind index only.
 """
 
 from __future__ import annotations
@@ -27,14 +28,18 @@ class QueryRecord(NamedTuple):
     action: str
     purpose: str | None
     seq: int = 0  # the entry's position: the cursor for the next page, never shown as data
+    legal_basis: str | None = None  # a government query's `regulation:reference`
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        shown: dict[str, Any] = {
             "at": self.at,
             "requester": self.requester,
             "action": self.action,
             "purpose": self.purpose,
         }
+        if self.legal_basis is not None:
+            shown["legal_basis"] = self.legal_basis
+        return shown
 
 
 def shown_time(at: datetime) -> str:
@@ -50,7 +55,8 @@ _INSTITUTIONS = cast(Table, Institution.__table__)
 NO_SEQ_BOUND = 2**62
 _NO_LIMIT = 2**31
 #: The subject's allowed query-tier entries since a time, newest first, paged by sequence
-#: number; answered from the covering index `ix_query_log_query_records` (migration 0008).
+#: number; answered from the covering index `ix_query_log_query_records` (migrations 0008,
+#: 0110).
 ENTRIES_ABOUT = (
     select(
         _LOG.c.seq,
@@ -60,6 +66,7 @@ ENTRIES_ABOUT = (
         _LOG.c.tier,
         _LOG.c.action,
         _LOG.c.purpose,
+        _LOG.c.legal_basis,
         _INSTITUTIONS.c.name,
     )
     .outerjoin(
@@ -101,12 +108,12 @@ def entries_about(
         },
     ).all()
     records: list[QueryRecord] = []
-    for seq, at, kind, ref, tier, action, purpose, institution in rows:
+    for seq, at, kind, ref, tier, action, purpose, legal_basis, institution in rows:
         if kind == "institution":
             requester = institution if institution is not None else "institution"
         elif tier == "self" or ref == viewer_ref:
             requester = "you"
         else:
             requester = "individual"
-        records.append(QueryRecord(shown_time(at), requester, action, purpose, seq))
+        records.append(QueryRecord(shown_time(at), requester, action, purpose, seq, legal_basis))
     return records

@@ -61,7 +61,13 @@ from policies.decision import Decision, Obligations
 from policies.masking import apply_mask
 from policies.retention import add_months
 
-REPORT_KINDS = ("self", "archive", "institution", "public")  # public: list search results
+REPORT_KINDS = (
+    "self",
+    "archive",
+    "institution",
+    "government",
+    "public",
+)  # public: list search results
 SUBJECT_PSEUDO_TYPE = "subject"
 SECTION_BY_CATEGORY: Mapping[str, str] = {
     "A": "identity",

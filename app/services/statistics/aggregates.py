@@ -1,5 +1,7 @@
 """Aggregate statistics over a period: records furnished by provider and by record type, queries
-by tier and by purpose, provider timeliness (delay from event to submission) and rejection rates.
+by tier, by purpose and by the two together (a purpose is declared within its tier: an
+institution's under a consent, a government agency's on a legal basis), provider timeliness
+(delay from event to submission) and rejection rates.
 
 Guarantees:
 - nothing subject-level leaves: every table is counts (records or queries, and the number of
@@ -102,6 +104,9 @@ class StatisticsService:
             "records_by_type": self._table(db, _RECORDS.c.record_type, in_period, str),
             "queries_by_tier": self._queries(db, _LOG.c.tier, first, last),
             "queries_by_purpose": self._queries(db, _LOG.c.purpose, first, last),
+            "queries_by_tier_and_purpose": self._queries(
+                db, _LOG.c.tier + literal(":") + func.coalesce(_LOG.c.purpose, "none"), first, last
+            ),
             "provider_timeliness": self._timeliness(db, in_period, names),
             "provider_rejections": self._rejections(db, first, last, names),
         }

@@ -138,6 +138,8 @@ def verify_url(settings: Settings) -> str:
 def pdf_reports(parts: Parts) -> PdfReports:
     """The service's `PdfReports`: its HSM, catalog, purposes' Chinese titles and address."""
     purposes = {code: purpose.title_zh for code, purpose in parts.policy.purposes.items()}
+    government = parts.policy.government_purposes
+    purposes.update({code: purpose.title_zh for code, purpose in government.items()})
     return PdfReports(
         parts.key_provider,
         parts.catalog,

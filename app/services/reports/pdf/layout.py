@@ -49,6 +49,7 @@ ACTIONS = {
     "archive:order:create": "档案查询下单",
     "archive:report:read": "档案查询报告",
     "institution:report:query": "机构查询信用报告",
+    "government:report:query": "政府部门依法查询",
 }
 SUBJECT_LABELS = {"name": "姓名 Name", "id_number": "证件号码 ID number"}
 CITY_TIME = ZoneInfo("Asia/Shanghai")
@@ -239,7 +240,8 @@ class ReportLayout:
                     shown_at.replace("（北京时间）", ""),
                     REQUESTERS.get(requester, requester),
                     ACTIONS.get(action, action),
-                    "—" if not purpose else self.purposes.get(str(purpose), str(purpose)),
+                    ("—" if not purpose else self.purposes.get(str(purpose), str(purpose)))
+                    + (f"（依据 {entry['legal_basis']}）" if entry.get("legal_basis") else ""),
                 ]
             )
         flow.table(["查询时间（北京时间）", "查询者", "查询事项", "用途"], [3, 3, 3, 2], body)

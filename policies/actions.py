@@ -5,9 +5,9 @@ disclosure class the request acts: `public` (free self-service over the public l
 (a subject about themselves), `archive` (the paid archive query), `institution` (third parties
 under the subject's signed consent), `billing` (cashiers and the payment provider),
 `registry` (registrars enrolling subjects and issuing their cards), `provider` (departments
-furnishing, correcting and withdrawing records), `compliance` (officers reviewing lists and
-statistics), `statistics` (aggregates for government, no subject-level data), and the
-non-query tiers `service` (health, catalog, API description, intake schemas) and `auth`
+furnishing, correcting and withdrawing records), `compliance` (officers reviewing lists,
+statistics and the query log), `statistics` (aggregates for government, no subject-level data),
+and the non-query tiers `service` (health, catalog, API description, intake schemas) and `auth`
 (logins and sessions).
 Anything not in this enum cannot be decided, so it cannot be allowed.
 """
@@ -72,6 +72,12 @@ class Action(StrEnum):
     COMPLIANCE_LIST_REVIEW = "compliance:list:review"
     COMPLIANCE_LIST_DERIVE = "compliance:list:derive"
     COMPLIANCE_STATISTICS_READ = "compliance:statistics:read"
+    # compliance: officers search and read the query log, and check that every disclosure is
+    # explained (by the subject, a paid order, a consent token or a legal basis)
+    COMPLIANCE_LOG_SEARCH = "compliance:log:search"
+    COMPLIANCE_LOG_READ = "compliance:log:read"
+    COMPLIANCE_DISCLOSURE_READ = "compliance:disclosure:read"
+    COMPLIANCE_CONSENT_VERIFY = "compliance:consent:verify"
     # statistics: aggregates for government and the regulator (OAuth, scope statistics:read)
     STATISTICS_AGGREGATE_READ = "statistics:aggregate:read"
 
@@ -104,6 +110,10 @@ LOGGED_ACTIONS = frozenset(
         Action.ARCHIVE_REPORT_READ,
         Action.INSTITUTION_REPORT_QUERY,
         Action.BILLING_PAYMENT_NOTIFY,
+        Action.COMPLIANCE_LOG_SEARCH,
+        Action.COMPLIANCE_LOG_READ,
+        Action.COMPLIANCE_DISCLOSURE_READ,
+        Action.COMPLIANCE_CONSENT_VERIFY,
     }
 )
 

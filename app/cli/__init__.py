@@ -1,5 +1,5 @@
-"""`flask` commands: hsm, db, demo, keys, log, billing, lists, reports. Secrets are read from
-files or the environment, never taken as arguments, and never printed."""
+"""`flask` commands: hsm, db, demo, keys, log, billing, lists, reports, review. Secrets are read
+from files or the environment, never taken as arguments, and never printed."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from app.cli import (
     lists,
     log,
     reports,
+    review,
     statistics,
     subjects,
 )
@@ -36,3 +37,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(intake.group)
     app.cli.add_command(statistics.group)
     app.cli.add_command(reports.group)
+    app.cli.add_command(review.group)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base
@@ -60,6 +60,19 @@ class QueryLogEntry(Base):
             "actor_ref",
             "action",
             "purpose",
+        ),
+        # The officers' searches (migration 0070): each leads with what is searched and ends
+        # with seq, the keyset of their pages.
+        Index("ix_query_log_actor_ref_seq", "actor_ref", "seq"),
+        Index("ix_query_log_decision_seq", "decision", "seq"),
+        Index("ix_query_log_action_seq", "action", "seq"),
+        Index("ix_query_log_at", "at"),
+        Index("ix_query_log_request_id", "request_id"),
+        Index(
+            "ix_query_log_consent_jti",
+            "consent_jti",
+            sqlite_where=text("consent_jti IS NOT NULL"),
+            postgresql_where=text("consent_jti IS NOT NULL"),
         ),
     )
 

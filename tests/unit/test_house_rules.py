@@ -18,6 +18,7 @@ QUERY_VIEWS = (
     "institution_reports.py",
     "consents.py",
     "oauth.py",
+    "review_log.py",
 )
 
 

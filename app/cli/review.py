@@ -1,5 +1,6 @@
-"""`flask review search|entry|unexplained|verify-consent`: the compliance officers' console at
-the command line, with the same use cases, answers and log entries as the API.
+"""`flask review search|entry|unexplained|verify-consent|sweep`: the compliance officers'
+console at the command line, with the same use cases, answers and log entries as the API, and
+the sweep of the review rules (for cron; it answers nobody and needs no officer).
 
 The officer names themselves (`--officer`); every command is a logged query under that account.
 A subject is searched by ID number only through `--ask-subject`, which asks for it at a hidden
@@ -23,6 +24,7 @@ from app.services.querylog.attempt import Asker, Body
 from app.services.review.consent_check import ConsentCheck
 from app.services.review.console import LogReview
 from app.services.review.operators import officer_asker
+from app.services.review.sweep import Sweep
 
 group = click.Group("review", help="Compliance officers: search and review the query log.")
 OFFICER = click.option("--officer", required=True, help="Your staff username (compliance role).")
@@ -119,3 +121,17 @@ def verify_consent(officer: str, consent_id: str) -> None:
     document = _print(ConsentCheck(container()).verify(_asker(officer), consent_id))
     if document["verdict"] != "signature_valid":
         sys.exit(1)
+
+
+@group.command("sweep")
+@click.option("--from-start", is_flag=True, help="Read the whole log again (flags are kept).")
+@click.option("--batch", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@with_appcontext
+def sweep(from_start: bool, batch: int) -> None:
+    """Run the review rules (policies/data/review.toml) over the entries since the last sweep."""
+    parts = container()
+    done = Sweep(parts).sweep(now=parts.clock.now(), batch=batch, from_start=from_start)
+    click.echo(
+        f"read {done.read} entries up to {done.last_seq}: "
+        f"{done.raised} new flag(s), {done.updated} updated"
+    )

@@ -78,6 +78,7 @@ class Action(StrEnum):
     COMPLIANCE_LOG_READ = "compliance:log:read"
     COMPLIANCE_DISCLOSURE_READ = "compliance:disclosure:read"
     COMPLIANCE_CONSENT_VERIFY = "compliance:consent:verify"
+    COMPLIANCE_FLAG_READ = "compliance:flag:read"  # what the review rules flagged
     # statistics: aggregates for government and the regulator (OAuth, scope statistics:read)
     STATISTICS_AGGREGATE_READ = "statistics:aggregate:read"
 
@@ -114,6 +115,7 @@ LOGGED_ACTIONS = frozenset(
         Action.COMPLIANCE_LOG_READ,
         Action.COMPLIANCE_DISCLOSURE_READ,
         Action.COMPLIANCE_CONSENT_VERIFY,
+        Action.COMPLIANCE_FLAG_READ,
     }
 )
 

@@ -1,4 +1,4 @@
-"""`flask review search|entry|unexplained|verify-consent|sweep`: the compliance officers'
+"""`flask review search|entry|unexplained|verify-consent|flags|sweep`: the compliance officers'
 console at the command line, with the same use cases, answers and log entries as the API, and
 the sweep of the review rules (for cron; it answers nobody and needs no officer).
 
@@ -23,6 +23,7 @@ from app.services.outcomes import Answer, Answered
 from app.services.querylog.attempt import Asker, Body
 from app.services.review.consent_check import ConsentCheck
 from app.services.review.console import LogReview
+from app.services.review.flags import FlagList
 from app.services.review.operators import officer_asker
 from app.services.review.sweep import Sweep
 
@@ -121,6 +122,18 @@ def verify_consent(officer: str, consent_id: str) -> None:
     document = _print(ConsentCheck(container()).verify(_asker(officer), consent_id))
     if document["verdict"] != "signature_valid":
         sys.exit(1)
+
+
+@group.command("flags")
+@OFFICER
+@click.option("--rule", help="A rule id of policies/data/review.toml.")
+@click.option("--severity", help="low | medium | high")
+@click.option("--limit", help="Flags per page (1..200, default 50).")
+@click.option("--cursor", help="next_cursor of the previous page.")
+@with_appcontext
+def flags(officer: str, **sent: str | None) -> None:
+    """What the review rules flagged, newest first."""
+    _print(FlagList(container()).page(_asker(officer), sent))
 
 
 @group.command("sweep")

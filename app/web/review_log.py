@@ -7,10 +7,11 @@ API (staff with the `compliance` role in a password + TOTP session):
 - `GET /api/v1/review/log/entries/<seq>` — one entry and what explains it;
 - `GET /api/v1/review/disclosures/unexplained?from&to&cursor&limit` — disclosures nothing
   explains;
-- `GET /api/v1/review/consents/<id>/verification` — a consent's signature verified again.
+- `GET /api/v1/review/consents/<id>/verification` — a consent's signature verified again;
+- `GET /api/v1/review/flags?rule&severity&cursor&limit` — what the review rules flagged.
 Pages: `/review/log` (search form and results; the ID number only by the form's POST),
-`/review/log/<seq>`, `/review/disclosures`, `/review/consents/<id>`. Chinese first, no inline
-script or style, never cached. Every one is a logged query of the officer's.
+`/review/log/<seq>`, `/review/disclosures`, `/review/consents/<id>`, `/review/flags`. Chinese
+first, no inline script or style, never cached. Every one is a logged query of the officer's.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from app.services.review.consent_check import ConsentCheck
 from app.services.review.console import LogReview
 from app.services.review.explain import EXPLAINED_BY
 from app.services.review.filters import ACTOR_KINDS, DECISIONS, SUBJECT_IN_LINK, TIERS
+from app.services.review.flags import NAMES as FLAG_FILTERS
+from app.services.review.flags import FlagList
 from app.web.answers import asker, http, sent_body, status_of, wired
 from app.web.gate import bound_to
 from app.web.identity import current_principal
@@ -50,6 +53,12 @@ def entry(seq: int) -> tuple[Response, int]:
 @bound_to(Action.COMPLIANCE_DISCLOSURE_READ)
 def unexplained() -> tuple[Response, int]:
     return http(LogReview(wired()).unexplained(asker(), _args("from", "to", "cursor", "limit")))
+
+
+@bp.get("/api/v1/review/flags")
+@bound_to(Action.COMPLIANCE_FLAG_READ)
+def flags() -> tuple[Response, int]:
+    return http(FlagList(wired()).page(asker(), _args(*FLAG_FILTERS)))
 
 
 @bp.get("/api/v1/review/consents/<jti>/verification")
@@ -119,6 +128,14 @@ def disclosures_page() -> Response:
     outcome = LogReview(wired()).unexplained(asker(), sent)
     kept = {key: value for key, value in sent.items() if value and key != "cursor"}
     return _page("review_disclosures.html", outcome, kept=kept)
+
+
+@bp.get("/review/flags")
+@bound_to(Action.COMPLIANCE_FLAG_READ)
+def flags_page() -> Response:
+    sent = _args(*FLAG_FILTERS)
+    kept = {key: value for key, value in sent.items() if value and key != "cursor"}
+    return _page("review_flags.html", FlagList(wired()).page(asker(), sent), kept=kept)
 
 
 @bp.get("/review/consents/<jti>")

@@ -230,5 +230,13 @@ def test_an_officer_searches_the_log_reads_an_entry_and_checks_disclosures_in_th
             expect(page.locator("#none-unexplained")).to_be_visible()
             page.goto(f"{nginx.base}/review/log?subject={number}")
             expect(page.locator("#search-problem")).to_contain_text("never goes in a link")
+            for _ in range(10):  # ten refused searches within the hour: a burst of denials
+                page.goto(f"{nginx.base}/review/log?decision=maybe")
+            swept = run_flask(world.env, "review", "sweep", check=True)
+            assert "new flag(s)" in swept.stdout
+            page.goto(f"{nginx.base}/review/log")
+            page.click("#to-flags")
+            page.wait_for_url(f"{nginx.base}/review/flags")
+            expect(page.locator("#flags")).to_contain_text("denial-burst")
         finally:
             browser.close()  # type: ignore[attr-defined]

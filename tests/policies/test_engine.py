@@ -95,6 +95,7 @@ EXPECTED: dict[Action, tuple[Outcome, ...]] = {
     Action.COMPLIANCE_LOG_READ: (U, D, D, D, S, D, D, D),
     Action.COMPLIANCE_DISCLOSURE_READ: (U, D, D, D, S, D, D, D),
     Action.COMPLIANCE_CONSENT_VERIFY: (U, D, D, D, S, D, D, D),
+    Action.COMPLIANCE_FLAG_READ: (U, D, D, D, S, D, D, D),
     Action.STATISTICS_AGGREGATE_READ: (U, D, D, D, D, D, D, D),  # needs the statistics scope
 }
 

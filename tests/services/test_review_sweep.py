@@ -294,3 +294,46 @@ def test_the_version_ignores_order_and_follows_meaning() -> None:
     assert (
         _rules(one + two).version != _rules(one + two.replace("denials = 3", "denials = 4")).version
     )
+
+
+# --- officers read the flags ---------------------------------------------------------------------
+
+
+def test_officers_read_the_flags_a_page_at_a_time_and_each_reading_is_logged(app: Flask) -> None:
+    from tests.web.review_helpers import log_rows, officer
+
+    for bank in ("bank-a", "bank-b", "bank-c"):
+        _append(app, MONDAY.replace(hour=2), actor_ref=bank, subject_bidx=_bidx("target"))
+    assert _sweep(app, load_review_rules()).raised == 4
+    wu = officer(app)
+    everything = wu.client.get("/api/v1/review/flags")
+    assert everything.status_code == 200, everything.get_json()
+    flags = everything.get_json()["flags"]
+    assert len(flags) == 4
+    many = [flag for flag in flags if flag["rule_id"] == "subject-many-institutions"]
+    assert many[0]["subject_bidx"] == _bidx("target").hex()
+    assert many[0]["detail"] == {"institutions": 3, "day": "2026-12-07"}
+    assert many[0]["title_zh"] == "同一主体短期内被多家机构查询"
+    high = wu.client.get("/api/v1/review/flags?severity=high").get_json()["flags"]
+    assert [flag["rule_id"] for flag in high] == ["subject-many-institutions"]
+    low = wu.client.get("/api/v1/review/flags?rule=off-hours").get_json()["flags"]
+    assert len(low) == 3
+    first = wu.client.get("/api/v1/review/flags?limit=3").get_json()
+    rest = wu.client.get(f"/api/v1/review/flags?limit=3&cursor={first['next_cursor']}").get_json()
+    ids = [flag["id"] for flag in first["flags"] + rest["flags"]]
+    assert sorted(ids) == sorted(flag["id"] for flag in flags)
+    assert rest["next_cursor"] is None
+    for query in ("severity=urgent", "rule=no-such-rule", "cursor=nope", "limit=0"):
+        assert wu.client.get(f"/api/v1/review/flags?{query}").status_code == 400, query
+    page = wu.client.get("/review/flags").get_data(as_text=True)
+    assert page.count('class="flag ') == 4
+    reads = [row for row in log_rows(app) if row.action == "compliance:flag:read"]
+    assert [row.decision for row in reads] == ["allowed"] * 5 + ["denied"] * 4 + ["allowed"]
+    from tests.logins import make_account
+
+    make_account(app, "officer.cli", kind="staff", roles=("compliance",))
+    listed = app.test_cli_runner().invoke(
+        args=["review", "flags", "--officer", "officer.cli", "--severity", "high"]
+    )
+    assert listed.exit_code == 0, listed.output
+    assert "subject-many-institutions" in listed.output

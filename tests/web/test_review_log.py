@@ -225,6 +225,7 @@ def test_only_compliance_officers_with_password_and_totp_may_review(app: Flask) 
         ("get", "/api/v1/review/log/entries/1"),
         ("get", "/api/v1/review/disclosures/unexplained"),
         ("get", "/api/v1/review/consents/abcdefghijklmnopqrst/verification"),
+        ("get", "/api/v1/review/flags"),
     ]
     for name, (client, csrf) in callers.items():
         for method, path in requests:
@@ -283,7 +284,8 @@ def test_the_search_page_takes_the_number_by_form_and_never_shows_or_links_it(
 def test_pages_refuse_anyone_but_an_officer(app: Flask) -> None:
     cashier = make_account(app, "cashier.q", kind="staff", roles=("cashier",))
     client, _ = logged_in(app, cashier, STAFF)
-    for path in ("/review/log", "/review/log/1", "/review/disclosures", "/review/consents/x" * 1):
+    for path in ("/review/log", "/review/log/1", "/review/disclosures", "/review/consents/x",
+                 "/review/flags"):  # fmt: skip
         answer = client.get(path)
         assert answer.status_code == 403, path
     assert app.test_client().get("/review/log").status_code == 302  # to the login page

@@ -212,6 +212,27 @@ def test_a_day_far_above_the_institutions_own_median_is_flagged(app: Flask) -> N
     assert flags["bank-small:2026-12-12"][2] == 8
 
 
+def test_a_consent_for_a_purpose_the_institution_rarely_uses_is_flagged(app: Flask) -> None:
+    rules = _rules(
+        _rule("rare", "consent_rare_purpose", share_percent=10, history_days=30, min_history=10)
+    )
+    loans = {"purpose": "loan_approval", "consent_jti": "consent-for-a-loan-01"}
+    jobs = {"purpose": "employment_screening", "consent_jti": "consent-for-a-job-001"}
+    _append(app, MONDAY, **jobs)  # the first ever: too little history to judge
+    for n in range(9):
+        _append(app, MONDAY + timedelta(hours=n + 1), **loans)
+    second = _append(app, MONDAY + timedelta(hours=11), **jobs)  # 1 of 10 before: 10 %
+    for n in range(10):
+        _append(app, MONDAY + timedelta(days=1, hours=n), **loans)
+    rare = _append(app, MONDAY + timedelta(days=2), **jobs)  # 2 of 21: under 10 %
+    _append(app, MONDAY + timedelta(days=2, hours=1), **loans)  # the usual one
+    _append(app, MONDAY + timedelta(days=2, hours=2), purpose="employment_screening")  # no consent
+    _append(app, MONDAY + timedelta(days=40), **jobs)  # the history fell out of the window
+    assert _sweep(app, rules).raised == 1
+    assert second < rare
+    assert _flags(app) == [("rare", f"seq:{rare}", rare, rare, 1)]
+
+
 # --- the sweep -----------------------------------------------------------------------------------
 
 
@@ -259,7 +280,7 @@ def test_the_packaged_rules_are_valid_and_name_their_figures() -> None:
     rules = load_review_rules()
     assert {rule.kind for rule in rules.rules} == {
         "denial_burst", "identity_searches", "subject_many_institutions", "off_hours",
-        "consent_last_day", "volume_above_baseline",
+        "consent_last_day", "volume_above_baseline", "consent_rare_purpose",
     }  # fmt: skip
     burst = rules.by_id("denial-burst")
     assert burst is not None

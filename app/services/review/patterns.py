@@ -92,6 +92,7 @@ class Patterns:
             "off_hours": self._off_hours,
             "consent_last_day": self._consent_last_day,
             "volume_above_baseline": self._volume,
+            "consent_rare_purpose": self._rare_purpose,
         }
         return [found for rule in self.rules.rules for found in runs[rule.kind](rule, batch)]
 
@@ -212,14 +213,33 @@ class Patterns:
                     detail={"consent_id": row.consent_jti, "last_day": last_day.isoformat()},
                 )  # fmt: skip
 
+    def _rare_purpose(self, rule: ReviewRule, batch: Sequence[AnyRow]) -> Iterable[Found]:
+        span = timedelta(days=rule.figure("history_days"))
+        wanted = _allowed(INSTITUTION_QUERY)
+        for ref, rows in _institution_queries(batch).items():
+            used = [row for row in rows if row.consent_jti and row.purpose]
+            if not used:
+                continue
+            since = min(as_utc(row.at) for row in used) - span
+            history = [r for r in self._history("actor_ref", ref, since, used[-1].seq) if wanted(r)]
+            for row in used:
+                start = as_utc(row.at) - span
+                before = [r for r in history if r.seq < row.seq and as_utc(r.at) >= start]
+                if len(before) < rule.figure("min_history"):
+                    continue
+                same = sum(1 for r in before if r.purpose == row.purpose)
+                if same * 100 < rule.figure("share_percent") * len(before):
+                    yield Found(
+                        rule, f"seq:{row.seq}", row.seq, 1, "institution", ref,
+                        bytes(row.subject_bidx) if row.subject_bidx is not None else None,
+                        detail={"purpose": row.purpose, "same_purpose": same,
+                                "queries": len(before), "consent_id": row.consent_jti},
+                    )  # fmt: skip
+
     def _volume(self, rule: ReviewRule, batch: Sequence[AnyRow]) -> Iterable[Found]:
         days = rule.figure("baseline_days")
         wanted = _allowed(INSTITUTION_QUERY)
-        groups: dict[str, list[AnyRow]] = defaultdict(list)
-        for row in batch:
-            if wanted(row) and row.actor_kind == "institution":
-                groups[row.actor_ref].append(row)
-        for ref, rows in groups.items():
+        for ref, rows in _institution_queries(batch).items():
             first_day = min(local(row.at).date() for row in rows) - timedelta(days=days)
             since = datetime.combine(first_day, datetime.min.time(), ZONE)
             history = [r for r in self._history("actor_ref", ref, since, rows[-1].seq) if wanted(r)]
@@ -235,6 +255,15 @@ class Patterns:
                         detail={"day": day.isoformat(), "queries": count, "median": median,
                                 "threshold": threshold},
                     )  # fmt: skip
+
+
+def _institution_queries(batch: Sequence[AnyRow]) -> dict[str, list[AnyRow]]:
+    """The batch's allowed institution queries, by institution (client id)."""
+    groups: dict[str, list[AnyRow]] = defaultdict(list)
+    for row in batch:
+        if _allowed(INSTITUTION_QUERY)(row) and row.actor_kind == "institution":
+            groups[row.actor_ref].append(row)
+    return groups
 
 
 def _median_per_day(rows: Sequence[AnyRow], day: date, days: int) -> float:

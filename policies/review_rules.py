@@ -34,6 +34,7 @@ KINDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "consent_last_day": (),
         "volume_above_baseline": ("multiple", "baseline_days", "min_baseline"),
         "consent_rare_purpose": ("share_percent", "history_days", "min_history"),
+        "conflict_of_interest": (),
     }
 )
 _ID = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")

@@ -19,6 +19,7 @@ from app.cli import (
     log,
     reports,
     review,
+    staff_relations,
     statistics,
     subjects,
 )
@@ -28,6 +29,7 @@ def init_app(app: Flask) -> None:
     for group in (hsm.group, db.group, demo.group, keys.group, log.group):
         app.cli.add_command(group)
     app.cli.add_command(institutions.group)
+    accounts.group.add_command(staff_relations.declare_relation)
     app.cli.add_command(accounts.group)
     app.cli.add_command(cards.group)
     app.cli.add_command(billing.group)

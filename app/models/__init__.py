@@ -31,7 +31,7 @@ from app.models.keys import DataKey, DataKeyState
 from app.models.lists import ListChange, ListPublication
 from app.models.query_log import LogCheckpoint, QueryLogEntry, QueryLogHead
 from app.models.reports import IssuedReport, ReportCertificate, ReportVerificationUse
-from app.models.review import ReviewFlag, ReviewSweep
+from app.models.review import ReviewFlag, ReviewSweep, StaffRelation
 from app.models.usage import DailyUse, PublicListEntry, ReportAllowance
 
 __all__ = [
@@ -79,6 +79,7 @@ __all__ = [
     "ReviewFlag",
     "ReviewSweep",
     "Role",
+    "StaffRelation",
     "Subject",
     "TotpCredential",
     "TotpUsedStep",

@@ -6,6 +6,7 @@ second sweep over the same entries find the same flag, never a copy. It names th
 rests on by position (`first_seq`..`last_seq`), the actor and the subject by reference and
 blind index only, and `detail` holds figures (counts, thresholds), never a value of a record.
 `review_sweep` is one row (id 1): the last entry the sweep has read, locked by each sweep.
+`staff_relations` name, by blind index, the people each staff member must not act on.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -63,3 +65,22 @@ class ReviewSweep(Base):
     last_seq: Mapped[int] = mapped_column(Sequence64)
     rules_version: Mapped[str] = mapped_column(String(64))
     swept_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StaffRelation(Base):
+    """A staff member's own ID number (`relation` = self) or a household member's, as a blind
+    index: who they must not act on (ARCHITECTURE §10, conflict of interest). Declared when the
+    account is made (`flask accounts declare-relation`); never the number itself."""
+
+    __tablename__ = "staff_relations"
+    __table_args__ = (
+        CheckConstraint(
+            "relation IN ('self', 'spouse', 'parent', 'child', 'sibling', 'household')",
+            name="relation",
+        ),
+    )
+
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    subject_bidx: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    relation: Mapped[str] = mapped_column(String(16))
+    declared_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

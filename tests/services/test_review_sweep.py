@@ -8,6 +8,7 @@ Asia/Shanghai: 2026-12-07 is a Monday, 2026-12-12 a Saturday).
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from flask import Flask
 from sqlalchemy import delete, select
 
 from app.container import container
-from app.models import Consent, ReviewFlag, ReviewSweep
+from app.models import Consent, ReviewFlag, ReviewSweep, StaffRelation
 from app.services.querylog.log import QueryAttempt
 from app.services.review.sweep import Sweep
 from policies.review_rules import (
@@ -281,6 +282,7 @@ def test_the_packaged_rules_are_valid_and_name_their_figures() -> None:
     assert {rule.kind for rule in rules.rules} == {
         "denial_burst", "identity_searches", "subject_many_institutions", "off_hours",
         "consent_last_day", "volume_above_baseline", "consent_rare_purpose",
+        "conflict_of_interest",
     }  # fmt: skip
     burst = rules.by_id("denial-burst")
     assert burst is not None
@@ -358,3 +360,82 @@ def test_officers_read_the_flags_a_page_at_a_time_and_each_reading_is_logged(app
     )
     assert listed.exit_code == 0, listed.output
     assert "subject-many-institutions" in listed.output
+
+
+# --- conflict of interest ------------------------------------------------------------------------
+
+
+def _declare(app: Flask, username: str, number: str, relation: str = "self") -> Any:
+    return app.test_cli_runner().invoke(
+        args=["accounts", "declare-relation", "--username", username, "--relation", relation],
+        input=number + "\n",
+    )
+
+
+def test_a_staff_member_acting_on_themselves_or_their_household_is_flagged(app: Flask) -> None:
+    from tests.logins import make_account
+    from tests.services.report_helpers import citizen_id
+
+    rules = _rules(_rule("coi", "conflict_of_interest"))
+    clerk = make_account(app, "clerk.lin", kind="staff", roles=("registrar",))
+    other = make_account(app, "clerk.wang", kind="staff", roles=("registrar",))
+    own, spouse, stranger = citizen_id(301), citizen_id(302), citizen_id(303)
+    declared = _declare(app, "clerk.lin", own)
+    assert declared.exit_code == 0, declared.output
+    assert own not in declared.output
+    assert _declare(app, "clerk.lin", spouse, "spouse").exit_code == 0
+    assert "already declared" in _declare(app, "clerk.lin", spouse, "spouse").output
+    assert _declare(app, "clerk.lin", stranger, "self").exit_code == 1  # one own number
+    assert _declare(app, "nobody", own).exit_code == 1
+    assert _declare(app, "clerk.lin", "440524188001010015", "child").exit_code == 1
+
+    parts = container(app)
+
+    def bidx(number: str) -> bytes:
+        from crypto.blind_index import BlindIndexKind, blind_index
+
+        return blind_index(parts.key_provider, BlindIndexKind.CITIZEN_ID, number)
+
+    enrol = {"actor_kind": "staff", "action": "registry:subject:enrol"}
+    on_self = _append(app, MONDAY, actor_ref=str(clerk.id), subject_bidx=bidx(own), **enrol)
+    on_spouse = _append(
+        app, MONDAY, actor_ref=str(clerk.id), subject_bidx=bidx(spouse), decision="denied", **enrol
+    )  # fmt: skip  (trying counts too)
+    _append(app, MONDAY, actor_ref=str(clerk.id), subject_bidx=bidx(stranger), **enrol)
+    _append(app, MONDAY, actor_ref=str(other.id), subject_bidx=bidx(own), **enrol)
+    _append(app, MONDAY, actor_kind="subject", actor_ref=str(clerk.id),
+            subject_bidx=bidx(own), action="self:report:read")  # fmt: skip
+    assert _sweep(app, rules).raised == 2
+    with container(app).unit() as db:
+        flags = {f.first_seq: json.loads(f.detail) for f in db.scalars(select(ReviewFlag))}
+    assert flags == {
+        on_self: {"relation": "self", "action": "registry:subject:enrol"},
+        on_spouse: {"relation": "spouse", "action": "registry:subject:enrol"},
+    }
+    with container(app).unit() as db:
+        stored = db.scalars(select(StaffRelation)).all()
+    assert {row.relation for row in stored} == {"self", "spouse"}
+    assert all(own not in repr(row.__dict__) for row in stored)
+
+
+def test_a_registrar_enrolling_their_own_number_is_flagged_by_the_sweep(app: Flask) -> None:
+    from tests.logins import logged_in, make_account
+    from tests.services.report_helpers import citizen_id
+
+    registrar = make_account(app, "reg.zhou", kind="staff", roles=("registrar",))
+    number = citizen_id(311)
+    assert _declare(app, "reg.zhou", number).exit_code == 0
+    client, csrf = logged_in(app, registrar, frozenset({"password", "totp", "card"}))
+    enrolled = client.post(
+        "/api/v1/registry/subjects",
+        json={"id_number": number, "name": "周一", "username": "zhou.yi",
+              "password": "a long enough initial password 7"},
+        headers={"X-CSRF-Token": csrf},
+    )  # fmt: skip
+    assert enrolled.status_code == 201, enrolled.get_json()
+    done = Sweep(container(app)).sweep(now=NOW)
+    assert done.raised >= 1
+    with container(app).unit() as db:
+        (flag,) = db.scalars(select(ReviewFlag).where(ReviewFlag.rule_id == "conflict-of-interest"))
+    assert (flag.actor_ref, flag.severity) == (str(registrar.id), "high")
+    assert json.loads(flag.detail)["relation"] == "self"

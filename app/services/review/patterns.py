@@ -25,9 +25,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Table, select
 
 from app.clock import SERVICE_TIME_ZONE
-from app.models import Consent, QueryLogEntry
+from app.models import Consent, QueryLogEntry, StaffRelation
 from app.models.base import as_utc
-from app.services.review.log_search import AnyRow
+from app.services.review.log_search import AnyRow, uuid_or_none
 from policies.actions import LOGGED_ACTIONS, QUERY_TIERS
 from policies.calendar import WorkingCalendar
 from policies.review_rules import ReviewRule, ReviewRules
@@ -93,6 +93,7 @@ class Patterns:
             "consent_last_day": self._consent_last_day,
             "volume_above_baseline": self._volume,
             "consent_rare_purpose": self._rare_purpose,
+            "conflict_of_interest": self._conflict_of_interest,
         }
         return [found for rule in self.rules.rules for found in runs[rule.kind](rule, batch)]
 
@@ -211,6 +212,27 @@ class Patterns:
                     rule, f"seq:{row.seq}", row.seq, 1, row.actor_kind, row.actor_ref,
                     bytes(row.subject_bidx) if row.subject_bidx is not None else None,
                     detail={"consent_id": row.consent_jti, "last_day": last_day.isoformat()},
+                )  # fmt: skip
+
+    def _conflict_of_interest(self, rule: ReviewRule, batch: Sequence[AnyRow]) -> Iterable[Found]:
+        acting = [r for r in batch if r.actor_kind == "staff" and r.subject_bidx is not None]
+        staff = {found for r in acting if (found := uuid_or_none(r.actor_ref)) is not None}
+        if not staff:
+            return
+        relations = {
+            (str(account), bytes(bidx)): relation
+            for account, bidx, relation in self.connection.execute(
+                select(
+                    StaffRelation.account_id, StaffRelation.subject_bidx, StaffRelation.relation
+                ).where(StaffRelation.account_id.in_(staff))
+            )
+        }
+        for row in acting:
+            relation = relations.get((row.actor_ref, bytes(row.subject_bidx)))
+            if relation is not None:
+                yield Found(
+                    rule, f"seq:{row.seq}", row.seq, 1, "staff", row.actor_ref,
+                    bytes(row.subject_bidx), detail={"relation": relation, "action": row.action},
                 )  # fmt: skip
 
     def _rare_purpose(self, rule: ReviewRule, batch: Sequence[AnyRow]) -> Iterable[Found]:

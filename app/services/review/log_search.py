@@ -5,7 +5,8 @@ Guarantees:
   every filter a plain comparison the indexes of migration 0070 lead with, so a page costs the
   same at any size of the log and nothing is ever read whole into memory;
 - an actor is found by its reference (account id, client id) or, for people, by username and,
-  for institutions, by unified social credit code;
+  for institutions, by unified social credit code: always one reference, so that a page of
+  one actor is one ordered range of `(actor_ref, seq)`;
 - what leaves here is metadata: who, when, the action, the decision and its rule ids, the
   purpose, the consent id, the request id, the subject's blind index (hex) and the *names* of
   the released fields. An entry holds no released value, and nothing here reads one.
@@ -47,20 +48,22 @@ _SUMMARY = (
 
 
 def actor_refs(connection: Connection, actor: str) -> list[str]:
-    """The references `actor` may name: itself, the id of the account with that username, the
-    client id of the institution with that credit code."""
-    found = {actor}
+    """The one reference `actor` names: itself when some entry has it as its actor, else the
+    id of the account with that username, else the client id of the institution with that
+    credit code, else itself. One reference, so a page is one ordered range of the
+    `(actor_ref, seq)` index."""
+    known = connection.execute(select(_LOG.c.seq).where(_LOG.c.actor_ref == actor).limit(1)).first()
+    if known is not None:
+        return [actor]
     account = connection.execute(
         select(_ACCOUNTS.c.id).where(_ACCOUNTS.c.username == actor.casefold())
     ).scalar()
     if account is not None:
-        found.add(str(account))
+        return [str(account)]
     client = connection.execute(
         select(_INSTITUTIONS.c.client_id).where(_INSTITUTIONS.c.credit_code == actor.upper())
     ).scalar()
-    if client is not None:
-        found.add(str(client))
-    return sorted(found)
+    return [actor if client is None else str(client)]
 
 
 def find_entries(
@@ -76,7 +79,8 @@ def find_entries(
     if filters.until is not None:
         query = query.where(_LOG.c.at < filters.until)
     if filters.actor is not None:
-        query = query.where(_LOG.c.actor_ref.in_(list(refs) or [filters.actor]))
+        (ref,) = refs or [filters.actor]
+        query = query.where(_LOG.c.actor_ref == ref)
     equal = {
         "actor_kind": filters.actor_kind,
         "tier": filters.tier,

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Protocol, cast
 
 from sqlalchemy import Table, func, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.models import QueryLogEntry, ReviewFlag, ReviewSweep
@@ -89,13 +90,19 @@ class Sweep:
 
     @staticmethod
     def _position(db: Session, now: datetime) -> ReviewSweep:
-        state = db.scalars(
-            select(ReviewSweep).where(ReviewSweep.id == 1).with_for_update()
-        ).one_or_none()
+        """The position row, locked (made at the first sweep: two first sweeps at once make
+        it once, and the second waits for the first's lock)."""
+        locked = select(ReviewSweep).where(ReviewSweep.id == 1).with_for_update()
+        state = db.scalars(locked).one_or_none()
         if state is None:
-            state = ReviewSweep(id=1, last_seq=0, rules_version="", swept_at=now)
-            db.add(state)
-            db.flush()
+            dialect = db.get_bind().dialect.name
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            db.execute(
+                insert(ReviewSweep)
+                .values(id=1, last_seq=0, rules_version="", swept_at=now)
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+            state = db.scalars(locked.execution_options(populate_existing=True)).one()
         return state
 
 

@@ -6,9 +6,9 @@ disclosure class the request acts: `public` (free self-service over the public l
 under the subject's signed consent), `billing` (cashiers and the payment provider),
 `government` (administrative queriers citing a legal basis instead of a consent),
 `registry` (registrars enrolling subjects and issuing their cards), `provider` (departments
-furnishing, correcting and withdrawing records), `compliance` (officers reviewing lists and
-statistics), `statistics` (aggregates for government, no subject-level data), and the
-non-query tiers `service` (health, catalog, API description, intake schemas) and `auth`
+furnishing, correcting and withdrawing records), `compliance` (officers reviewing lists,
+statistics and the query log), `statistics` (aggregates for government, no subject-level data),
+and the non-query tiers `service` (health, catalog, API description, intake schemas) and `auth`
 (logins and sessions).
 Anything not in this enum cannot be decided, so it cannot be allowed.
 """
@@ -76,6 +76,13 @@ class Action(StrEnum):
     COMPLIANCE_GOVERNMENT_QUERY_READ = "compliance:government_query:read"
     # government: administrative queriers, on a legal basis instead of a consent (OAuth)
     GOVERNMENT_REPORT_QUERY = "government:report:query"
+    # compliance: officers search and read the query log, and check that every disclosure is
+    # explained (by the subject, a paid order, a consent token or a legal basis)
+    COMPLIANCE_LOG_SEARCH = "compliance:log:search"
+    COMPLIANCE_LOG_READ = "compliance:log:read"
+    COMPLIANCE_DISCLOSURE_READ = "compliance:disclosure:read"
+    COMPLIANCE_CONSENT_VERIFY = "compliance:consent:verify"
+    COMPLIANCE_FLAG_READ = "compliance:flag:read"  # what the review rules flagged
     # statistics: aggregates for government and the regulator (OAuth, scope statistics:read)
     STATISTICS_AGGREGATE_READ = "statistics:aggregate:read"
 
@@ -110,6 +117,11 @@ LOGGED_ACTIONS = frozenset(
         Action.GOVERNMENT_REPORT_QUERY,
         Action.COMPLIANCE_GOVERNMENT_QUERY_READ,
         Action.BILLING_PAYMENT_NOTIFY,
+        Action.COMPLIANCE_LOG_SEARCH,
+        Action.COMPLIANCE_LOG_READ,
+        Action.COMPLIANCE_DISCLOSURE_READ,
+        Action.COMPLIANCE_CONSENT_VERIFY,
+        Action.COMPLIANCE_FLAG_READ,
     }
 )
 

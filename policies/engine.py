@@ -171,6 +171,11 @@ class PolicyEngine:
     def report_verifications_per_hour(self) -> int:
         return self._policy.limits.report_verifications_per_hour
 
+    @property
+    def releasing_actions(self) -> frozenset[str]:
+        """The actions whose allowed answers hold credit records (`releases = true`)."""
+        return frozenset(a.value for a, spec in self._policy.actions.items() if spec.releases)
+
     def strength_for(self, action: Action) -> Strength | None:
         """The strength the action needs, or None when the policy does not list it."""
         spec = self._policy.actions.get(action)

@@ -1,5 +1,5 @@
-"""`flask` commands: hsm, db, demo, keys, log, billing, lists, reports. Secrets are read from
-files or the environment, never taken as arguments, and never printed."""
+"""`flask` commands: hsm, db, demo, keys, log, billing, lists, reports, review. Secrets are read
+from files or the environment, never taken as arguments, and never printed."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from app.cli import (
     lists,
     log,
     reports,
+    review,
+    staff_relations,
     statistics,
     subjects,
 )
@@ -29,6 +31,7 @@ def init_app(app: Flask) -> None:
         app.cli.add_command(group)
     app.cli.add_command(institutions.group)
     app.cli.add_command(government.group)
+    accounts.group.add_command(staff_relations.declare_relation)
     app.cli.add_command(accounts.group)
     app.cli.add_command(cards.group)
     app.cli.add_command(billing.group)
@@ -38,3 +41,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(intake.group)
     app.cli.add_command(statistics.group)
     app.cli.add_command(reports.group)
+    app.cli.add_command(review.group)

@@ -32,6 +32,7 @@ from app.models.keys import DataKey, DataKeyState
 from app.models.lists import ListChange, ListPublication
 from app.models.query_log import LogCheckpoint, QueryLogEntry, QueryLogHead
 from app.models.reports import IssuedReport, ReportCertificate, ReportVerificationUse
+from app.models.review import ReviewFlag, ReviewSweep, StaffRelation
 from app.models.usage import DailyUse, PublicListEntry, ReportAllowance
 
 __all__ = [
@@ -77,7 +78,10 @@ __all__ = [
     "ReportAllowance",
     "ReportCertificate",
     "ReportVerificationUse",
+    "ReviewFlag",
+    "ReviewSweep",
     "Role",
+    "StaffRelation",
     "Subject",
     "TotpCredential",
     "TotpUsedStep",

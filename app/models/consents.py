@@ -3,8 +3,10 @@
 A row is the server's memory of one token, keyed by its `jti`: who signed it (`subject_id`,
 `card_thumbprint`), for whom (`client_id`), for what (`purpose`, `scope`), how long and how
 often (`issued_at`, `expires_at`, `max_uses`), how often it was used (`uses`) and whether the
-subject revoked it. The token itself is never stored, only its SHA-256 (`token_sha256`), so a
-jti presented again with different bytes is recognised as a replay. `uses` only ever grows by
+subject revoked it. Its SHA-256 (`token_sha256`) recognises a jti presented again with different
+bytes as a replay; the token itself (`token`, the compact JWS: no ID number, no credit data) is
+kept so that a compliance officer can verify its signature again (migration 0071; NULL for
+consents registered before). `uses` only ever grows by
 one conditional UPDATE (`uses < max_uses AND revoked_at IS NULL`); a CHECK keeps it in range.
 
 `consent_revocations` holds every revocation a subject made, by jti, whether or not the token was
@@ -17,7 +19,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base
@@ -43,6 +45,7 @@ class Consent(Base):
     card_thumbprint: Mapped[str] = mapped_column(String(64))
     registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    token: Mapped[str | None] = mapped_column(Text)
 
 
 class ConsentRevocation(Base):

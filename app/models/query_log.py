@@ -76,6 +76,19 @@ class QueryLogEntry(Base):
             sqlite_where=text("tier = 'government'"),
             postgresql_where=text("tier = 'government'"),
         ),
+        # The officers' searches (migration 0070): each leads with what is searched and ends
+        # with seq, the keyset of their pages.
+        Index("ix_query_log_actor_ref_seq", "actor_ref", "seq"),
+        Index("ix_query_log_decision_seq", "decision", "seq"),
+        Index("ix_query_log_action_seq", "action", "seq"),
+        Index("ix_query_log_at", "at"),
+        Index("ix_query_log_request_id", "request_id"),
+        Index(
+            "ix_query_log_consent_jti",
+            "consent_jti",
+            sqlite_where=text("consent_jti IS NOT NULL"),
+            postgresql_where=text("consent_jti IS NOT NULL"),
+        ),
     )
 
     seq: Mapped[int] = mapped_column(Sequence64, primary_key=True, autoincrement=False)

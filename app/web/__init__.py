@@ -30,6 +30,7 @@ from app.web import (
     registry,
     report_verification,
     review_lists,
+    review_log,
     self_service,
     session_api,
     staff_pages,
@@ -63,6 +64,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(intake.bp)
     app.register_blueprint(notices.bp)
     app.register_blueprint(review_lists.bp)
+    app.register_blueprint(review_log.bp)
     app.register_blueprint(staff_pages.bp)
     app.register_blueprint(statistics.bp)
     app.register_blueprint(report_verification.bp)

@@ -57,6 +57,13 @@ def http(outcome: Answer) -> tuple[Response, int]:
     return jsonify(outcome.body()), _STATUS[outcome.kind]
 
 
+def status_of(outcome: Answer) -> int:
+    """The status code `http(outcome)` answers with (for pages that render an outcome)."""
+    if isinstance(outcome, Answered):
+        return 201 if outcome.created else 200
+    return _STATUS[outcome.kind]
+
+
 def asker() -> Asker:
     """The logged-in person asking (the gate let only a live session through)."""
     principal = current_principal()

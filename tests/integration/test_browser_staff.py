@@ -197,3 +197,49 @@ def test_a_subject_reports_a_lost_card_in_the_browser(world: World, server: int)
             assert password not in page.content()
         finally:
             browser.close()  # type: ignore[attr-defined]
+
+
+def test_an_officer_searches_the_log_reads_an_entry_and_checks_disclosures_in_the_browser(
+    world: World, server: int
+) -> None:
+    number = citizen_id(977)
+    with StandInNginx(server, world.card_certificate) as nginx, sync_playwright() as playwright:
+        nginx.escaped_cert = None  # an officer's browser presents no card
+        browser, page = _browser_page(playwright)
+        try:
+            _staff_login(page, nginx.base, world.officer)
+            page.wait_for_url(f"{nginx.base}/review/lists")
+            page.goto(f"{nginx.base}/review/log")
+            expect(page.locator("#search-form")).to_be_visible()  # and that search is an entry
+            # by keyboard: choose the action, type the subject's number, submit with Enter
+            page.select_option("#action", "compliance:log:search")
+            page.fill("#subject", number)
+            page.press("#subject", "Enter")
+            expect(page.locator("#subject-filter")).to_contain_text("blind index")
+            assert number not in page.content()
+            assert page.locator("#subject").input_value() == ""  # never put back
+            page.select_option("#action", "")
+            page.click("#search")
+            expect(page.locator("#entries")).to_be_visible()  # the officer's own searches
+            first = page.locator("#entries tr.entry a").first
+            seq = first.inner_text()
+            first.click()
+            page.wait_for_url(re.compile(rf".*/review/log/{seq}$"))
+            expect(page.locator("#decision")).to_contain_text("allowed")
+            expect(page.locator("#rules")).to_contain_text("compliance-reviews-log")
+            expect(page.locator("#explanation")).to_contain_text("Not a disclosure")
+            page.goto(f"{nginx.base}/review/disclosures")
+            expect(page.locator("#scanned")).to_be_visible()
+            expect(page.locator("#none-unexplained")).to_be_visible()
+            page.goto(f"{nginx.base}/review/log?subject={number}")
+            expect(page.locator("#search-problem")).to_contain_text("never goes in a link")
+            for _ in range(10):  # ten refused searches within the hour: a burst of denials
+                page.goto(f"{nginx.base}/review/log?decision=maybe")
+            swept = run_flask(world.env, "review", "sweep", check=True)
+            assert "new flag(s)" in swept.stdout
+            page.goto(f"{nginx.base}/review/log")
+            page.click("#to-flags")
+            page.wait_for_url(f"{nginx.base}/review/flags")
+            expect(page.locator("#flags")).to_contain_text("denial-burst")
+        finally:
+            browser.close()  # type: ignore[attr-defined]

@@ -91,6 +91,11 @@ EXPECTED: dict[Action, tuple[Outcome, ...]] = {
     Action.COMPLIANCE_LIST_REVIEW: (U, D, D, D, S, D, D, D),
     Action.COMPLIANCE_LIST_DERIVE: (U, D, D, D, S, D, D, D),
     Action.COMPLIANCE_STATISTICS_READ: (U, D, D, D, S, D, D, D),
+    Action.COMPLIANCE_LOG_SEARCH: (U, D, D, D, S, D, D, D),  # officers only (role)
+    Action.COMPLIANCE_LOG_READ: (U, D, D, D, S, D, D, D),
+    Action.COMPLIANCE_DISCLOSURE_READ: (U, D, D, D, S, D, D, D),
+    Action.COMPLIANCE_CONSENT_VERIFY: (U, D, D, D, S, D, D, D),
+    Action.COMPLIANCE_FLAG_READ: (U, D, D, D, S, D, D, D),
     Action.STATISTICS_AGGREGATE_READ: (U, D, D, D, D, D, D, D),  # needs the statistics scope
     Action.COMPLIANCE_GOVERNMENT_QUERY_READ: (U, D, D, D, S, D, D, D),  # officers only (role)
     Action.GOVERNMENT_REPORT_QUERY: (U, D, D, D, D, D, D, D),  # needs the government scope
@@ -358,3 +363,33 @@ def test_purposes_are_the_closed_list() -> None:
         "tenancy_screening",
     }
     assert ENGINE.purposes["employment_screening"].categories == frozenset("ACD")
+
+
+OFFICER = Caller("staff", frozenset({"password", "totp"}), frozenset({"compliance"}))
+OFFICER_PASSWORD_ONLY = Caller("staff", frozenset({"password"}), frozenset({"compliance"}))
+OFFICER_WITH_CARD = Caller(
+    "staff", frozenset({"password", "totp", "card"}), frozenset({"compliance"})
+)
+#: What a compliance officer (password + TOTP) may do besides what needs no login or only a
+#: session: the compliance tier, nothing else (no query tier, no billing, no registry).
+OFFICER_ALLOWED = {
+    Action.AUTH_SESSION_READ,
+    Action.AUTH_SESSION_END,
+    Action.AUTH_TOTP_ENROL,
+    Action.AUTH_SESSION_STEP_UP,
+    *(action for action in Action if action.tier == "compliance"),
+}
+
+
+@pytest.mark.parametrize("action", list(Action), ids=str)
+def test_compliance_officers_get_the_compliance_tier_and_nothing_more(action: Action) -> None:
+    decision = ENGINE.decide(OFFICER, action, OWN, on=ON)
+    open_to_all = ENGINE.decide(ANON, action, OWN, on=ON).allowed
+    assert decision.allowed is (open_to_all or action in OFFICER_ALLOWED), decision
+    assert ENGINE.decide(OFFICER_WITH_CARD, action, OWN, on=ON).allowed is decision.allowed
+    if action.tier == "compliance":
+        # the full staff login is needed: password alone is asked to step up, never allowed
+        weak = ENGINE.decide(OFFICER_PASSWORD_ONLY, action, OWN, on=ON)
+        assert weak.outcome is Outcome.STEP_UP
+        assert ENGINE.strength_for(action) is Strength.STAFF_TOTP
+        assert ENGINE.strength_for(action) is ENGINE.strength_for(Action.COMPLIANCE_LIST_REVIEW)

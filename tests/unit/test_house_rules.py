@@ -26,6 +26,7 @@ QUERY_VIEWS = (
     "review_lists.py",
     "statistics.py",
     "card_pages.py",
+    "review_log.py",
 )
 
 

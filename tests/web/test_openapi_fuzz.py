@@ -3,8 +3,9 @@
 For each operation, Hypothesis draws requests that the document says are valid (path and query
 parameters and the body, from their schemas: tests/openapi_strategies.py) and sends them as the
 caller the operation is for: nobody, a subject (password + card), a cashier (password + TOTP +
-card) or an institution (bearer token). Every response must be documented and match its
-schema (the suite's `ValidatingClient` checks each one) and none may be a 5xx. A second walk
+card), a compliance officer (password + TOTP: the log's review) or an institution (bearer
+token). Every response must be documented and match its schema (the suite's `ValidatingClient`
+checks each one) and none may be a 5xx. A second walk
 sets one member of each JSON body to a value of any type. The examples are bounded and
 derandomised (`EXAMPLES` per operation, the same ones every run), so each walk takes seconds
 per backend and a failure reproduces.
@@ -121,7 +122,11 @@ def _caller_for(app: Flask, operation_id: str, operation: dict[str, Any], bearer
     if "session" not in schemes:
         return Caller(app.test_client(), {})
     staff = operation_id.startswith(("billing.", "auth_staff.", "step_up."))
-    if staff:
+    if operation_id.startswith("review_log."):  # the query log's review: an officer
+        name = f"o{uuid.uuid4().hex[:10]}"
+        account = make_account(app, name, kind="staff", roles=("compliance",))
+        methods = frozenset({"password", "totp"})
+    elif staff:
         account = make_account(app, f"c{uuid.uuid4().hex[:10]}", kind="staff", roles=("cashier",))
         methods = frozenset({"password", "totp", "card"})
     else:

@@ -343,6 +343,7 @@ class ConsentService:
             "card_thumbprint": thumbprint,
             "registered_at": now,
             "revoked_at": None,
+            "token": parsed.token,  # kept so that officers can verify the signature again
         }
         dialect = db.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert

@@ -1,0 +1,107 @@
+"""The flags the review sweep raised, for officers (`compliance:flag:read`).
+
+Guarantees (the shape of every logged query): only a compliance officer with password + TOTP
+reads them, each reading is one query-log entry; newest first, a keyset page after `cursor`
+(a flag id handed out as `next_cursor`), filtered by rule and severity; a flag names entries by
+position, the actor by reference and the subject by blind index, and holds figures only.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+
+from app.models import ReviewFlag
+from app.models.base import as_utc
+from app.services.outcomes import Answer, Answered, bad_input, refusal_for
+from app.services.querylog.attempt import Asker, LoggedQuery, Parts, run_logged
+from app.services.review.filters import BadFilter, parse_limit
+from policies.actions import Action
+from policies.decision import Target
+from policies.review_rules import SEVERITIES, ReviewRules, load_review_rules
+
+NAMES = ("rule", "severity", "cursor", "limit")
+
+
+def _view(flag: ReviewFlag, rules: ReviewRules) -> dict[str, Any]:
+    rule = rules.by_id(flag.rule_id)
+    return {
+        "id": str(flag.id),
+        "rule_id": flag.rule_id,
+        "title": None if rule is None else rule.title,
+        "title_zh": None if rule is None else rule.title_zh,
+        "severity": flag.severity,
+        "actor_kind": flag.actor_kind,
+        "actor_ref": flag.actor_ref,
+        "subject_bidx": None if flag.subject_bidx is None else bytes(flag.subject_bidx).hex(),
+        "first_seq": flag.first_seq,
+        "last_seq": flag.last_seq,
+        "count": flag.count,
+        "detail": json.loads(flag.detail),
+        "created_at": as_utc(flag.created_at).isoformat(),
+        "updated_at": as_utc(flag.updated_at).isoformat(),
+    }
+
+
+class FlagList:
+    def __init__(self, parts: Parts, rules: ReviewRules | None = None) -> None:
+        self.parts = parts
+        self.rules = rules if rules is not None else load_review_rules()
+
+    def page(self, asker: Asker, sent: Mapping[str, str | None]) -> Answer:
+        return run_logged(
+            self.parts, Action.COMPLIANCE_FLAG_READ, asker, lambda q: self._page(q, sent)
+        )
+
+    def _parse(
+        self, sent: Mapping[str, str | None]
+    ) -> tuple[str | None, str | None, uuid.UUID | None, int]:
+        rule = sent.get("rule") or None
+        if rule is not None and self.rules.by_id(rule) is None:
+            raise BadFilter("rule: not a rule of policies/data/review.toml.")
+        severity = sent.get("severity") or None
+        if severity is not None and severity not in SEVERITIES:
+            raise BadFilter(f"severity: one of {', '.join(SEVERITIES)}.")
+        raw_cursor = sent.get("cursor") or None
+        try:
+            cursor = None if raw_cursor is None else uuid.UUID(raw_cursor[:64])
+        except ValueError:
+            raise BadFilter("cursor: send next_cursor of the previous page.") from None
+        return rule, severity, cursor, parse_limit(sent.get("limit") or None)
+
+    def _page(self, q: LoggedQuery, sent: Mapping[str, str | None]) -> Answer:
+        decision = q.decide(Target())
+        try:
+            rule, severity, cursor, limit = self._parse(sent)
+            problem = None
+        except BadFilter as bad:
+            problem = str(bad)
+        flags: list[ReviewFlag] = []
+        if decision.allowed and problem is None:
+            query = select(ReviewFlag).order_by(ReviewFlag.id.desc()).limit(limit + 1)
+            if rule is not None:
+                query = query.where(ReviewFlag.rule_id == rule)
+            if severity is not None:
+                query = query.where(ReviewFlag.severity == severity)
+            if cursor is not None:
+                query = query.where(ReviewFlag.id < cursor)
+            with q.unit() as db:
+                flags = list(db.scalars(query))
+                views = [_view(flag, self.rules) for flag in flags[:limit]]
+                more = len(flags) > limit
+                document = {
+                    "flags": views,
+                    "next_cursor": views[-1]["id"] if more else None,
+                }
+                q.allow(db)
+            return Answered(document)
+        with q.unit() as db:
+            if not decision.allowed:
+                q.deny(db)
+                return refusal_for(decision)
+            q.deny(db, "bad_request")
+        return bad_input(problem or "bad request")

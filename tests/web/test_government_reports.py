@@ -213,6 +213,9 @@ def test_compliance_officers_find_every_government_query(app: Flask, world: Worl
     html = session.get("/review/government-queries")
     assert html.status_code == 200
     assert "渝财采〔2026〕15号" in html.get_data(as_text=True)
+    unexplained = session.get("/api/v1/review/disclosures/unexplained").get_json()
+    assert unexplained["unexplained"] == []  # the cited legal basis explains the disclosure
+    assert unexplained["scanned"] >= 1
     cashier = make_account(app, "cashier.gov", kind="staff", roles=("cashier",))
     other, _ = logged_in(app, cashier, frozenset({"password", "totp"}))
     assert other.get(REVIEW).status_code == 403

@@ -213,12 +213,15 @@ def test_a_legal_basis_explains_by_the_action_or_by_the_entry_and_only_once() ->
     public = _by_legal_basis(_row("public:list:search"))
     assert public.explanation is not None
     assert public.explanation.reference == ACTION_LEGAL_BASES["public:list:search"]
-    # a government query (its action not yet in the vocabulary) citing a legal basis
+    # a government query citing a legal basis on its entry
     cited = _row("government:report:query", **{ENTRY_LEGAL_BASIS_COLUMN: "civil_service_law_19"})
     assert _kinds(cited) == [Kind.LEGAL_BASIS]
     explained = _by_legal_basis(cited)
     assert explained.explanation is not None
     assert explained.explanation.reference == "civil_service_law_19"
-    assert _kinds(_row("government:report:query")) == []  # no basis cited: unexplained
+    assert EXPLAINED_BY["government:report:query"] is Kind.LEGAL_BASIS
+    uncited = _row("government:report:query")  # no basis cited on the entry: unexplained
+    assert _kinds(uncited) == [Kind.LEGAL_BASIS]
+    assert _by_legal_basis(uncited).problem == "no_legal_basis"
     both = _row("institution:report:query", **{ENTRY_LEGAL_BASIS_COLUMN: "some_law"})
     assert _kinds(both) == [Kind.CONSENT, Kind.LEGAL_BASIS]  # explained twice: a defect

@@ -74,6 +74,17 @@ class Action(StrEnum):
     COMPLIANCE_STATISTICS_READ = "compliance:statistics:read"
     # statistics: aggregates for government and the regulator (OAuth, scope statistics:read)
     STATISTICS_AGGREGATE_READ = "statistics:aggregate:read"
+    # subjects' rights on their records: objections (异议) and statements (个人声明)
+    SELF_OBJECTION_CREATE = "self:objection:create"
+    SELF_OBJECTION_READ = "self:objection:read"
+    SELF_STATEMENT_CREATE = "self:statement:create"
+    SELF_STATEMENT_READ = "self:statement:read"
+    SELF_STATEMENT_WITHDRAW = "self:statement:withdraw"
+    REGISTRY_OBJECTION_READ = "registry:objection:read"
+    REGISTRY_OBJECTION_RESOLVE = "registry:objection:resolve"
+    REGISTRY_OBJECTION_ESCALATE = "registry:objection:escalate"
+    PROVIDER_OBJECTION_READ = "provider:objection:read"
+    INSTITUTION_DISPUTE_READ = "institution:dispute:read"
 
     @property
     def tier(self) -> str:
@@ -104,6 +115,16 @@ LOGGED_ACTIONS = frozenset(
         Action.ARCHIVE_REPORT_READ,
         Action.INSTITUTION_REPORT_QUERY,
         Action.BILLING_PAYMENT_NOTIFY,
+        Action.SELF_OBJECTION_CREATE,
+        Action.SELF_OBJECTION_READ,
+        Action.SELF_STATEMENT_CREATE,
+        Action.SELF_STATEMENT_READ,
+        Action.SELF_STATEMENT_WITHDRAW,
+        Action.REGISTRY_OBJECTION_READ,
+        Action.REGISTRY_OBJECTION_RESOLVE,
+        Action.REGISTRY_OBJECTION_ESCALATE,
+        Action.PROVIDER_OBJECTION_READ,
+        Action.INSTITUTION_DISPUTE_READ,
     }
 )
 

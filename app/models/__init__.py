@@ -31,6 +31,7 @@ from app.models.keys import DataKey, DataKeyState
 from app.models.lists import ListChange, ListPublication
 from app.models.query_log import LogCheckpoint, QueryLogEntry, QueryLogHead
 from app.models.reports import IssuedReport, ReportCertificate, ReportVerificationUse
+from app.models.rights import Objection, ReleasedRecord, Statement
 from app.models.usage import DailyUse, PublicListEntry, ReportAllowance
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "LogCheckpoint",
     "LoginAttempt",
     "LoginChallenge",
+    "Objection",
     "Order",
     "OrderKind",
     "OrderStatus",
@@ -72,10 +74,12 @@ __all__ = [
     "QueryLogHead",
     "Record",
     "RefusedNotification",
+    "ReleasedRecord",
     "ReportAllowance",
     "ReportCertificate",
     "ReportVerificationUse",
     "Role",
+    "Statement",
     "Subject",
     "TotpCredential",
     "TotpUsedStep",

@@ -23,6 +23,7 @@ from app.web import (
     intake,
     notices,
     oauth,
+    objections,
     openapi,
     public_lists,
     queries,
@@ -32,6 +33,7 @@ from app.web import (
     self_service,
     session_api,
     staff_pages,
+    statements,
     statistics,
     step_up,
 )
@@ -64,3 +66,5 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(staff_pages.bp)
     app.register_blueprint(statistics.bp)
     app.register_blueprint(report_verification.bp)
+    app.register_blueprint(objections.bp)
+    app.register_blueprint(statements.bp)

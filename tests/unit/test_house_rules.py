@@ -20,6 +20,8 @@ QUERY_VIEWS = (
     "oauth.py",
     "billing.py",
     "notices.py",
+    "objections.py",
+    "statements.py",
 )
 
 

@@ -17,6 +17,7 @@ from app.cli import (
     keys,
     lists,
     log,
+    objections,
     reports,
     statistics,
     subjects,
@@ -36,3 +37,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(intake.group)
     app.cli.add_command(statistics.group)
     app.cli.add_command(reports.group)
+    app.cli.add_command(objections.group)

@@ -23,6 +23,7 @@ from app.web import (
     intake,
     notices,
     oauth,
+    objection_pages,
     objections,
     openapi,
     public_lists,
@@ -33,6 +34,7 @@ from app.web import (
     self_service,
     session_api,
     staff_pages,
+    statement_pages,
     statements,
     statistics,
     step_up,
@@ -68,3 +70,5 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(report_verification.bp)
     app.register_blueprint(objections.bp)
     app.register_blueprint(statements.bp)
+    app.register_blueprint(objection_pages.bp)
+    app.register_blueprint(statement_pages.bp)

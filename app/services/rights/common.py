@@ -115,3 +115,22 @@ def titles(catalog: Catalog, code: str) -> dict[str, str]:
         "title": spec.title if spec is not None else code,
         "title_zh": spec.title_zh if spec is not None else code,
     }
+
+
+def own_records(db: Session, subject_id: uuid.UUID, catalog: Catalog) -> list[dict[str, Any]]:
+    """The current versions of the subject's records, by kind and date, without their
+    contents (nothing sealed is opened): what an objection or a statement can be about."""
+    rows = db.execute(
+        select(Record.id, Record.record_type, Record.occurred_on, Record.display_until)
+        .where(Record.subject_id == subject_id, Record.status == "current")
+        .order_by(Record.category, Record.occurred_on, Record.id)
+    ).all()
+    return [
+        {
+            "id": str(record_id),
+            **titles(catalog, code),
+            "occurred_on": occurred_on.isoformat(),
+            "display_until": None if display_until is None else display_until.isoformat(),
+        }
+        for record_id, code, occurred_on, display_until in rows
+    ]

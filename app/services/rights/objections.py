@@ -43,6 +43,7 @@ from app.services.rights.common import (
     RightsParts,
     checked_text,
     own_record,
+    own_records,
     own_subject,
     parse_id,
     seal_for_record,
@@ -167,8 +168,9 @@ class OwnObjections:
                 .order_by(Objection.filed_at.desc(), Objection.id.desc())
             ).all()
             views = [objection_view(self.parts, row, with_text=True) for row in rows]
+            records = own_records(db, subject.id, self.parts.catalog)
             q.allow(db)
-        return Answered({"objections": views, "as_of": q.on.isoformat()})
+        return Answered({"objections": views, "records": records, "as_of": q.on.isoformat()})
 
     @staticmethod
     def _open_on(db: Session, provider_id: Any, provider_record_id: str) -> bool:

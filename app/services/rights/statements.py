@@ -40,6 +40,7 @@ from app.services.rights.common import (
     RightsParts,
     checked_text,
     own_record,
+    own_records,
     own_subject,
     parse_id,
     seal_for_record,
@@ -165,8 +166,9 @@ class OwnStatements:
                 .order_by(Statement.made_at.desc(), Statement.id.desc())
             ).all()
             views = [statement_view(self.parts, row) for row in rows]
+            records = own_records(db, subject.id, self.parts.catalog)
             q.allow(db)
-        return Answered({"statements": views})
+        return Answered({"statements": views, "records": records})
 
     def _withdraw(self, q: LoggedQuery, statement_id: uuid.UUID | None) -> Answer:
         with q.unit() as db:

@@ -85,6 +85,7 @@ class Action(StrEnum):
     REGISTRY_OBJECTION_ESCALATE = "registry:objection:escalate"
     PROVIDER_OBJECTION_READ = "provider:objection:read"
     INSTITUTION_DISPUTE_READ = "institution:dispute:read"
+    SELF_INBOX_READ = "self:inbox:read"
 
     @property
     def tier(self) -> str:
@@ -125,6 +126,7 @@ LOGGED_ACTIONS = frozenset(
         Action.REGISTRY_OBJECTION_ESCALATE,
         Action.PROVIDER_OBJECTION_READ,
         Action.INSTITUTION_DISPUTE_READ,
+        Action.SELF_INBOX_READ,
     }
 )
 

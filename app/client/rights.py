@@ -1,5 +1,6 @@
-"""``python -m app.client objection file|list`` and ``statement add|list|withdraw``: a subject
-objects to one of their records or attaches a statement to it.
+"""``python -m app.client objection file|list``, ``statement add|list|withdraw`` and ``inbox``:
+a subject objects to one of their records or attaches a statement to it, and reads what
+happened about them (objection answers, prior notices, list removals, consent uses).
 
 The record is named by its id as the report shows it (``python -m app.client report --json``).
 The text is given with ``--text`` or read from a file with ``--text-file`` (UTF-8); the service
@@ -117,6 +118,18 @@ def withdraw_statement(args: argparse.Namespace, ask: Callable[[str], str], out:
     _print(args, out, reply.body, "Statement withdrawn: it is shown nowhere now.\n")
 
 
+def inbox(args: argparse.Namespace, ask: Callable[[str], str], out: TextIO) -> None:
+    reply = Service().get("/api/v1/self/inbox")
+    if reply.status != 200:
+        raise refused(reply)
+    items = reply.body.get("messages")
+    lines = "".join(
+        f"- {str(obj(m).get('at', ''))[:10]} [{obj(m).get('kind')}] {obj(m).get('text')}\n"
+        for m in (items if isinstance(items, list) else [])
+    )
+    _print(args, out, reply.body, lines or "Your inbox is empty.\n")
+
+
 def add_commands(commands: Any) -> None:
     def text_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("record_id", help="the record's id as your report shows it")
@@ -149,3 +162,8 @@ def add_commands(commands: Any) -> None:
     gone.add_argument("statement_id")
     json_option(gone)
     gone.set_defaults(run=withdraw_statement)
+    box = commands.add_parser(
+        "inbox", help="objection answers, notices, list removals, consent uses"
+    )
+    json_option(box)
+    box.set_defaults(run=inbox)

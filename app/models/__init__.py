@@ -31,7 +31,7 @@ from app.models.keys import DataKey, DataKeyState
 from app.models.lists import ListChange, ListPublication
 from app.models.query_log import LogCheckpoint, QueryLogEntry, QueryLogHead
 from app.models.reports import IssuedReport, ReportCertificate, ReportVerificationUse
-from app.models.rights import Objection, ReleasedRecord, Statement
+from app.models.rights import Objection, ObjectionAnswer, ReleasedRecord, Statement
 from app.models.usage import DailyUse, PublicListEntry, ReportAllowance
 
 __all__ = [
@@ -63,6 +63,7 @@ __all__ = [
     "LoginAttempt",
     "LoginChallenge",
     "Objection",
+    "ObjectionAnswer",
     "Order",
     "OrderKind",
     "OrderStatus",

@@ -85,6 +85,24 @@ class Objection(SealedColumns, CreatedAt, Base):
     corrected_record_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("records.id"))
 
 
+class ObjectionAnswer(Base):
+    """Each stage's answer to an objection, kept when a later stage reopens it (the subject's
+    inbox tells each one)."""
+
+    __tablename__ = "objection_answers"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('corrected', 'deleted', 'upheld')", name="outcome"),
+    )
+
+    #: shredding a record deletes its objections (keys.lifecycle), and their answers with them
+    objection_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("objections.id", ondelete="CASCADE"), primary_key=True
+    )
+    stage: Mapped[str] = mapped_column(String(16), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Statement(SealedColumns, CreatedAt, Base):
     """A subject's statement on one of their records, shown with it until withdrawn."""
 

@@ -19,6 +19,7 @@ from app.web import (
     health,
     home,
     identity,
+    inbox,
     institution_reports,
     intake,
     notices,
@@ -72,3 +73,4 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(statements.bp)
     app.register_blueprint(objection_pages.bp)
     app.register_blueprint(statement_pages.bp)
+    app.register_blueprint(inbox.bp)

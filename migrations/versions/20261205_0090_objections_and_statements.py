@@ -83,6 +83,23 @@ def upgrade() -> None:
         postgresql_where=sa.text("status = 'open'"),
     )
     op.create_table(
+        "objection_answers",
+        sa.Column("objection_id", sa.Uuid(), nullable=False),
+        sa.Column("stage", sa.String(length=16), nullable=False),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("answered_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "outcome IN ('corrected', 'deleted', 'upheld')", name="ck_objection_answers_outcome"
+        ),
+        sa.ForeignKeyConstraint(
+            ["objection_id"],
+            ["objections.id"],
+            name="fk_objection_answers_objection_id_objections",
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("objection_id", "stage", name="pk_objection_answers"),
+    )
+    op.create_table(
         "statements",
         sa.Column("id", sa.Uuid(), nullable=False),
         *_record_columns("statements"),
@@ -123,6 +140,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("released_records")
     op.drop_table("statements")
+    op.drop_table("objection_answers")
     op.drop_table("objections")
     with op.batch_alter_table("subjects", schema=None) as batch_op:
         batch_op.drop_column("has_notes")

@@ -2,8 +2,8 @@
 demo subject (password + card through the stand-in for nginx) objects to one of their records
 and attaches a statement to another, then withdraws it; a registrar (password + TOTP + card)
 upholds the objection with a reason and records its reconsideration; the subject sees the
-outcome. The registrar is made the way an operator makes one (`flask accounts create-staff`,
-`flask cards issue`)."""
+outcome on the objections page and in the inbox. The registrar is made the way an operator
+makes one (`flask accounts create-staff`, `flask cards issue`)."""
 
 from __future__ import annotations
 
@@ -163,6 +163,11 @@ def test_a_subject_objects_and_a_registrar_answers_in_the_browser(
                 page.goto(f"{nginx.base}/objections")
                 expect(page.locator("article.objection .status")).to_contain_text("Under objection")
                 expect(page.locator("article.objection")).to_contain_text("reconsideration")
+                page.goto(f"{nginx.base}/inbox")
+                answered = page.locator("li.message.objection_outcome")
+                expect(answered).to_have_count(1)
+                expect(answered).to_contain_text("upheld")
+                assert "这笔记录的金额有误。" not in page.content()  # never what was written
             finally:
                 browser.close()  # type: ignore[attr-defined]
     assert (tmp_path / "desk.png").read_bytes().startswith(b"\x89PNG")

@@ -102,6 +102,7 @@ EXPECTED: dict[Action, tuple[Outcome, ...]] = {
     Action.REGISTRY_OBJECTION_ESCALATE: (U, D, D, S, S, S, D, D),
     Action.PROVIDER_OBJECTION_READ: (U, D, D, D, D, D, D, D),  # needs the provider scope
     Action.INSTITUTION_DISPUTE_READ: (U, D, D, D, D, D, A, D),  # records it received
+    Action.SELF_INBOX_READ: (U, A, S, D, D, D, D, D),
 }
 
 

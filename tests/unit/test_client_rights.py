@@ -150,3 +150,20 @@ def test_the_report_shows_marks_and_statements(standin: StandIn) -> None:
     assert "statement: 已履行。" in text
     assert "Objection marks (1)\n  - B.loan r1: UNDER OBJECTION" in text
     assert "Subject statements (1)\n  - B.loan r1: 已履行。" in text
+
+
+def test_inbox_prints_one_line_per_message(standin: StandIn) -> None:
+    message = {
+        "kind": "objection_outcome",
+        "at": "2026-12-10T08:00:00+00:00",
+        "ref": "x",
+        "text": "您对“民事判决”记录的异议已答复：维持原记录。 Your objection was answered: upheld.",
+    }
+    standin.on("GET", "/api/v1/self/inbox", 200, {"messages": [message], "as_of": "2026-12-10"})
+    terminal = Terminal()
+    assert terminal.run("inbox") == 0
+    assert "- 2026-12-10 [objection_outcome] 您对“民事判决”记录的异议" in terminal.out.getvalue()
+    standin.on("GET", "/api/v1/self/inbox", 200, {"messages": [], "as_of": "2026-12-10"})
+    empty = Terminal()
+    assert empty.run("inbox") == 0
+    assert "empty" in empty.out.getvalue()

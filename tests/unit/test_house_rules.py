@@ -22,6 +22,7 @@ QUERY_VIEWS = (
     "notices.py",
     "objections.py",
     "statements.py",
+    "inbox.py",
 )
 
 

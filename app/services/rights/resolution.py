@@ -28,7 +28,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.models import Account, Objection, PublicListEntry, Record, Subject
+from app.models import Account, Objection, ObjectionAnswer, PublicListEntry, Record, Subject
 from app.models.rights import OBJECTION_OUTCOMES, OBJECTION_STAGES
 from app.services.outcomes import (
     Answer,
@@ -173,11 +173,14 @@ class ObjectionDesk:
                 current.change_reason = "objection"
                 db.execute(delete(PublicListEntry).where(PublicListEntry.record_id == current.id))
             if reason is not None:
-                basis = current or db.get(Record, row.record_id)
-                assert basis is not None
-                seal_for_record(self.parts, db, row, "reason", reason, basis)
+                self._seal_reason(db, row, reason, current or db.get(Record, row.record_id))
             row.status, row.outcome = "resolved", outcome
             row.resolved_at, row.resolved_by = q.at, q.asker.account_id
+            db.add(
+                ObjectionAnswer(
+                    objection_id=row.id, stage=row.stage, outcome=outcome, answered_at=q.at
+                )
+            )
             db.flush()
             view = objection_view(self.parts, row, with_text=True)
             q.allow(db, reason=f"objection_{outcome}")
@@ -216,6 +219,17 @@ class ObjectionDesk:
             view = objection_view(self.parts, row, with_text=True)
             q.allow(db, reason=f"objection_to_{stage}")
         return Answered({"objection": view})
+
+    def _seal_reason(self, db: Session, row: Objection, reason: str, basis: Record | None) -> None:
+        """Seal the reason under the active key of the record's epoch, and the subject's text
+        with it when that key is another (one data key per row: `keys.lifecycle`)."""
+        assert basis is not None
+        key_id = seal_for_record(self.parts, db, row, "reason", reason, basis)
+        if key_id != row.data_key_id:
+            row.text = self.parts.cipher.rewrap(
+                Objection.context_for(row.id, "text"), row.text, key_id
+            )
+            row.data_key_id = key_id
 
     def _asked(self, body: Body) -> tuple[str, str | None, uuid.UUID | None] | Refused:
         if body.problem is not None:

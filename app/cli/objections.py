@@ -1,4 +1,4 @@
-"""`flask objections list|resolve|escalate`: a registrar answers subjects' objections at the
+"""`flask objections list|overdue|resolve|escalate`: a registrar answers subjects' objections at the
 registry console (the same use cases as the API: each run is one query-log entry under the
 registrar's staff account).
 
@@ -84,6 +84,24 @@ def listing(registrar: str, every: bool) -> None:
         )
         click.echo(f"    {item['text']}")
     click.echo(f"{len(shown['objections'])} objection(s) as of {shown['as_of']}.")
+
+
+@group.command("overdue")
+@REGISTRAR
+@with_appcontext
+def overdue(registrar: str) -> None:
+    """Name the open objections past their answer day (exit 1 if any: for cron)."""
+    parts = container()
+    shown = _show(ObjectionDesk(parts).listing(registrar_asker(parts, registrar)))
+    late = [item for item in shown["objections"] if item["overdue"]]
+    for item in late:
+        click.echo(
+            f"{item['id']}  {item['stage']}  due {item['due_on']}  {item['record_type']}"
+            f" {item['record_id']}"
+        )
+    click.echo(f"{len(late)} overdue objection(s) as of {shown['as_of']}.")
+    if late:
+        raise SystemExit(1)
 
 
 @group.command("resolve")

@@ -3,6 +3,8 @@ API (each run one query-log entry under the registrar's account)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from flask import Flask
 from sqlalchemy import select
@@ -20,7 +22,9 @@ def fixed_day(clock: MovableClock) -> None:
     clock.move_to_day(TODAY)
 
 
-def test_a_registrar_lists_upholds_and_escalates_at_the_console(app: Flask) -> None:
+def test_a_registrar_lists_upholds_and_escalates_at_the_console(
+    app: Flask, clock: MovableClock
+) -> None:
     court = register_provider(app)
     holder = holder_of(app, court, 421, [judgment(court, "K-1", 421)])
     record_id = holder.record("D.civil_judgment")["id"]
@@ -33,6 +37,14 @@ def test_a_registrar_lists_upholds_and_escalates_at_the_console(app: Flask) -> N
     assert objection["id"] in listed.output
     assert "金额有误。" in listed.output
     assert "1 objection(s)" in listed.output
+    on_time = runner.invoke(args=["objections", "overdue", "--registrar", "desk-1"])
+    assert on_time.exit_code == 0
+    assert on_time.output.strip().endswith("0 overdue objection(s) as of 2026-12-04.")
+    clock.move_to_day(TODAY + timedelta(days=21))
+    late = runner.invoke(args=["objections", "overdue", "--registrar", "desk-1"])
+    assert late.exit_code == 1
+    assert objection["id"] in late.output
+    clock.move_to_day(TODAY)
     refused = runner.invoke(args=["objections", "list", "--registrar", "cashier-1"])
     assert refused.exit_code != 0
     assert "registrar role" in refused.output

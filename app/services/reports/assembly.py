@@ -87,24 +87,28 @@ CURRENT = "current"
 
 
 @functools.lru_cache(maxsize=64)
-def _records_query(record_types: tuple[str, ...], displayed_only: bool) -> Select[Any]:
+def _records_query(
+    record_types: tuple[str, ...], displayed_only: bool, with_keys: bool = False
+) -> Select[Any]:
     """A subject's records of the released types, in report order; `displayed_only` keeps
-    only records shown on `on` (occurred_on <= on <= display_until, or no end). Built once per
-    set of types (a policy has a handful): the types are constants of the statement, so no
-    parameter list is expanded per execution. The payload is read as bytes and parsed where it
-    is opened."""
+    only records shown on `on` (occurred_on <= on <= display_until, or no end); `with_keys`
+    adds each record's provider key (for a subject with marks: only then is it read). Built
+    once per set of types (a policy has a handful): the types are constants of the statement,
+    so no parameter list is expanded per execution. The payload is read as bytes and parsed
+    where it is opened."""
+    columns = [
+        sql_cast(_RECORD_TABLE.c.id, String),  # as text: it is bound into the AAD as text
+        _RECORD_TABLE.c.record_type,
+        _RECORD_TABLE.c.category,
+        _RECORD_TABLE.c.occurred_on,
+        _RECORD_TABLE.c.ended_on,
+        _RECORD_TABLE.c.display_until,
+        type_coerce(_RECORD_TABLE.c.payload, LargeBinary),
+    ]
+    if with_keys:
+        columns += [_RECORD_TABLE.c.provider_id, _RECORD_TABLE.c.provider_record_id]
     query = (
-        select(
-            sql_cast(_RECORD_TABLE.c.id, String),  # as text: it is bound into the AAD as text
-            _RECORD_TABLE.c.record_type,
-            _RECORD_TABLE.c.category,
-            _RECORD_TABLE.c.occurred_on,
-            _RECORD_TABLE.c.ended_on,
-            _RECORD_TABLE.c.display_until,
-            type_coerce(_RECORD_TABLE.c.payload, LargeBinary),
-            _RECORD_TABLE.c.provider_id,
-            _RECORD_TABLE.c.provider_record_id,
-        )
+        select(*columns)
         .where(
             _RECORD_TABLE.c.subject_id == bindparam("subject_id"),
             _RECORD_TABLE.c.record_type.in_([literal(code, String) for code in record_types]),
@@ -264,7 +268,7 @@ class ReportService:
                 Subject.context_for(subject.id, "identity"), subject.identity
             )
         )
-        records = self._records(connection, subject.id, obligations, on)
+        records = self._records(connection, subject.id, obligations, on, subject.has_notes)
         notes = (
             read_notes(connection, subject.id, self.cipher, on=on)
             if records and subject.has_notes
@@ -334,26 +338,26 @@ class ReportService:
         return fields_shown(report.get("subject", {}), report["sections"])
 
     def _records(
-        self, connection: Connection, subject_id: uuid.UUID, obligations: Obligations, on: date
+        self,
+        connection: Connection,
+        subject_id: uuid.UUID,
+        obligations: Obligations,
+        on: date,
+        with_keys: bool = False,
     ) -> tuple[OpenedRecord, ...]:
         if not obligations.record_types:
             return ()
         query = _records_query(
-            tuple(sorted(obligations.record_types)), obligations.hide_undisplayed
+            tuple(sorted(obligations.record_types)), obligations.hide_undisplayed, with_keys
         )
         rows = connection.execute(query, {"subject_id": subject_id, "on": on}).all()
         opened: list[OpenedRecord] = []
-        for (
-            record_id,
-            record_type,
-            category,
-            occurred_on,
-            ended_on,
-            display_until,
-            sealed,
-            provider_id,
-            provider_record_id,
-        ) in rows:
+        for row in rows:
+            plain: Sequence[Any] = row
+            key = None
+            if with_keys:  # (provider, provider record id): what the record's marks name
+                key, plain = (row[7], row[8]), row[:7]
+            record_id, record_type, category, occurred_on, ended_on, display_until, sealed = plain
             ref = _uuid_text(record_id)
             opened.append(
                 OpenedRecord(
@@ -366,7 +370,7 @@ class ReportService:
                     self.cipher.open_json(
                         Record.context_for(ref, "payload"), Envelope.from_bytes(sealed)
                     ),
-                    (provider_id, provider_record_id),
+                    key,
                 )
             )
         return tuple(opened)

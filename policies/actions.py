@@ -103,6 +103,19 @@ class Action(StrEnum):
 #: Tiers whose query-log entries a subject is shown as "query records".
 QUERY_TIERS = frozenset({"public", "self", "archive", "institution"})
 
+#: Query-tier actions a subject takes about their own rights, not looks at their report: they
+#: are logged like every other attempt but are not "query records" (who looked at the report).
+NOT_QUERY_RECORDS = frozenset(
+    {
+        Action.SELF_OBJECTION_CREATE,
+        Action.SELF_OBJECTION_READ,
+        Action.SELF_STATEMENT_CREATE,
+        Action.SELF_STATEMENT_READ,
+        Action.SELF_STATEMENT_WITHDRAW,
+        Action.SELF_INBOX_READ,
+    }
+)
+
 #: Actions that release, price or pay for credit information: every attempt at one of these,
 #: allowed, denied or failed, writes exactly one query-log entry. (Reading one's own orders and
 #: managing one's own consents release no credit information and are not logged there.)

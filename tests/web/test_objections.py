@@ -79,6 +79,8 @@ def test_an_objection_marks_the_record_at_once_and_a_correction_answers_it(
     assert (mark["under_objection"], mark["due_on"], mark["overdue"]) == (True, due, False)
     assert mark.get("text") is None  # what the subject wrote is not in reports
     assert [o["record_id"] for o in report["sections"]["objections"]] == [judged["id"]]
+    # filing is logged, but it is not a look at the report: not among the query records
+    assert {r["action"] for r in report["sections"]["query_records"]} == {"self:report:read"}
     # the provider sees it, with what the subject says is wrong
     seen = app.test_client().get(
         "/api/v1/provider/objections", headers={"Authorization": f"Bearer {court.token}"}

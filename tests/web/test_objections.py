@@ -262,3 +262,25 @@ def test_weak_logins_and_staff_cannot_object(app: Flask, holder: Holder) -> None
     subject_desk = holder.client.get(DESK)
     assert subject_desk.status_code == 403
     assert _count(app) == 0
+
+
+def test_an_upheld_objection_cannot_reopen_over_a_newer_open_one(
+    app: Flask, holder: Holder
+) -> None:
+    record_id = holder.record("D.civil_judgment")["id"]
+    first = holder.object_to(record_id).get_json()["objection"]
+    desk, headers = registrar(app)
+    desk.post(
+        f"{DESK}/{first['id']}/resolve",
+        json={"outcome": "upheld", "reason": "核实无误。"},
+        headers=headers,
+    )
+    assert holder.object_to(record_id, "新的事实").status_code == 201  # a new objection
+    clash = desk.post(
+        f"{DESK}/{first['id']}/escalate", json={"stage": "reconsideration"}, headers=headers
+    )
+    assert (clash.status_code, clash.get_json()["error"]) == (409, "objection_open")
+    (old,) = [
+        o for o in holder.client.get(OBJECTIONS).get_json()["objections"] if o["id"] == first["id"]
+    ]
+    assert (old["stage"], old["outcome"], old["reason"]) == ("objection", "upheld", "核实无误。")

@@ -142,9 +142,9 @@ class OwnObjections:
                 status="open",
             )
             row.data_key_id = seal_for_record(self.parts, db, row, "text", text, record)
-            db.add(row)
             try:
-                with db.begin_nested():
+                with db.begin_nested():  # rolled back alone, and `row` with it, on a clash
+                    db.add(row)
                     db.flush()
             except IntegrityError:  # a concurrent objection on the same record won
                 q.deny(db, "objection_open")

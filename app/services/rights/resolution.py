@@ -207,11 +207,13 @@ class ObjectionDesk:
                     "cannot_escalate",
                     "Only an upheld objection goes on, and only to a later stage.",
                 )
-            row.stage, row.stage_opened_on, row.status = stage, q.on, "open"
-            row.due_on = self.parts.rights.answer_due(q.on) if stage == "reconsideration" else None
-            row.outcome = row.reason = row.resolved_at = row.resolved_by = None
             try:
-                with db.begin_nested():
+                with db.begin_nested():  # rolled back alone on a clash
+                    row.stage, row.stage_opened_on, row.status = stage, q.on, "open"
+                    row.due_on = (
+                        self.parts.rights.answer_due(q.on) if stage == "reconsideration" else None
+                    )
+                    row.outcome = row.reason = row.resolved_at = row.resolved_by = None
                     db.flush()
             except IntegrityError:  # the subject filed a new objection on it meanwhile
                 q.deny(db, "objection_open")

@@ -48,3 +48,8 @@ def test_the_pdf_shows_the_objection_mark_and_the_statement(
     assert "answerdue2026-12-11" in squeezed
     assert squeezed.count("我已与申请人达成和解协议") == 2  # with the record and in the section
     assert "处罚对象并非本人所经营" not in squeezed
+    # the archive report shows the same marks (one assembly for every kind of answer)
+    archive = report_document(app, subject_id, "archive")["sections"]["special"]
+    shown = {r["type"]: r for r in archive}
+    assert shown["D.penalty_general"]["objection"]["under_objection"] is True
+    assert shown["D.dishonest_debtor"]["statement"]["text"] == "我已与申请人达成和解协议"

@@ -284,3 +284,34 @@ def test_an_upheld_objection_cannot_reopen_over_a_newer_open_one(
         o for o in holder.client.get(OBJECTIONS).get_json()["objections"] if o["id"] == first["id"]
     ]
     assert (old["stage"], old["outcome"], old["reason"]) == ("objection", "upheld", "核实无误。")
+
+
+def test_when_the_log_cannot_be_written_nothing_is_filed_or_answered(
+    app: Flask, holder: Holder
+) -> None:
+    from tests.web.self_helpers import refuse_log_entries
+
+    record_id = holder.record("D.civil_judgment")["id"]
+    objection = holder.object_to(record_id).get_json()["objection"]
+    other = holder.record("D.penalty_general")["id"]
+    desk, headers = registrar(app)
+    refuse_log_entries(app)
+    filed = holder.object_to(other, "不对")
+    assert (filed.status_code, filed.get_json()["error"]) == (503, "service_unavailable")
+    stated = holder.state(other, "声明")
+    assert stated.status_code == 503
+    answered = desk.post(
+        f"{DESK}/{objection['id']}/resolve",
+        json={"outcome": "deleted", "reason": "撤销"},
+        headers=headers,
+    )
+    assert answered.status_code == 503
+    listed = holder.client.get(OBJECTIONS)
+    assert listed.status_code == 503
+    assert "案件已履行完毕。" not in listed.get_data(as_text=True)
+    with container(app).sessions() as db:
+        assert db.scalar(select(func.count()).select_from(Objection)) == 1
+        assert db.scalar(select(Objection.status)) == "open"
+        assert db.scalar(select(Record.status).where(Record.id == uuid.UUID(record_id))) == (
+            "current"
+        )

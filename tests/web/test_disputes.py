@@ -49,6 +49,10 @@ def test_an_institution_sees_the_dispute_and_its_outcome_on_what_it_received(
         headers=headers,
     )
     assert filed.status_code == 201, filed.get_json()
+    again = world.ask(token_for(world.alice, world.bank, PURPOSE)).get_json()
+    (marked,) = [r for r in _records(again) if r["id"] == target]
+    assert marked["objection"]["under_objection"] is True  # institution reports show it too
+    assert "text" not in marked["objection"]
     bank = {"Authorization": f"Bearer {world.bearer}"}
     (dispute,) = world.client.get(DISPUTES, headers=bank).get_json()["disputes"]
     assert (dispute["record_id"], dispute["under_objection"], dispute["stage"]) == (

@@ -29,6 +29,7 @@ from crypto.fields import FieldCipher
 from crypto.keys import KeyProvider
 from policies.catalog import Catalog
 from policies.engine import PolicyEngine
+from policies.rights import RightsRules, default_rights
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,11 @@ class Container:
     def passwords(self) -> PasswordHashing:
         """argon2id under the parameters the settings name."""
         return HASHINGS[self.settings.password_hashing]
+
+    @property
+    def rights(self) -> RightsRules:
+        """The rules of objections and statements (policies/data/rights.toml)."""
+        return default_rights()
 
     @property
     def keys(self) -> KeyService:

@@ -85,6 +85,18 @@ class Action(StrEnum):
     COMPLIANCE_FLAG_READ = "compliance:flag:read"  # what the review rules flagged
     # statistics: aggregates for government and the regulator (OAuth, scope statistics:read)
     STATISTICS_AGGREGATE_READ = "statistics:aggregate:read"
+    # subjects' rights on their records: objections (异议) and statements (个人声明)
+    SELF_OBJECTION_CREATE = "self:objection:create"
+    SELF_OBJECTION_READ = "self:objection:read"
+    SELF_STATEMENT_CREATE = "self:statement:create"
+    SELF_STATEMENT_READ = "self:statement:read"
+    SELF_STATEMENT_WITHDRAW = "self:statement:withdraw"
+    REGISTRY_OBJECTION_READ = "registry:objection:read"
+    REGISTRY_OBJECTION_RESOLVE = "registry:objection:resolve"
+    REGISTRY_OBJECTION_ESCALATE = "registry:objection:escalate"
+    PROVIDER_OBJECTION_READ = "provider:objection:read"
+    INSTITUTION_DISPUTE_READ = "institution:dispute:read"
+    SELF_INBOX_READ = "self:inbox:read"
 
     @property
     def tier(self) -> str:
@@ -101,6 +113,19 @@ class Action(StrEnum):
 
 #: Tiers whose query-log entries a subject is shown as "query records".
 QUERY_TIERS = frozenset({"public", "self", "archive", "institution", "government"})
+
+#: Query-tier actions a subject takes about their own rights, not looks at their report: they
+#: are logged like every other attempt but are not "query records" (who looked at the report).
+NOT_QUERY_RECORDS = frozenset(
+    {
+        Action.SELF_OBJECTION_CREATE,
+        Action.SELF_OBJECTION_READ,
+        Action.SELF_STATEMENT_CREATE,
+        Action.SELF_STATEMENT_READ,
+        Action.SELF_STATEMENT_WITHDRAW,
+        Action.SELF_INBOX_READ,
+    }
+)
 
 #: Actions that release, price or pay for credit information: every attempt at one of these,
 #: allowed, denied or failed, writes exactly one query-log entry. (Reading one's own orders and
@@ -122,6 +147,17 @@ LOGGED_ACTIONS = frozenset(
         Action.COMPLIANCE_DISCLOSURE_READ,
         Action.COMPLIANCE_CONSENT_VERIFY,
         Action.COMPLIANCE_FLAG_READ,
+        Action.SELF_OBJECTION_CREATE,
+        Action.SELF_OBJECTION_READ,
+        Action.SELF_STATEMENT_CREATE,
+        Action.SELF_STATEMENT_READ,
+        Action.SELF_STATEMENT_WITHDRAW,
+        Action.REGISTRY_OBJECTION_READ,
+        Action.REGISTRY_OBJECTION_RESOLVE,
+        Action.REGISTRY_OBJECTION_ESCALATE,
+        Action.PROVIDER_OBJECTION_READ,
+        Action.INSTITUTION_DISPUTE_READ,
+        Action.SELF_INBOX_READ,
     }
 )
 

@@ -18,6 +18,7 @@ from app.cli import (
     keys,
     lists,
     log,
+    objections,
     reports,
     review,
     staff_relations,
@@ -42,3 +43,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(statistics.group)
     app.cli.add_command(reports.group)
     app.cli.add_command(review.group)
+    app.cli.add_command(objections.group)

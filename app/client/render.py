@@ -57,7 +57,29 @@ def record(item: Mapping[str, Any], indent: str = "  ") -> list[str]:
     for name, value in fields.items():
         note = f"  (masked: {masked[name]})" if name in masked else ""
         lines.append(f"{indent}    {name}: {_text(value)}{note}")
+    if item.get("objection"):
+        lines.append(f"{indent}    ! {objection_mark(obj(item['objection']))}")
+    if item.get("statement"):
+        lines.append(f"{indent}    statement: {_text(obj(item['statement']).get('text'))}")
     return lines
+
+
+def objection_mark(mark: Mapping[str, Any]) -> str:
+    """An objection mark in words: under objection (stage, due day) or its outcome."""
+    if mark.get("under_objection"):
+        text = f"UNDER OBJECTION since {_text(mark.get('filed_on'))} ({_text(mark.get('stage'))})"
+        if mark.get("due_on"):
+            text += f", answer due {mark['due_on']}"
+        return text + (" - OVERDUE" if mark.get("overdue") else "")
+    return f"objection answered {_text(mark.get('resolved_on'))}: {_text(mark.get('outcome'))}"
+
+
+def note(key: str, item: Mapping[str, Any]) -> str:
+    """One line of the objections or statements section."""
+    where = f"{_text(item.get('record_type'))} {_text(item.get('record_id'))}"
+    if key == "objections":
+        return f"  - {where}: {objection_mark(item)}"
+    return f"  - {where}: {_text(item.get('text'))}"
 
 
 def query_record(item: Mapping[str, Any]) -> str:
@@ -93,7 +115,12 @@ def report(body: Mapping[str, Any]) -> str:
         for item in items:
             if not isinstance(item, dict):
                 continue
-            lines.extend([query_record(item)] if key == "query_records" else record(item))
+            if key == "query_records":
+                lines.append(query_record(item))
+            elif key in ("objections", "statements"):
+                lines.append(note(key, item))
+            else:
+                lines.extend(record(item))
     return "\n".join(lines) + "\n"
 
 

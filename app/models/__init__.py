@@ -33,6 +33,7 @@ from app.models.lists import ListChange, ListPublication
 from app.models.query_log import LogCheckpoint, QueryLogEntry, QueryLogHead
 from app.models.reports import IssuedReport, ReportCertificate, ReportVerificationUse
 from app.models.review import ReviewFlag, ReviewSweep, StaffRelation
+from app.models.rights import Objection, ObjectionAnswer, ReleasedRecord, Statement
 from app.models.usage import DailyUse, PublicListEntry, ReportAllowance
 
 __all__ = [
@@ -64,6 +65,8 @@ __all__ = [
     "LogCheckpoint",
     "LoginAttempt",
     "LoginChallenge",
+    "Objection",
+    "ObjectionAnswer",
     "Order",
     "OrderKind",
     "OrderStatus",
@@ -75,6 +78,7 @@ __all__ = [
     "QueryLogHead",
     "Record",
     "RefusedNotification",
+    "ReleasedRecord",
     "ReportAllowance",
     "ReportCertificate",
     "ReportVerificationUse",
@@ -82,6 +86,7 @@ __all__ = [
     "ReviewSweep",
     "Role",
     "StaffRelation",
+    "Statement",
     "Subject",
     "TotpCredential",
     "TotpUsedStep",

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column
@@ -57,6 +58,9 @@ class Subject(SealedColumns, CreatedAt, Base):
     id_bidx: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     identity: Mapped[Envelope] = mapped_column(Sealed)
     data_key_id: Mapped[int] = mapped_column(ForeignKey("data_keys.id"), index=True)
+    #: set once the subject has objected to or made a statement on a record: only then does a
+    #: report look for marks (app.services.rights), so nobody else's report pays for them
+    has_notes: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 def _own_id(context: DefaultExecutionContext) -> str:

@@ -20,10 +20,13 @@ from app.web import (
     health,
     home,
     identity,
+    inbox,
     institution_reports,
     intake,
     notices,
     oauth,
+    objection_pages,
+    objections,
     openapi,
     public_lists,
     queries,
@@ -34,6 +37,8 @@ from app.web import (
     self_service,
     session_api,
     staff_pages,
+    statement_pages,
+    statements,
     statistics,
     step_up,
 )
@@ -68,3 +73,8 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(staff_pages.bp)
     app.register_blueprint(statistics.bp)
     app.register_blueprint(report_verification.bp)
+    app.register_blueprint(objections.bp)
+    app.register_blueprint(statements.bp)
+    app.register_blueprint(objection_pages.bp)
+    app.register_blueprint(statement_pages.bp)
+    app.register_blueprint(inbox.bp)

@@ -9,7 +9,7 @@ index gains the column (their query records show it), and a partial index over t
 tier's entries serves the compliance review's list of them.
 
 Revision ID: 0110
-Revises: 0073
+Revises: 0090
 Create Date: 2026-12-05
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0110"
-down_revision = "0073"
+down_revision = "0090"
 branch_labels = None
 depends_on = None
 

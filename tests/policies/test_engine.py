@@ -99,6 +99,17 @@ EXPECTED: dict[Action, tuple[Outcome, ...]] = {
     Action.STATISTICS_AGGREGATE_READ: (U, D, D, D, D, D, D, D),  # needs the statistics scope
     Action.COMPLIANCE_GOVERNMENT_QUERY_READ: (U, D, D, D, S, D, D, D),  # officers only (role)
     Action.GOVERNMENT_REPORT_QUERY: (U, D, D, D, D, D, D, D),  # needs the government scope
+    Action.SELF_OBJECTION_CREATE: (U, A, S, D, D, D, D, D),
+    Action.SELF_OBJECTION_READ: (U, A, S, D, D, D, D, D),
+    Action.SELF_STATEMENT_CREATE: (U, A, S, D, D, D, D, D),
+    Action.SELF_STATEMENT_READ: (U, A, S, D, D, D, D, D),
+    Action.SELF_STATEMENT_WITHDRAW: (U, A, S, D, D, D, D, D),
+    Action.REGISTRY_OBJECTION_READ: (U, D, D, S, S, S, D, D),  # registrars add the card
+    Action.REGISTRY_OBJECTION_RESOLVE: (U, D, D, S, S, S, D, D),
+    Action.REGISTRY_OBJECTION_ESCALATE: (U, D, D, S, S, S, D, D),
+    Action.PROVIDER_OBJECTION_READ: (U, D, D, D, D, D, D, D),  # needs the provider scope
+    Action.INSTITUTION_DISPUTE_READ: (U, D, D, D, D, D, A, D),  # records it received
+    Action.SELF_INBOX_READ: (U, A, S, D, D, D, D, D),
 }
 
 

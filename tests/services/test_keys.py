@@ -274,4 +274,97 @@ def test_rewrap_knows_every_sealed_column_in_the_schema() -> None:
         for column in table.columns
         if isinstance(column.type, Sealed)
     }
-    assert {(model.__tablename__, column) for model, column in _SEALED} == sealed_columns
+    listed = {(model.__tablename__, column) for model, columns in _SEALED for column in columns}
+    assert listed == sealed_columns
+
+
+def test_shredding_takes_objections_statements_and_their_answers_along(app: Flask) -> None:
+    """What a subject or a registrar wrote about a record is sealed under the record's epoch
+    key and its rows name the record: shredding the month removes them with it."""
+    from app.models import Objection, ObjectionAnswer, ReleasedRecord, Statement
+
+    parts = container(app)
+    before = _keys_on(app, date(2199, 1, 2))
+    with parts.unit() as session:
+        gone = _record(app, session, "cg-epoch-2199-08", date(2199, 8, 5), before)
+        key_id = before.active_key_id(session, "cg-epoch-2199-08")
+        objection = Objection(
+            id=uuid7(),
+            subject_id=gone.subject_id,
+            record_id=gone.id,
+            provider_id=gone.provider_id,
+            provider_record_id=gone.provider_record_id,
+            record_type=gone.record_type,
+            data_key_id=key_id,
+            filed_at=parts.clock.now(),
+            stage="objection",
+            stage_opened_on=date(2199, 1, 2),
+            status="resolved",
+            outcome="upheld",
+        )
+        objection.seal("text", "有误", parts.cipher, key_id)
+        statement = Statement(
+            id=uuid7(),
+            subject_id=gone.subject_id,
+            record_id=gone.id,
+            provider_id=gone.provider_id,
+            provider_record_id=gone.provider_record_id,
+            record_type=gone.record_type,
+            data_key_id=key_id,
+            made_at=parts.clock.now(),
+            status="active",
+        )
+        statement.seal("text", "声明", parts.cipher, key_id)
+        session.add_all([objection, statement])
+        session.flush()
+        session.add(
+            ObjectionAnswer(
+                objection_id=objection.id,
+                stage="objection",
+                outcome="upheld",
+                answered_at=parts.clock.now(),
+            )
+        )
+    with parts.unit() as session:
+        assert _keys_on(app, date(2199, 9, 1)).shred_epoch(session, 2199, 8) == 1
+    with parts.snapshot() as db:
+        for model in (Objection, ObjectionAnswer, Statement, ReleasedRecord):
+            assert db.execute(select(model)).first() is None, model.__name__
+
+
+def test_rewrap_moves_every_sealed_column_of_an_objection_together(app: Flask) -> None:
+    """An objection holds two sealed columns under one data key: both move to the new key."""
+    from app.models import Objection
+
+    parts = container(app)
+    keys = _keys_on(app, date(2199, 1, 2))
+    with parts.unit() as session:
+        record = _record(app, session, "cg-epoch-2199-07", date(2199, 7, 5), keys)
+        old = keys.active_key_id(session, "cg-epoch-2199-07")
+        objection = Objection(
+            id=uuid7(),
+            subject_id=record.subject_id,
+            record_id=record.id,
+            provider_id=record.provider_id,
+            provider_record_id=record.provider_record_id,
+            record_type=record.record_type,
+            data_key_id=old,
+            filed_at=parts.clock.now(),
+            stage="objection",
+            stage_opened_on=date(2199, 1, 2),
+            status="resolved",
+            outcome="upheld",
+        )
+        objection.seal("text", "金额有误", parts.cipher, old)
+        objection.seal("reason", "核实无误", parts.cipher, old)
+        session.add(objection)
+    with parts.unit() as session:
+        _, new = keys.rotate(session, "cg-epoch-2199-07")
+        progress = keys.rewrap_retired(session)
+    assert old in progress.destroyed
+    with parts.unit() as session:
+        moved = session.get(Objection, objection.id)
+        assert moved is not None
+        assert moved.data_key_id == new
+        assert moved.unseal("text", parts.cipher) == "金额有误"
+        assert moved.unseal("reason", parts.cipher) == "核实无误"

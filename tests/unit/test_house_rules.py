@@ -27,6 +27,9 @@ QUERY_VIEWS = (
     "statistics.py",
     "card_pages.py",
     "review_log.py",
+    "objections.py",
+    "statements.py",
+    "inbox.py",
 )
 
 

@@ -49,6 +49,8 @@ REVIEWED_PUBLIC = {
     "intake.batch",  # bearer token (provider scope)
     "intake.schema",  # the unified format per record type (no data)
     "statistics.government",  # bearer token (statistics scope)
+    "objections.for_provider",  # bearer token (provider scope)
+    "objections.for_institution",  # bearer token (institution:report:query scope)
     # The payment provider signs each notification (HMAC); it has no session.
     "billing.payment_notification",
     # Anyone checks whether a PDF report or a paper copy's reference is genuine: the answer

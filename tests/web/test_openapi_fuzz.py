@@ -121,13 +121,15 @@ def _caller_for(app: Flask, operation_id: str, operation: dict[str, Any], bearer
         return Caller(app.test_client(), {"Authorization": f"Bearer {bearer}"})
     if "session" not in schemes:
         return Caller(app.test_client(), {})
-    staff = operation_id.startswith(("billing.", "auth_staff.", "step_up."))
+    registrar = operation_id in {"objections.desk", "objections.resolve", "objections.escalate"}
+    staff = registrar or operation_id.startswith(("billing.", "auth_staff.", "step_up."))
     if operation_id.startswith("review_log."):  # the query log's review: an officer
         name = f"o{uuid.uuid4().hex[:10]}"
         account = make_account(app, name, kind="staff", roles=("compliance",))
         methods = frozenset({"password", "totp"})
     elif staff:
-        account = make_account(app, f"c{uuid.uuid4().hex[:10]}", kind="staff", roles=("cashier",))
+        role = "registrar" if registrar else "cashier"
+        account = make_account(app, f"c{uuid.uuid4().hex[:10]}", kind="staff", roles=(role,))
         methods = frozenset({"password", "totp", "card"})
     else:
         person = Person(citizen_id(next(_people)), "林知秋")

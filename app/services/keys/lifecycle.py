@@ -32,7 +32,15 @@ from sqlalchemy import Column, Table, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.models import DataKey, DataKeyState, Record, Subject, TotpCredential
+from app.models import (
+    DataKey,
+    DataKeyState,
+    Objection,
+    Record,
+    Statement,
+    Subject,
+    TotpCredential,
+)
 from app.models.base import Base, utcnow
 from crypto.fields import FieldCipher
 from crypto.keyring import WrappedDataKey
@@ -40,10 +48,14 @@ from crypto.keys import EPOCH_KEY_PATTERN, KeyProvider, WrappingKey, epoch_key_l
 
 #: Every sealed column in the schema: rewrap moves them all, and a retired key is destroyed only
 #: when none of them still uses it. A new sealed column must be added here (a test checks it).
-_SEALED: tuple[tuple[type[Record] | type[Subject] | type[TotpCredential], str], ...] = (
-    (Record, "payload"),
-    (Subject, "identity"),
-    (TotpCredential, "secret"),
+#: Every model with sealed columns, and its sealed columns: one `data_key_id` per row names the
+#: data key of all of them (a row's columns are sealed, and re-wrapped, under the same key).
+_SEALED: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
+    (Record, ("payload",)),
+    (Subject, ("identity",)),
+    (TotpCredential, ("secret",)),
+    (Objection, ("text", "reason")),
+    (Statement, ("text",)),
 )
 
 
@@ -150,30 +162,32 @@ class KeyService:
         ).all()
         for key_id, label in retired:
             target: int | None = None
-            for model, column in _SEALED:
+            for model, columns in _SEALED:
                 budget = max_rows - progress.moved
                 if budget <= 0:
                     break
                 rows = session.execute(
-                    select(model.id, getattr(model, column))
+                    select(model.id, *(getattr(model, column) for column in columns))
                     .where(model.data_key_id == key_id)
                     .limit(budget)
                 ).all()
                 if rows and target is None:
                     target = self.active_key_id(session, label)
-                for row_id, envelope in rows:
-                    if envelope.data_key_id != key_id:
-                        raise KeyLifecycleError(
-                            f"{model.__tablename__} row {row_id}: envelope names data key "
-                            f"{envelope.data_key_id}, column names {key_id}"
-                        )
+                for row_id, *envelopes in rows:
                     assert target is not None
-                    moved = self.cipher.rewrap(model.context_for(row_id, column), envelope, target)
-                    session.execute(
-                        update(model)
-                        .where(model.id == row_id)
-                        .values({column: moved, "data_key_id": target})
-                    )
+                    values: dict[str, Any] = {"data_key_id": target}
+                    for column, envelope in zip(columns, envelopes, strict=True):
+                        if envelope is None:
+                            continue  # an optional sealed column left empty
+                        if envelope.data_key_id != key_id:
+                            raise KeyLifecycleError(
+                                f"{model.__tablename__} row {row_id}: envelope names data key "
+                                f"{envelope.data_key_id}, column names {key_id}"
+                            )
+                        values[column] = self.cipher.rewrap(
+                            model.context_for(row_id, column), envelope, target
+                        )
+                    session.execute(update(model).where(model.id == row_id).values(values))
                 progress.moved += len(rows)
             if self._references(session, key_id) == 0:
                 self._mark_destroyed(session, [key_id])

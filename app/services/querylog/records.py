@@ -1,10 +1,11 @@
 """A subject's query records (查询记录): who looked at their reports, read from the query log.
 
 Guarantees: only allowed entries of the query tiers are shown (denied and failed attempts
-released nothing and are the compliance review's); a government agency's query shows the
-legal basis it cited; a requester is named as an institution's (or agency's) name, "you"
-for the subject's own queries, or "individual" for anyone else — never another person's
-account id; the subject is found by blind index only.
+released nothing and are the compliance review's), but for a subject's own objections,
+statements and inbox (`NOT_QUERY_RECORDS`: logged, yet not looks at the report); a
+government agency's query shows the legal basis it cited; a requester is named as an
+institution's (or agency's) name, "you" for the subject's own queries, or "individual" for
+anyone else — never another person's account id; the subject is found by blind index only.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import Connection, String, Table, bindparam, literal, select
 
 from app.models.auth import Institution
 from app.models.query_log import QueryLogEntry
-from policies.actions import QUERY_TIERS
+from policies.actions import NOT_QUERY_RECORDS, QUERY_TIERS
 
 
 class QueryRecord(NamedTuple):
@@ -77,6 +78,7 @@ ENTRIES_ABOUT = (
         _LOG.c.subject_bidx == bindparam("subject_bidx"),
         _LOG.c.decision == "allowed",
         _LOG.c.tier.in_([literal(tier, String) for tier in sorted(QUERY_TIERS)]),
+        _LOG.c.action.not_in([literal(a.value, String) for a in sorted(NOT_QUERY_RECORDS)]),
         _LOG.c.at >= bindparam("since"),
         _LOG.c.seq < bindparam("before_seq"),
     )

@@ -16,8 +16,14 @@
 - an unknown subject (`subject=None`) yields the same shape with empty sections, so a caller
   cannot tell "no such subject" from "no records of that class";
 - `query_records` (who queried the subject) appear in the self report only;
-- `objections` and `statements` are present and empty until subjects can file them
-  (ARCHITECTURE §3); the sections are part of the shape already;
+- every shown record carries its marks, in every report kind (self, archive, institution,
+  public lists), because all of them are shaped here: `objection` (the newest objection filed
+  against any version of it: `under_objection` while open, its dates, stage and outcome) and
+  `statement` (the subject's active statement, its text shown); the `objections` and
+  `statements` sections list the same marks with the record they belong to. The keys are
+  absent from a record without marks, and the marks are read only for a subject who ever
+  made one (`Subject.has_notes`), so other reports cost nothing more
+  (`app.services.rights.marks`);
 - cost: one sealed identity plus one sealed payload per released record; data keys come from
   the process-local key ring (crypto/keyring.py), so a warm report costs no HSM call at all and
   a cold one at most one per data key. No HMAC is computed here (the caller already holds the
@@ -31,7 +37,7 @@ import functools
 import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple, Protocol, cast
 
@@ -53,6 +59,7 @@ from sqlalchemy.orm import Session
 from app.models import Record, Subject
 from app.models.base import utcnow
 from app.services.querylog.records import QueryRecord
+from app.services.rights.marks import NO_NOTES, RecordNotes, read_notes
 from crypto.envelope import Envelope
 from crypto.fields import FieldCipher
 from policies.catalog import Catalog
@@ -77,31 +84,37 @@ SECTION_BY_CATEGORY: Mapping[str, str] = {
 }
 _IDENTITY_FIELD_TYPES: Mapping[str, FieldType] = {"name": "string", "id_number": "id_number"}
 _SUBJECTS = cast(Table, Subject.__table__)
-_SUBJECT = select(_SUBJECTS.c.id, _SUBJECTS.c.id_bidx, _SUBJECTS.c.identity).where(
-    _SUBJECTS.c.id == bindparam("subject_id")
-)
+_SUBJECT = select(
+    _SUBJECTS.c.id, _SUBJECTS.c.id_bidx, _SUBJECTS.c.identity, _SUBJECTS.c.has_notes
+).where(_SUBJECTS.c.id == bindparam("subject_id"))
 _RECORD_TABLE = cast(Table, Record.__table__)
 #: The status of the one version of a record that answers show (`app.models.domain.Record`).
 CURRENT = "current"
 
 
 @functools.lru_cache(maxsize=64)
-def _records_query(record_types: tuple[str, ...], displayed_only: bool) -> Select[Any]:
+def _records_query(
+    record_types: tuple[str, ...], displayed_only: bool, with_keys: bool = False
+) -> Select[Any]:
     """A subject's records of the released types, in report order; `displayed_only` keeps
-    only records shown on `on` (occurred_on <= on <= display_until, or no end). Built once per
-    set of types (a policy has a handful): the types are constants of the statement, so no
-    parameter list is expanded per execution. The payload is read as bytes and parsed where it
-    is opened."""
+    only records shown on `on` (occurred_on <= on <= display_until, or no end); `with_keys`
+    adds each record's provider key (for a subject with marks: only then is it read). Built
+    once per set of types (a policy has a handful): the types are constants of the statement,
+    so no parameter list is expanded per execution. The payload is read as bytes and parsed
+    where it is opened."""
+    columns = [
+        sql_cast(_RECORD_TABLE.c.id, String),  # as text: it is bound into the AAD as text
+        _RECORD_TABLE.c.record_type,
+        _RECORD_TABLE.c.category,
+        _RECORD_TABLE.c.occurred_on,
+        _RECORD_TABLE.c.ended_on,
+        _RECORD_TABLE.c.display_until,
+        type_coerce(_RECORD_TABLE.c.payload, LargeBinary),
+    ]
+    if with_keys:
+        columns += [_RECORD_TABLE.c.provider_id, _RECORD_TABLE.c.provider_record_id]
     query = (
-        select(
-            sql_cast(_RECORD_TABLE.c.id, String),  # as text: it is bound into the AAD as text
-            _RECORD_TABLE.c.record_type,
-            _RECORD_TABLE.c.category,
-            _RECORD_TABLE.c.occurred_on,
-            _RECORD_TABLE.c.ended_on,
-            _RECORD_TABLE.c.display_until,
-            type_coerce(_RECORD_TABLE.c.payload, LargeBinary),
-        )
+        select(*columns)
         .where(
             _RECORD_TABLE.c.subject_id == bindparam("subject_id"),
             _RECORD_TABLE.c.record_type.in_([literal(code, String) for code in record_types]),
@@ -130,6 +143,9 @@ class SubjectLike(Protocol):
     @property
     def identity(self) -> Envelope | None: ...
 
+    @property
+    def has_notes(self) -> bool: ...
+
 
 @dataclass(frozen=True)
 class SubjectRef:
@@ -138,6 +154,7 @@ class SubjectRef:
     id: uuid.UUID
     id_bidx: bytes
     identity: Envelope | None
+    has_notes: bool = False
 
 
 class OpenedRecord(NamedTuple):
@@ -150,6 +167,7 @@ class OpenedRecord(NamedTuple):
     ended_on: date | None
     display_until: date | None
     payload: Mapping[str, Any]
+    key: tuple[uuid.UUID, str] | None = None  # (provider, provider record id): its marks'
 
 
 @dataclass(frozen=True)
@@ -160,6 +178,7 @@ class OpenedReport:
 
     identity: Mapping[str, Any]
     records: tuple[OpenedRecord, ...]
+    notes: RecordNotes = NO_NOTES
 
 
 @dataclass(frozen=True)
@@ -171,6 +190,8 @@ class ShapedReport:
 
     subject: dict[str, Any]
     sections: dict[str, list[dict[str, Any]]]
+    objections: list[dict[str, Any]] = field(default_factory=list)
+    statements: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def released(self) -> list[str]:
@@ -253,7 +274,13 @@ class ReportService:
                 Subject.context_for(subject.id, "identity"), subject.identity
             )
         )
-        return OpenedReport(identity, self._records(connection, subject.id, obligations, on))
+        records = self._records(connection, subject.id, obligations, on, subject.has_notes)
+        notes = (
+            read_notes(connection, subject.id, self.cipher, on=on)
+            if records and subject.has_notes
+            else NO_NOTES
+        )
+        return OpenedReport(identity, records, notes)
 
     def shape(self, opened: OpenedReport, *, decision: Decision) -> ShapedReport:
         """Every field of `opened` through its mask, into the subject block and the record
@@ -264,11 +291,15 @@ class ReportService:
         sections: dict[str, list[dict[str, Any]]] = {
             name: [] for name in SECTION_BY_CATEGORY.values()
         }
+        objections: list[dict[str, Any]] = []
+        statements: list[dict[str, Any]] = []
         for record in opened.records:
-            sections[SECTION_BY_CATEGORY[record.category]].append(
-                self._record(record, obligations, masker)
-            )
-        return ShapedReport(self._identity(opened.identity, obligations, masker), sections)
+            shown = self._record(record, obligations, masker)
+            if opened.notes and record.key is not None:
+                opened.notes.attach(shown, record.key, objections, statements)
+            sections[SECTION_BY_CATEGORY[record.category]].append(shown)
+        identity = self._identity(opened.identity, obligations, masker)
+        return ShapedReport(identity, sections, objections, statements)
 
     def document(
         self,
@@ -301,8 +332,8 @@ class ReportService:
             "subject": shaped.subject,
             "sections": {
                 **shaped.sections,
-                "objections": [],
-                "statements": [],
+                "objections": shaped.objections,
+                "statements": shaped.statements,
                 "query_records": [entry.as_dict() for entry in query_records],
             },
         }
@@ -313,16 +344,26 @@ class ReportService:
         return fields_shown(report.get("subject", {}), report["sections"])
 
     def _records(
-        self, connection: Connection, subject_id: uuid.UUID, obligations: Obligations, on: date
+        self,
+        connection: Connection,
+        subject_id: uuid.UUID,
+        obligations: Obligations,
+        on: date,
+        with_keys: bool = False,
     ) -> tuple[OpenedRecord, ...]:
         if not obligations.record_types:
             return ()
         query = _records_query(
-            tuple(sorted(obligations.record_types)), obligations.hide_undisplayed
+            tuple(sorted(obligations.record_types)), obligations.hide_undisplayed, with_keys
         )
         rows = connection.execute(query, {"subject_id": subject_id, "on": on}).all()
         opened: list[OpenedRecord] = []
-        for record_id, record_type, category, occurred_on, ended_on, display_until, sealed in rows:
+        for row in rows:
+            plain: Sequence[Any] = row
+            key = None
+            if with_keys:  # (provider, provider record id): what the record's marks name
+                key, plain = (row[7], row[8]), row[:7]
+            record_id, record_type, category, occurred_on, ended_on, display_until, sealed = plain
             ref = _uuid_text(record_id)
             opened.append(
                 OpenedRecord(
@@ -335,6 +376,7 @@ class ReportService:
                     self.cipher.open_json(
                         Record.context_for(ref, "payload"), Envelope.from_bytes(sealed)
                     ),
+                    key,
                 )
             )
         return tuple(opened)
@@ -422,7 +464,7 @@ def subject_by_id(connection: Connection, subject_id: uuid.UUID | None) -> Subje
     if subject_id is None:
         return None
     row = connection.execute(_SUBJECT, {"subject_id": subject_id}).one_or_none()
-    return None if row is None else SubjectRef(row.id, row.id_bidx, row.identity)
+    return None if row is None else SubjectRef(row.id, row.id_bidx, row.identity, row.has_notes)
 
 
 def query_records_since(on: date) -> datetime:

@@ -41,7 +41,8 @@ from app.services.outcomes import (
     refusal_for,
 )
 from app.services.querylog.attempt import Asker, Body, LoggedQuery, Parts, run_logged
-from app.services.reports.assembly import ReportService
+from app.services.reports.assembly import SECTION_BY_CATEGORY, ReportService
+from app.services.rights.disputes import record_released
 from crypto.blind_index import BlindIndexKind, blind_index
 from crypto.fields import FieldCipher
 from crypto.keys import KeyProvider
@@ -160,7 +161,18 @@ class InstitutionReports:
             document = self.reports.document(
                 shaped, decision=decision, kind="institution", on=q.on, fee_fen=fee
             )
-            q.allow(db, released=shaped.released, fee_fen=fee)
+            entry = q.allow(db, released=shaped.released, fee_fen=fee)
+            record_released(
+                db,
+                log_seq=entry.seq,
+                institution_id=q.asker.institution_id,
+                record_ids=(
+                    record["id"]
+                    for section in SECTION_BY_CATEGORY.values()
+                    for record in shaped.sections[section]
+                ),
+                at=q.at,
+            )
         return Answered(document)
 
     def _parse(self, q: LoggedQuery, body: Body) -> _Asked | _BadBody:

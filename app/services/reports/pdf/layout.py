@@ -210,6 +210,7 @@ class ReportLayout:
                 if name in masked:
                     shown += f"（{MASK_NOTES.get(masked[name], '已遮蔽')}）"
                 pairs.append((label, shown))
+            pairs += _marks(record)
             flow.rows(dates + pairs)
             flow.gap(5)
 
@@ -219,6 +220,8 @@ class ReportLayout:
             return
         for number, note in enumerate(notes, start=1):
             text = note.get("text") if isinstance(note, Mapping) else None
+            if isinstance(note, Mapping) and text is None and "status" in note:
+                text = f"{note.get('record_type')} {note.get('record_id')}: {_objection(note)}"
             flow.paragraph(f"{number}. {text if text is not None else note}", indent=12.0)
 
     def _query_records(self, flow: Flow, entries: Sequence[Mapping[str, Any]]) -> None:
@@ -245,3 +248,29 @@ class ReportLayout:
                 ]
             )
         flow.table(["查询时间（北京时间）", "查询者", "查询事项", "用途"], [3, 3, 3, 2], body)
+
+
+def _objection(mark: Mapping[str, Any]) -> str:
+    """An objection mark in words (dates, stage, outcome; never what anyone wrote)."""
+    if mark.get("under_objection"):
+        line = f"异议中 Under objection since {mark.get('filed_on')}"
+        if mark.get("due_on"):
+            line += f"，答复期限 answer due {mark.get('due_on')}"
+        return line
+    outcome = OUTCOMES.get(str(mark.get("outcome")), str(mark.get("outcome")))
+    return f"异议已处理 Objection answered {mark.get('resolved_on')}: {outcome}"
+
+
+def _marks(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The rows a record's marks add under it."""
+    rows: list[tuple[str, str]] = []
+    mark = record.get("objection")
+    if isinstance(mark, Mapping):
+        rows.append(("异议 Objection", _objection(mark)))
+    statement = record.get("statement")
+    if isinstance(statement, Mapping):
+        rows.append(("本人声明 Statement", str(statement.get("text") or "")))
+    return rows
+
+
+OUTCOMES = {"corrected": "已更正 corrected", "deleted": "已删除 deleted", "upheld": "维持 upheld"}

@@ -1,0 +1,1 @@
+"""Subjects' rights on their records: objections, statements, disputes, the inbox."""

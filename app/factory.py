@@ -18,6 +18,7 @@ from app.container import Container
 from app.db import make_engine, make_session_factory
 from app.services.keys.lifecycle import data_key_loader
 from app.settings import Settings
+from app.web.identity import SESSION_COOKIE
 from app.writer_lock import writer_lock_for
 from crypto.fields import FieldCipher
 from crypto.keyring import DataKeyRing
@@ -47,7 +48,9 @@ def create_app(
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
-        SESSION_COOKIE_NAME="cg_session",
+        SESSION_COOKIE_NAME=SESSION_COOKIE,
+        SESSION_COOKIE_PATH="/",
+        SESSION_COOKIE_DOMAIN=None,
         SESSION_COOKIE_SECURE=True,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CONF = Path(__file__).resolve().parent.parent / "docs" / "nginx-mtls.conf"
-_TOKEN = re.compile(r'"[^"]*"|[{};]|[^\s{};"]+')
+_TOKEN = re.compile(r"""\"[^"]*"|'[^']*'|[{};]|[^\s{};"']+""")
 
 
 @dataclass

@@ -21,6 +21,10 @@ from app.container import container
 from app.services.auth.sessions import Principal, SessionService
 
 log = logging.getLogger("creditgate.auth")
+#: The session cookie. `__Host-` makes browsers accept it only with Secure, Path=/ and no
+#: Domain, so no sibling host or plain-http page can set or overwrite it (browsers treat
+#: http://localhost as a secure context, so development and the browser tests keep it too).
+SESSION_COOKIE = "__Host-cg_session"
 login_manager = LoginManager()
 LOGIN_FAILED = {"error": "login_failed", "message": "Login failed."}
 THROTTLED = {

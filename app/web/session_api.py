@@ -34,7 +34,17 @@ def whoami() -> Response:
 @bound_to(Action.AUTH_SESSION_END)
 def logout() -> Response:
     end_session()
-    return jsonify(status="logged_out")
+    return site_data_cleared(jsonify(status="logged_out"))
+
+
+#: Sent with every logout: the browser drops this origin's cookies, storage and cache (pages
+#: of a report it may have kept), whatever the server-side session already ended.
+CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
+
+
+def site_data_cleared(response: Response) -> Response:
+    response.headers["Clear-Site-Data"] = CLEAR_SITE_DATA
+    return response
 
 
 def end_session() -> None:

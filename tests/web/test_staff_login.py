@@ -181,15 +181,15 @@ def test_a_wrong_password_does_not_burn_the_users_code(app: Flask) -> None:
 def test_login_replaces_the_callers_session_id(app: Flask) -> None:
     staff = enrolled_staff(app, "reg.zhou")
     client, _ = logged_in(app, staff.account, frozenset({"password", "totp"}))
-    before = client.get_cookie("cg_session")
+    before = client.get_cookie("__Host-cg_session")
     assert before is not None
     assert login(client, staff.username, staff.password, staff.code())[0] == 200
-    after = client.get_cookie("cg_session")
+    after = client.get_cookie("__Host-cg_session")
     assert after is not None
     assert after.value != before.value
     # The old session is over: a client still holding the old cookie is logged out.
     stale = app.test_client()
-    stale.set_cookie("cg_session", before.value)
+    stale.set_cookie("__Host-cg_session", before.value)
     assert stale.get("/api/v1/auth/session").status_code == 401
     assert client.get("/api/v1/auth/session").status_code == 200
 
@@ -390,7 +390,7 @@ def test_logs_at_debug_never_hold_a_password_code_secret_or_session_id(
     login(client, staff.username, "amber kettle river 9", codes[0], "192.0.2.20")
     login(client, staff.username, PASSWORD, codes[1], "192.0.2.21")
     assert login(client, staff.username, PASSWORD, codes[0], "192.0.2.22")[0] == 200
-    cookie = client.get_cookie("cg_session")
+    cookie = client.get_cookie("__Host-cg_session")
     assert cookie is not None
     token = app.session_interface.get_signing_serializer(app).loads(cookie.value)["_user_id"]  # type: ignore[attr-defined]
     csrf = client.get("/api/v1/auth/session").get_json()["csrf_token"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from flask import Blueprint, Response, jsonify
+from werkzeug.wrappers import Response as BaseResponse
 
 from app.container import container
 from app.services.auth.sessions import SessionService
@@ -39,10 +42,11 @@ def logout() -> Response:
 
 #: Sent with every logout: the browser drops this origin's cookies, storage and cache (pages
 #: of a report it may have kept), whatever the server-side session already ended.
+R = TypeVar("R", bound=BaseResponse)
 CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
 
 
-def site_data_cleared(response: Response) -> Response:
+def site_data_cleared(response: R) -> R:
     response.headers["Clear-Site-Data"] = CLEAR_SITE_DATA
     return response
 

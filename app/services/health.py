@@ -35,7 +35,7 @@ def check_ready(
         raise NotReady("database schema is not at the migration head")
     missing = missing_guards(session.connection(), role=role)
     if missing:
-        raise NotReady("query log guards missing: " + "; ".join(missing))
+        raise NotReady("log guards missing: " + "; ".join(missing))
     provider.hmac_sha256(MacKey.BLIND_INDEX, _AAD)
     probe = b"\x00" * 32
     if (

@@ -1,7 +1,8 @@
-"""A dropped or weakened append-only guard on the query log is noticed: `/readyz` answers 503
-and `flask log verify` fails naming it (SQLite triggers; PostgreSQL privileges of the
-application role). The guard is changed inside the test's transaction, so it is restored
-when the test ends."""
+"""A dropped or weakened append-only guard on the query log or the login-attempt log is
+noticed: `/readyz` answers 503 and `flask log verify` fails naming it (SQLite triggers;
+PostgreSQL privileges of the application role and the triggers on login_attempts). The guard
+is changed inside the test's transaction, so
+it is restored when the test ends."""
 
 from __future__ import annotations
 
@@ -65,8 +66,26 @@ WEAKENINGS: dict[str, list[tuple[tuple[str, ...], tuple[str, ...], str]]] = {
             (f"REVOKE {privilege} ON {table} FROM creditgate_app",),
             f"role creditgate_app may {privilege} {table}",
         )
-        for table in ("query_log", "log_checkpoints")
+        for table in ("query_log", "log_checkpoints", "login_attempts")
         for privilege in ("UPDATE", "DELETE", "TRUNCATE")
+    ]
+    + [
+        (
+            (f"ALTER TABLE login_attempts DISABLE TRIGGER {name}",),
+            (f"ALTER TABLE login_attempts ENABLE TRIGGER {name}",),
+            f"trigger {name} is disabled",
+        )
+        for name in ("login_attempts_no_change", "login_attempts_no_truncate")
+    ]
+    + [
+        (
+            ("DROP TRIGGER login_attempts_no_change ON login_attempts",),
+            (
+                "CREATE TRIGGER login_attempts_no_change BEFORE UPDATE OR DELETE ON login_attempts"
+                " FOR EACH ROW EXECUTE FUNCTION login_attempts_append_only()",
+            ),
+            "trigger login_attempts_no_change is missing",
+        )
     ],
 }
 

@@ -97,5 +97,8 @@ def _pkcs11_provider(settings: Settings) -> KeyProvider:
 
 
 def _configure_logging(app: Flask) -> None:
-    logging.getLogger("creditgate").setLevel(logging.INFO)
+    from app import logs
+    from app.web.security_events import current_request_id
+
+    logs.install(current_request_id)
     app.logger.setLevel(logging.INFO)

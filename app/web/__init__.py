@@ -29,6 +29,7 @@ from app.web import (
     registry,
     report_verification,
     review_lists,
+    security_events,
     self_service,
     session_api,
     staff_pages,
@@ -43,6 +44,7 @@ def register_web(app: Flask) -> None:
     gate.init_app(app)
     errors.init_app(app)
     queries.init_app(app)
+    security_events.init_app(app)
     for blueprint in (home.bp, health.bp, catalog.bp, session_api.bp, auth_card.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(oauth.bp)

@@ -24,6 +24,7 @@ from flask import Flask, Response, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
 
 from app.services.policy import Action
+from app.web import security_events
 from app.web.identity import current_principal
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -102,10 +103,13 @@ def init_app(app: Flask) -> None:
                 return None
             if not request.path.startswith("/api/"):
                 return redirect(LOGIN_PAGE, 302)
+            security_events.record("authn.required", "no_session", status=401)
             return jsonify(error="authentication_required", message="Log in first."), 401
         if request.method in UNSAFE_METHODS and not is_csrf_exempt(app, request.endpoint):
             sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
             if not hmac.compare_digest(sent.encode(), principal.csrf_token.encode()):
+                reason = "missing_token" if not sent else "wrong_token"
+                security_events.record("csrf.failed", reason, status=403)
                 return jsonify(error="csrf_failed", message="Missing or wrong CSRF token."), 403
         return None
 

@@ -1,8 +1,7 @@
 """A dropped or weakened append-only guard on the query log or the login-attempt log is
 noticed: `/readyz` answers 503 and `flask log verify` fails naming it (SQLite triggers;
 PostgreSQL privileges of the application role and the triggers on login_attempts). The guard
-is changed inside the test's transaction, so
-it is restored when the test ends."""
+is changed inside the test's transaction, so it is restored when the test ends."""
 
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ from app.web import (
     notices,
     oauth,
     openapi,
+    own_credentials,
     public_lists,
     queries,
     registry,
@@ -51,6 +52,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(auth_staff.bp)
     app.register_blueprint(step_up.bp)
     app.register_blueprint(browser.bp)
+    app.register_blueprint(own_credentials.bp)
     app.register_blueprint(consents.bp)
     app.register_blueprint(institution_reports.bp)
     app.register_blueprint(openapi.bp)

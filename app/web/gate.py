@@ -38,6 +38,21 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
     "form-action 'self'"
 )
+#: What a session whose password an operator set may still reach: changing it, reading the
+#: session, logging out. Every other request is refused (API: 403 `password_change_required`;
+#: pages: a redirect to the form).
+PASSWORD_CHANGE_ENDPOINTS = frozenset(
+    {
+        "own_credentials.change_password",
+        "own_credentials.password_page",
+        "own_credentials.password_form",
+        "session_api.whoami",
+        "session_api.logout",
+        "browser.account_logout",
+        "static",
+    }
+)
+PASSWORD_PAGE = "/account/password"  # noqa: S105 - a page path
 STRICT_TRANSPORT_SECURITY = "max-age=63072000; includeSubDomains"
 
 
@@ -111,6 +126,14 @@ def init_app(app: Flask) -> None:
                 reason = "missing_token" if not sent else "wrong_token"
                 security_events.record("csrf.failed", reason, status=403)
                 return jsonify(error="csrf_failed", message="Missing or wrong CSRF token."), 403
+        if principal.must_change_password and request.endpoint not in PASSWORD_CHANGE_ENDPOINTS:
+            if not request.path.startswith("/api/"):
+                return redirect(PASSWORD_PAGE, 303)
+            security_events.record("access.denied", "password_change_required", status=403)
+            return jsonify(
+                error="password_change_required",
+                message="The password was set for you: change it first.",
+            ), 403
         return None
 
     @app.after_request

@@ -57,11 +57,17 @@ def servers() -> list[Block]:
     return parse().blocks("server")
 
 
-def proxied_locations() -> list[Block]:
-    """Every location block (of every server) that passes requests on to the app."""
+def proxied_locations() -> list[tuple[Block, Block]]:
+    """Every (server, location) whose location passes requests on to the app."""
     return [
-        location
+        (server, location)
         for server in servers()
         for location in server.blocks("location")
         if location.values("proxy_pass")
     ]
+
+
+def effective_headers(server: Block, location: Block) -> dict[str, str]:
+    """The proxy headers a location sends: its own if it sets any, else its server's (nginx
+    inherits `proxy_set_header` only when a level sets none)."""
+    return location.headers_set() or server.headers_set()

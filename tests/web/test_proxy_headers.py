@@ -16,7 +16,7 @@ from flask import Flask
 from crypto.keys import KeyProvider
 from tests.clocks import MovableClock
 from tests.conftest import make_app, make_settings
-from tests.nginx_conf import proxied_locations
+from tests.nginx_conf import effective_headers, proxied_locations
 from tests.services.report_helpers import Person, citizen_id, loan
 from tests.web.self_helpers import client_for, entries, subject_account
 
@@ -77,8 +77,8 @@ def test_a_schema_names_the_pinned_public_url_whatever_host_is_sent(
 def test_the_proxy_sets_the_request_id_and_forwarded_headers_itself() -> None:
     locations = proxied_locations()
     assert locations
-    for location in locations:
-        headers = location.headers_set()
+    for server, location in locations:
+        headers = effective_headers(server, location)
         assert headers.get("x-request-id") == "$request_id", location.args
         assert headers.get("x-forwarded-host") == "$host", location.args
         assert headers.get("x-forwarded-for") == "$remote_addr", location.args

@@ -57,6 +57,12 @@ def init_app(app: Flask) -> None:
                 principal = sessions.resume(db, token)
         return None if principal is None else WebUser(token, principal)
 
+    @app.context_processor
+    def logout_everywhere() -> dict[str, str | None]:
+        """Every page of a logged-in user shows the logout button (in base.html)."""
+        principal = current_principal()
+        return {"logged_in_csrf": principal.csrf_token if principal is not None else None}
+
     @login_manager.unauthorized_handler
     def unauthorized() -> tuple[Response, int]:
         return jsonify(error="authentication_required", message="Log in first."), 401

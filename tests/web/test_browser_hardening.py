@@ -68,3 +68,13 @@ def test_plain_http_redirects_browser_pages_and_refuses_the_api_without_a_redire
     [page_answer] = by_path["/"].values("return")
     assert page_answer[0] == "301"
     assert page_answer[1].startswith("https://")
+
+
+def test_every_page_of_a_logged_in_user_offers_logout(app: Flask) -> None:
+    account = make_account(app, "logout.everywhere")
+    client, csrf = logged_in(app, account, CARD)
+    for path in ("/account", "/account/sessions", "/account/password"):
+        page = client.get(path).get_data(as_text=True)
+        assert 'action="/account/logout"' in page, path
+        assert csrf in page, path
+    assert "logout-everywhere" not in app.test_client().get("/login/card").get_data(as_text=True)

@@ -5,7 +5,8 @@
   ended; the caller gets a new session id and CSRF token). 200, 400 `password_refused` with
   the policy's reasons, 403 `login_failed` for a wrong current password, 429 when throttled.
 - `GET /api/v1/auth/sessions`: one's own live sessions (handle, started, last activity,
-  methods, which is this one). `POST /api/v1/auth/sessions/<handle>/end`: end one of them.
+  methods, which is this one). `POST /api/v1/auth/sessions/<handle>/end {password}`: end one
+  of them after typing the password again (throttled like a login; 403 when wrong).
 - `/account/password` and `/account/sessions`: the same as pages (forms with the CSRF token).
 - A session whose password an operator set may reach only these password endpoints, the
   session read and logout (`gate.PASSWORD_CHANGE_ENDPOINTS`, enforced by the gate).
@@ -20,7 +21,7 @@ from flask.typing import ResponseReturnValue
 
 from app.container import container
 from app.services.auth.accounts import AccountService
-from app.services.auth.login_attempts import AttemptLog, Outcome
+from app.services.auth.login_attempts import AttemptLog, Outcome, Reason
 from app.services.auth.own_credentials import OwnCredentials, PasswordChange, SessionView
 from app.services.auth.sessions import Principal, SessionService
 from app.services.policy import Action
@@ -75,9 +76,15 @@ def _views() -> list[SessionView]:
         return _service().sessions_of(db, _principal().account_id, token=current_session_token())
 
 
-def _end(handle: str) -> bool:
+def _end(handle: str, password: str) -> Outcome | None:
+    """SUCCESS, FAILURE (wrong password), THROTTLED; None: no session of theirs has it."""
     with container().unit() as db:
-        return _service().end_own(db, _principal().account_id, handle)
+        result = _service().end_own(
+            db, principal=_principal(), handle=handle, password=password, address=client_address()
+        )
+    if result.outcome is Outcome.FAILURE and result.reason is Reason.BAD_REQUEST:
+        return None
+    return result.outcome
 
 
 def _as_json(view: SessionView) -> dict[str, Any]:
@@ -127,7 +134,15 @@ def sessions() -> Response:
 @bp.post(f"/api/v1/auth/sessions/{HANDLE}/end")
 @bound_to(Action.AUTH_SESSION_END)
 def end_session(handle: str) -> ResponseReturnValue:
-    if not _end(handle.lower()):
+    body = json_body("password", max_length=MAX_PASSWORD)
+    if body is None:
+        return jsonify(error="bad_request", message="Send a JSON object with your password."), 400
+    outcome = _end(handle.lower(), body["password"])
+    if outcome is Outcome.THROTTLED:
+        return jsonify(THROTTLED), 429, {"Retry-After": "60"}
+    if outcome is Outcome.FAILURE:
+        return jsonify(LOGIN_FAILED), 403
+    if outcome is None:
         return jsonify(NO_SUCH_SESSION), 404
     return jsonify(status="ended")
 
@@ -191,5 +206,20 @@ def sessions_page() -> Response:
 @bp.post(f"/account/sessions/{HANDLE}/end")
 @bound_to(Action.AUTH_SESSION_END)
 def end_session_form(handle: str) -> ResponseReturnValue:
-    _end(handle.lower())
-    return redirect(url_for("own_credentials.sessions_page"), 303)
+    password = request.form.get("password", "")
+    outcome = _end(handle.lower(), password[:MAX_PASSWORD]) if password else Outcome.FAILURE
+    if outcome is Outcome.SUCCESS or outcome is None:
+        return redirect(url_for("own_credentials.sessions_page"), 303)
+    message = (
+        THROTTLED["message"]
+        if outcome is Outcome.THROTTLED
+        else "Type your password to end a session."
+    )
+    return _page(
+        "account_sessions.html",
+        429 if outcome is Outcome.THROTTLED else 403,
+        sessions=_views(),
+        csrf_token=_principal().csrf_token,
+        changed=False,
+        message=message,
+    )

@@ -120,11 +120,22 @@ def test_people_list_and_end_their_own_sessions_only(app: Flask) -> None:
     assert cookie is not None
     assert all(s["handle"] not in cookie.value for s in listed)
     refused = stranger.post(
-        f"/api/v1/auth/sessions/{other}/end", headers={"X-CSRF-Token": stranger_csrf}
+        f"/api/v1/auth/sessions/{other}/end",
+        json={"password": OLD},
+        headers={"X-CSRF-Token": stranger_csrf},
     )
     assert refused.status_code == 404
     assert phone.get("/api/v1/auth/session").status_code == 200
-    ended = client.post(f"/api/v1/auth/sessions/{other}/end", headers={"X-CSRF-Token": csrf})
+    unproven = client.post(
+        f"/api/v1/auth/sessions/{other}/end",
+        json={"password": "not the password"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert unproven.status_code == 403  # ending a session needs the password again
+    assert phone.get("/api/v1/auth/session").status_code == 200
+    ended = client.post(
+        f"/api/v1/auth/sessions/{other}/end", json={"password": OLD}, headers={"X-CSRF-Token": csrf}
+    )
     assert ended.status_code == 200
     assert phone.get("/api/v1/auth/session").status_code == 401
     assert client.get("/api/v1/auth/session").status_code == 200

@@ -12,7 +12,8 @@ Guarantees:
 - `sessions` lists an account's live sessions by a handle (16 hex digits of a hash of the
   stored hash: no session id, nothing that leads back to one), with start, last activity,
   methods and which one is the caller's; `end_own` ends one of them (only the caller's own
-  account's); `end_all` ends every session of a named account (operators);
+  account's) after the caller typed their password again, under the same throttle;
+  `end_all` ends every session of a named account (operators);
 - nothing here logs or returns a password or a session id. Nothing here commits.
 """
 
@@ -76,19 +77,10 @@ class OwnCredentials:
         address: str,
         token: str | None,
     ) -> PasswordChange:
+        refused, account = self._reauthenticate(db, principal, current, address, record_ok=False)
+        if refused is not None or account is None:
+            return PasswordChange(refused or LoginResult(Outcome.FAILURE, Reason.BAD_PASSWORD))
         key = self.attempts.username_key(principal.username)
-        if self.attempts.throttled(db, key, address):
-            self._record(db, key, None, Outcome.THROTTLED, Reason.TOO_MANY_FAILURES, address)
-            return PasswordChange(LoginResult(Outcome.THROTTLED, Reason.TOO_MANY_FAILURES))
-        account = self.accounts.get(db, principal.account_id)
-        if (
-            account is None
-            or account.status != "active"
-            or not self.accounts.password_matches(account, current)
-        ):
-            account_id = None if account is None else account.id
-            self._record(db, key, account_id, Outcome.FAILURE, Reason.BAD_PASSWORD, address)
-            return PasswordChange(LoginResult(Outcome.FAILURE, Reason.BAD_PASSWORD))
         if new == current:
             return PasswordChange(
                 LoginResult(Outcome.FAILURE, Reason.BAD_REQUEST),
@@ -143,18 +135,47 @@ class OwnCredentials:
             if (now - as_utc(row.last_seen_at)).total_seconds() < row.idle_seconds
         ]
 
-    def end_own(self, db: Session, account_id: uuid.UUID, handle: str) -> bool:
-        """End the caller's own session named by `handle`; False if none of theirs has it."""
+    def end_own(
+        self, db: Session, *, principal: Principal, handle: str, password: str, address: str
+    ) -> LoginResult:
+        """End one of the caller's own sessions, named by `handle`, after the caller typed
+        their password again (checked under the login throttle). SUCCESS when it ended;
+        FAILURE with BAD_REQUEST when none of theirs has the handle."""
+        refused, _ = self._reauthenticate(db, principal, password, address, record_ok=True)
+        if refused is not None:
+            return refused
         rows = db.scalars(
             select(AuthSession.id_hash).where(
-                AuthSession.account_id == account_id, AuthSession.ended_at.is_(None)
+                AuthSession.account_id == principal.account_id, AuthSession.ended_at.is_(None)
             )
         )
         for id_hash in rows:
             if session_handle(id_hash) == handle:
                 self.sessions.end_stored(db, [id_hash], "ended_by_holder")
-                return True
-        return False
+                return LoginResult(Outcome.SUCCESS, Reason.OK)
+        return LoginResult(Outcome.FAILURE, Reason.BAD_REQUEST)
+
+    def _reauthenticate(
+        self, db: Session, principal: Principal, password: str, address: str, *, record_ok: bool
+    ) -> tuple[LoginResult | None, Account | None]:
+        """(None, account) when `password` is the caller's current password and the throttle
+        allows; otherwise the refusal (recorded like a failed login)."""
+        key = self.attempts.username_key(principal.username)
+        if self.attempts.throttled(db, key, address):
+            self._record(db, key, None, Outcome.THROTTLED, Reason.TOO_MANY_FAILURES, address)
+            return LoginResult(Outcome.THROTTLED, Reason.TOO_MANY_FAILURES), None
+        account = self.accounts.get(db, principal.account_id)
+        if (
+            account is None
+            or account.status != "active"
+            or not self.accounts.password_matches(account, password)
+        ):
+            account_id = None if account is None else account.id
+            self._record(db, key, account_id, Outcome.FAILURE, Reason.BAD_PASSWORD, address)
+            return LoginResult(Outcome.FAILURE, Reason.BAD_PASSWORD), None
+        if record_ok:
+            self._record(db, key, account.id, Outcome.SUCCESS, Reason.OK, address)
+        return None, account
 
     def end_all(self, db: Session, username: str) -> int:
         """End every session of the account named `username` (operators)."""

@@ -1,12 +1,12 @@
 """Structured logs: one JSON object per line on stdout, for a collector (docs/logs.md).
 
 Guarantees:
-- every record of the `creditgate` loggers is written to the process's stdout (whatever
-  `sys.stdout` is at the time) as one line of JSON with `time` (UTC, ISO 8601 with
-  milliseconds and `Z`), `level`, `logger`, `event` (the record's event type, `log` when it
-  has none), `request_id` (when the record was made while serving a request) and `message`,
-  plus the whitelisted fields `FIELDS` a record carries; nothing else, so an argument passed
-  to a log call by mistake cannot add a column;
+- every record of the `creditgate` loggers is written as one line of JSON to the process's
+  stdout (whatever `sys.stdout` is at the time; stderr while a `flask` command runs), with
+  `time` (UTC, ISO 8601 with milliseconds and `Z`), `level`, `logger`, `event` (the record's
+  event type, `log` when it has none), `request_id` (when made while serving a request) and
+  `message`, plus the whitelisted fields `FIELDS` a record carries; nothing else, so an
+  argument passed to a log call by mistake cannot add a column;
 - the handler is installed once per process however many apps are built (tests build many);
 - messages are data, never interpreted: a newline or a quote in one stays inside its string.
 """
@@ -19,6 +19,8 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TextIO
+
+import click
 
 #: Extra fields a record may carry into its JSON line (all str or int).
 FIELDS = (
@@ -59,10 +61,14 @@ class JsonFormatter(logging.Formatter):
 
 
 class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """A stream handler on the current `sys.stdout` (not the one at creation)."""
+    """A stream handler on the current `sys.stdout` (not the one at creation); while a `flask`
+    command runs, on `sys.stderr` instead, so that a command's own output (a PEM certificate
+    redirected to a file, a client id read by a script) never has log lines mixed in."""
 
     @property
     def stream(self) -> TextIO:
+        if click.get_current_context(silent=True) is not None:
+            return sys.stderr
         return sys.stdout
 
     @stream.setter

@@ -88,3 +88,23 @@ def test_a_403_from_a_view_is_an_access_denied_event(
     assert response.status_code == 403
     [entry] = _events(capsys, "access.denied")
     _check(entry, response, response.get_json()["error"])
+
+
+def test_log_lines_go_to_stderr_while_a_command_runs(
+    app: Flask, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A command's stdout (a PEM redirected to a file, a client id a script reads) stays its
+    own; served requests log to stdout."""
+    import logging
+
+    import click
+
+    log = logging.getLogger("creditgate.test")
+    capsys.readouterr()
+    with click.Context(click.Command("demo")):
+        log.warning("during a command")
+    log.warning("outside a command")
+    captured = capsys.readouterr()
+    assert "during a command" in captured.err
+    assert "during a command" not in captured.out
+    assert "outside a command" in captured.out

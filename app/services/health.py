@@ -22,7 +22,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.orm import Session
 
 from app.migrate import alembic_config
-from app.services.querylog.guards import missing_guards
+from app.services.querylog.guards import missing_guards, privileged_login
 from crypto.keys import KeyProvider, MacKey, WrappingKey
 
 _AAD = b"cg1-readiness"
@@ -73,6 +73,7 @@ def check_ready(
     *,
     role: str | None = None,
     probe: HsmProbe | None = None,
+    production: bool = False,
 ) -> None:
     current = MigrationContext.configure(session.connection()).get_current_revision()
     if current != head:
@@ -80,6 +81,9 @@ def check_ready(
     missing = missing_guards(session.connection(), role=role)
     if missing:
         raise NotReady("log guards missing: " + "; ".join(missing))
+    too_powerful = privileged_login(session.connection()) if production else None
+    if too_powerful is not None:
+        raise NotReady(too_powerful + ": production connects as a least-privilege role")
     if probe is not None:
         probe.check()
     else:

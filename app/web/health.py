@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from app.container import container
 from app.services.health import HsmProbe, check_ready, schema_head
 from app.services.policy import Action
+from app.settings import Mode
 from app.web.gate import bound_to, public
 
 bp = Blueprint("health", __name__)
@@ -35,6 +36,11 @@ def readyz() -> Response:
         probe = current_app.extensions.setdefault(_PROBE, HsmProbe(parts.key_provider))
     with parts.unit() as session:
         check_ready(
-            session, parts.key_provider, _HEAD, role=parts.settings.database_role, probe=probe
+            session,
+            parts.key_provider,
+            _HEAD,
+            role=parts.settings.database_role,
+            probe=probe,
+            production=parts.settings.mode is Mode.PRODUCTION,
         )
     return jsonify(status="ready", catalog_version=parts.catalog.version)

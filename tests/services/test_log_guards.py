@@ -115,3 +115,28 @@ def test_a_configured_role_that_does_not_exist_is_a_missing_guard(
         "postgresql": ["the application role creditgate_nobody does not exist"],
     }
     assert missing == expected[_dialect(app)]
+
+
+def test_production_is_not_ready_when_the_login_role_is_a_superuser(
+    database_url: str, key_provider: KeyProvider, tmp_path: Path
+) -> None:
+    """The suite's PostgreSQL login is a superuser: exactly what production must refuse (it
+    could RESET ROLE and rewrite the logs). SQLite has no roles."""
+    from app.services.querylog.guards import privileged_login
+    from app.settings import Mode
+    from tests.conftest import make_app, make_settings
+
+    settings = make_settings(
+        database_url, tmp_path, mode=Mode.PRODUCTION, password_hashing="standard"
+    )
+    app = make_app(settings, key_provider=key_provider)
+    with container(app).snapshot() as db:
+        found = privileged_login(db)
+    answer = app.test_client().get("/readyz")
+    if _dialect(app) == "postgresql":
+        assert found is not None
+        assert "SUPERUSER" in found
+        assert answer.status_code == 503
+    else:
+        assert found is None
+        assert answer.status_code == 200

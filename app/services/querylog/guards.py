@@ -96,6 +96,34 @@ def _missing_revocations(connection: Connection, role: str | None) -> list[str]:
     return missing
 
 
+def privileged_login(connection: Connection) -> str | None:
+    """PostgreSQL: why the login role is too powerful for production (a superuser, or one that
+    may create roles or databases, or bypass row security could `RESET ROLE` and rewrite the
+    logs), or None. Always None on SQLite."""
+    if connection.dialect.name != "postgresql":
+        return None
+    row = connection.execute(
+        text(
+            "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, rolbypassrls"
+            " FROM pg_roles WHERE rolname = session_user"
+        )
+    ).first()
+    if row is None:
+        return None
+    name, superuser, createrole, createdb, bypassrls = row
+    powers = [
+        power
+        for power, held in (
+            ("SUPERUSER", superuser),
+            ("CREATEROLE", createrole),
+            ("CREATEDB", createdb),
+            ("BYPASSRLS", bypassrls),
+        )
+        if held
+    ]
+    return f"the database login role {name} holds {', '.join(powers)}" if powers else None
+
+
 def _missing_pg_triggers(connection: Connection) -> list[str]:
     rows = connection.execute(
         text(

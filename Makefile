@@ -10,7 +10,7 @@ WORKERS ?= 2
 # the app's development public URL (CREDITGATE_PUBLIC_URL's default) follows where it is served
 export HOST PORT
 SYSTEM_PACKAGES := python3-venv softhsm2 opensc sqlite3 curl openssl fonts-wqy-zenhei
-TEST_PACKAGES := chromium postgresql-client poppler-utils libnss3-tools
+TEST_PACKAGES := chromium postgresql-client poppler-utils libnss3-tools nginx-light
 
 .PHONY: run serve setup test lint typecheck importlint audit sbom lock pytest bench system-deps install install-dev clean
 

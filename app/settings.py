@@ -5,6 +5,8 @@ Guarantees:
   path, a token label, a PIN source (file or environment variable, never a CLI argument) and the
   payment-notification key file (`CREDITGATE_PAYMENT_NOTIFY_KEY_FILE`, at least 32 characters),
   and without the public URL (`CREDITGATE_PUBLIC_URL`), which must be an `https://` origin;
+- production names its TLS proxies (`CREDITGATE_TRUSTED_PROXIES`): behind the proxy every
+  request comes from it, so the client address, request id and card header are the proxy's;
 - production's database is PostgreSQL with `sslmode=verify-full`, reached as a named role that
   does not look like an owner or superuser (`postgres`, `*admin*`, `*owner`, `*super*`);
 - the public URL is pinned here, never taken from a request: it is what institutions sign
@@ -28,6 +30,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urlsplit
+
+from app.database_checks import production_database_problem
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
@@ -182,13 +186,22 @@ def _production(env: dict[str, str], side: Side, var_dir: Path) -> Settings:
         missing.append(
             "CREDITGATE_PAYMENT_NOTIFY_KEY_FILE (the payment provider's notification key file)"
         )
+    if not env.get("CREDITGATE_TRUSTED_PROXIES", "").strip():
+        missing.append(
+            "CREDITGATE_TRUSTED_PROXIES (the TLS proxy's addresses: without them every client "
+            "counts as the proxy's one address)"
+        )
     if not env.get("CREDITGATE_PUBLIC_URL"):
         missing.append("CREDITGATE_PUBLIC_URL (the https:// URL institutions reach us at)")
     if missing:
         raise SettingsError("production mode refuses to start; missing: " + "; ".join(missing))
     if len(env["CREDITGATE_SECRET_KEY"]) < 32:
         raise SettingsError("CREDITGATE_SECRET_KEY must be at least 32 characters")
-    check_production_database(env["CREDITGATE_DATABASE_URL"], env.get("CREDITGATE_DATABASE_ROLE"))
+    problem = production_database_problem(
+        env["CREDITGATE_DATABASE_URL"], env.get("CREDITGATE_DATABASE_ROLE")
+    )
+    if problem is not None:
+        raise SettingsError(problem)
     module = env["CREDITGATE_PKCS11_MODULE"]
     if not Path(module).is_file():
         raise SettingsError(f"CREDITGATE_PKCS11_MODULE: no such file {module}")
@@ -212,42 +225,6 @@ def _production(env: dict[str, str], side: Side, var_dir: Path) -> Settings:
     settings.read_pin()  # fail at start, not on the first request; the value is discarded
     settings.read_payment_notify_key()  # likewise
     return settings
-
-
-#: Role names that look like an owner or administrator: production connects as the
-#: least-privilege application role (docs/query-log.md: INSERT-only on the log), never these.
-_PRIVILEGED_ROLE = re.compile(r"^(postgres|root|admin|.*_owner|.*owner$|.*super.*|.*admin.*)$")
-
-
-def check_production_database(url: str, role: str | None = None) -> None:
-    """Production's database: PostgreSQL over TLS that verifies the server's certificate and
-    name (`sslmode=verify-full`), as a role that does not look like an owner or superuser.
-    Raises `SettingsError` naming what is wrong (never the password)."""
-    parsed = urlsplit(url)
-    scheme = parsed.scheme.split("+", 1)[0]
-    if scheme not in ("postgresql", "postgres"):
-        raise SettingsError(
-            "CREDITGATE_DATABASE_URL: production runs on PostgreSQL (postgresql://...)"
-        )
-    query = dict(part.split("=", 1) for part in parsed.query.split("&") if "=" in part)
-    if query.get("sslmode") != "verify-full":
-        raise SettingsError(
-            "CREDITGATE_DATABASE_URL: production needs TLS with sslmode=verify-full "
-            "(and sslrootcert= the database server's CA)"
-        )
-    for name, value in (
-        ("user in CREDITGATE_DATABASE_URL", parsed.username),
-        ("CREDITGATE_DATABASE_ROLE", role),
-    ):
-        if value and _PRIVILEGED_ROLE.match(value.strip().lower()):
-            raise SettingsError(
-                f"{name}: {value!r} looks like an owner or superuser; production connects as "
-                "the least-privilege application role (e.g. creditgate_app)"
-            )
-    if not parsed.username:
-        raise SettingsError(
-            "CREDITGATE_DATABASE_URL: name the application role (user@host) explicitly"
-        )
 
 
 def _development(env: dict[str, str], mode: Mode, side: Side, var_dir: Path) -> Settings:

@@ -34,6 +34,7 @@ def _production(**extra: str) -> dict[str, str]:
         "CREDITGATE_PIN_FILE": os.environ["CG_TEST_PIN_FILE"],
         "CREDITGATE_PAYMENT_NOTIFY_KEY_FILE": os.environ["CG_TEST_NOTIFY_KEY_FILE"],
         "CREDITGATE_PUBLIC_URL": "https://creditgate.example.gov.cn",
+        "CREDITGATE_TRUSTED_PROXIES": "127.0.0.1/32",
     }
     env.update(extra)
     return env
@@ -49,6 +50,7 @@ def _production(**extra: str) -> dict[str, str]:
         ("CREDITGATE_DATABASE_URL", "database URL"),
         ("CREDITGATE_PAYMENT_NOTIFY_KEY_FILE", "notification key file"),
         ("CREDITGATE_PUBLIC_URL", "CREDITGATE_PUBLIC_URL"),
+        ("CREDITGATE_TRUSTED_PROXIES", "TLS proxy"),
     ],
 )
 def test_production_refuses_to_start_naming_what_is_missing(missing: str, named: str) -> None:

@@ -18,6 +18,7 @@ from app.container import Container
 from app.db import make_engine, make_session_factory
 from app.services.keys.lifecycle import data_key_loader
 from app.settings import Settings
+from app.web.identity import SESSION_COOKIE
 from app.writer_lock import writer_lock_for
 from crypto.fields import FieldCipher
 from crypto.keyring import DataKeyRing
@@ -48,7 +49,9 @@ def create_app(
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
-        SESSION_COOKIE_NAME="cg_session",
+        SESSION_COOKIE_NAME=SESSION_COOKIE,
+        SESSION_COOKIE_PATH="/",
+        SESSION_COOKIE_DOMAIN=None,
         SESSION_COOKIE_SECURE=True,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
@@ -96,5 +99,8 @@ def _pkcs11_provider(settings: Settings) -> KeyProvider:
 
 
 def _configure_logging(app: Flask) -> None:
-    logging.getLogger("creditgate").setLevel(logging.INFO)
+    from app import logs
+    from app.web.security_events import current_request_id
+
+    logs.install(current_request_id)
     app.logger.setLevel(logging.INFO)

@@ -5,6 +5,10 @@ Guarantees:
   path, a token label, a PIN source (file or environment variable, never a CLI argument) and the
   payment-notification key file (`CREDITGATE_PAYMENT_NOTIFY_KEY_FILE`, at least 32 characters),
   and without the public URL (`CREDITGATE_PUBLIC_URL`), which must be an `https://` origin;
+- production names its TLS proxies (`CREDITGATE_TRUSTED_PROXIES`): behind the proxy every
+  request comes from it, so the client address, request id and card header are the proxy's;
+- production's database is PostgreSQL with `sslmode=verify-full`, reached as a named role that
+  does not look like an owner or superuser (`postgres`, `*admin*`, `*owner`, `*super*`);
 - the public URL is pinned here, never taken from a request: it is what institutions sign
   into their client assertions' `aud` and what the commands print. Outside production it
   defaults to `http://localhost:PORT` (`http://HOST:PORT` when HOST is not a loopback or
@@ -26,6 +30,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urlsplit
+
+from app.database_checks import production_database_problem
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
@@ -180,12 +186,22 @@ def _production(env: dict[str, str], side: Side, var_dir: Path) -> Settings:
         missing.append(
             "CREDITGATE_PAYMENT_NOTIFY_KEY_FILE (the payment provider's notification key file)"
         )
+    if not env.get("CREDITGATE_TRUSTED_PROXIES", "").strip():
+        missing.append(
+            "CREDITGATE_TRUSTED_PROXIES (the TLS proxy's addresses: without them every client "
+            "counts as the proxy's one address)"
+        )
     if not env.get("CREDITGATE_PUBLIC_URL"):
         missing.append("CREDITGATE_PUBLIC_URL (the https:// URL institutions reach us at)")
     if missing:
         raise SettingsError("production mode refuses to start; missing: " + "; ".join(missing))
     if len(env["CREDITGATE_SECRET_KEY"]) < 32:
         raise SettingsError("CREDITGATE_SECRET_KEY must be at least 32 characters")
+    problem = production_database_problem(
+        env["CREDITGATE_DATABASE_URL"], env.get("CREDITGATE_DATABASE_ROLE")
+    )
+    if problem is not None:
+        raise SettingsError(problem)
     module = env["CREDITGATE_PKCS11_MODULE"]
     if not Path(module).is_file():
         raise SettingsError(f"CREDITGATE_PKCS11_MODULE: no such file {module}")

@@ -201,7 +201,7 @@ def hsm_calls_per_query(
             Settings.from_env(env), key_provider=counting, policy_path=Path(env["CG_BENCH_POLICY"])
         )
         client = app.test_client()
-        client.set_cookie("cg_session", cookie)
+        client.set_cookie("__Host-cg_session", cookie)
         headers = {"X-CSRF-Token": csrf}
         for _ in range(20):  # warm-up: data keys unwrapped once, then cached
             answer = client.post("/api/v1/self/reports", json={}, headers=headers)
@@ -259,7 +259,7 @@ _LUA = """
 wrk.method = "{method}"
 wrk.body = "{body}"
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Cookie"] = "cg_session={cookie}"
+wrk.headers["Cookie"] = "__Host-cg_session={cookie}"
 wrk.headers["X-CSRF-Token"] = "{csrf}"
 """
 _UNIT = {"us": 1e-3, "ms": 1.0, "s": 1000.0}

@@ -41,7 +41,7 @@ wrk.method = "POST"
 wrk.body = "{{}}"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "{accept}"
-wrk.headers["Cookie"] = "cg_session={cookie}"
+wrk.headers["Cookie"] = "__Host-cg_session={cookie}"
 wrk.headers["X-CSRF-Token"] = "{csrf}"
 """
 
@@ -60,7 +60,7 @@ def _certify_and_sample(env: dict[str, str], token: BenchToken, cookie: str, csr
         with parts.unit() as db:
             certify(db.connection(), provider, now=parts.clock.now())
         client = app.test_client()
-        client.set_cookie("cg_session", cookie)
+        client.set_cookie("__Host-cg_session", cookie)
         answer = client.post(
             "/api/v1/self/reports",
             json={},

@@ -32,6 +32,7 @@ class Action(StrEnum):
     AUTH_SESSION_END = "auth:session:end"
     AUTH_SESSION_STEP_UP = "auth:session:step_up"
     AUTH_TOTP_ENROL = "auth:totp:enrol"
+    AUTH_PASSWORD_CHANGE = "auth:password:change"  # noqa: S105 (an action name)
     AUTH_TOKEN_CREATE = "auth:token:create"  # noqa: S105 (an action name)
     AUTH_TOKEN_REVOKE = "auth:token:revoke"  # noqa: S105 (an action name)
     # public: free self-service query of what the law allows to disclose

@@ -18,8 +18,10 @@ from flask.cli import with_appcontext
 from app.container import Container, container
 from app.models import Role
 from app.services.auth.accounts import AccountError, AccountService, role_conflict, valid_username
-from app.services.auth.login_attempts import normalise_username
+from app.services.auth.login_attempts import AttemptLog, normalise_username
+from app.services.auth.own_credentials import OwnCredentials
 from app.services.auth.password_policy import PasswordRejected, check_password
+from app.services.auth.sessions import SessionService
 from app.services.auth.totp import Enrolment, TotpError, TotpService
 
 PASSWORD_FILE_ENV = "CREDITGATE_NEW_PASSWORD_FILE"  # noqa: S105 - an env variable's name
@@ -123,6 +125,7 @@ def create_staff(username: str, roles: tuple[str, ...], qr_out: Path | None) -> 
     try:
         with parts.unit() as db:
             account = AccountService(container().passwords).create_staff(db, name, password, roles)
+            account.password_must_change = True  # set by the operator: changed at first login
             enrolment = TotpService(parts.keys, parts.cipher).enrol(db, account)
             if qr_out is not None:
                 _write_qr(qr_out, enrolment.qr_svg)
@@ -215,19 +218,63 @@ def disable(username: str) -> None:
 @USERNAME
 @with_appcontext
 def set_password(username: str) -> None:
-    """Set a new password for USERNAME (policy-checked); ends all of its sessions."""
+    """Set a new password for USERNAME (policy-checked); ends all of its sessions. The holder
+    must change it at the next login."""
     name = normalise_username(username)
     password = _new_password(name)
+    parts = container()
     try:
-        with container().unit() as db:
-            service = AccountService(container().passwords)
+        with parts.unit() as db:
+            service = AccountService(parts.passwords)
             account = service.find(db, name)
             if account is None:
                 raise AccountError(f"No account named {name!r}.")
-            ended = service.change_password(db, account, password)
+            ended = _own(parts).set_by_operator(db, account, password)
     except (AccountError, PasswordRejected) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Password changed for {name}; ended {ended} live session(s).")
+    click.echo("The holder must change it at the next login.")
+
+
+def _own(parts: Container) -> OwnCredentials:
+    return OwnCredentials(
+        AttemptLog(parts.key_provider), AccountService(parts.passwords), SessionService()
+    )
+
+
+@group.command("sessions")
+@USERNAME
+@with_appcontext
+def sessions(username: str) -> None:
+    """List USERNAME's live sessions (handles only; never a session id)."""
+    parts = container()
+    name = normalise_username(username)
+    with parts.unit() as db:
+        account = AccountService(parts.passwords).find(db, name)
+        if account is None:
+            raise click.ClickException(f"No account named {name!r}.")
+        views = _own(parts).sessions_of(db, account.id)
+    for view in views:
+        click.echo(
+            f"{view.handle}  started {view.started_at:%Y-%m-%d %H:%M}Z  "
+            f"last {view.last_seen_at:%Y-%m-%d %H:%M}Z  {'+'.join(view.methods)}"
+        )
+    click.echo(f"{len(views)} live session(s) for {name}.")
+
+
+@group.command("end-sessions")
+@USERNAME
+@with_appcontext
+def end_sessions(username: str) -> None:
+    """End every session of USERNAME at once (a suspected compromise, a lost device)."""
+    parts = container()
+    name = normalise_username(username)
+    try:
+        with parts.unit() as db:
+            ended = _own(parts).end_all(db, name)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Ended {ended} live session(s) of {name}.")
 
 
 @group.command("list")

@@ -27,16 +27,19 @@ from sqlalchemy import select
 from app.container import Container, container
 from app.demo.cards import DemoCardsError, ensure_demo_cards
 from app.models import Account
+from app.models.base import utcnow
 from app.services.auth.cards import (
     DEFAULT_CARD_DAYS,
     REVOCATION_REASONS,
     CardNotFound,
     CertificateRejected,
     EnrolmentError,
+    UnsupportedKey,
     ca_certificate,
     cards_for_account,
     enrol,
     issue_certificate,
+    new_card_key_types,
     revoke,
 )
 from app.settings import Mode, Settings
@@ -112,6 +115,8 @@ def issue_card(
     public_key_der: bytes | None = None,
 ) -> dict[str, str]:
     """Key on the card (or the given one already there), certificate, store, enrol."""
+    if public_key_der is None and key_type not in new_card_key_types(utcnow()):
+        raise UnsupportedKey(f"new cards carry ECDSA P-256 keys, not {key_type}")
     spki = public_key_der if public_key_der is not None else card.generate_key(pin, key_type)
     der = issue_certificate(parts.key_provider, username, spki, days=days)
     card.store_certificate(pin, der)
@@ -139,7 +144,7 @@ def issue(username: str, module_path: str, token_label: str, key_type: str, days
     pin = read_card_pin()
     try:
         facts = issue_card(parts, username, card, pin, key_type=key_type, days=days)
-    except (CardError, EnrolmentError, CertificateRejected, HsmError) as exc:
+    except (CardError, EnrolmentError, CertificateRejected, HsmError, UnsupportedKey) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"issued card {token_label!r} to {username!r}")
     for name, value in facts.items():

@@ -9,6 +9,7 @@ from flask.cli import with_appcontext
 
 from app.container import container
 from app.demo.loader import seed_demo
+from app.settings import Mode
 
 group = click.Group("demo", help="Synthetic demo data.")
 
@@ -28,6 +29,10 @@ group = click.Group("demo", help="Synthetic demo data.")
 @with_appcontext
 def seed(count: int, seed: int, batch: int, today: object, if_missing: bool) -> None:
     """Load COUNT synthetic subjects (deterministic for --seed) in constant memory."""
+    if container().settings.mode is Mode.PRODUCTION:
+        raise click.ClickException(
+            "demo data exists only in development and tests: production refuses to seed"
+        )
     reference = today.date() if isinstance(today, datetime) else date.today()
     result = seed_demo(
         container(),

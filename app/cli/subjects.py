@@ -18,7 +18,8 @@ from app.cli.accounts import _new_password
 from app.cli.cards import card_token, read_card_pin
 from app.container import Container, container
 from app.models import Account, AccountRole, Role
-from app.services.auth.cards import DEFAULT_CARD_DAYS
+from app.models.base import utcnow
+from app.services.auth.cards import DEFAULT_CARD_DAYS, new_card_key_types
 from app.services.enrolment.registrar import REPLACEMENT_REASONS, IssuedCard, RegistrarService
 from app.services.enrolment.steps import Actor
 from app.services.querylog.log import new_request_id
@@ -104,6 +105,8 @@ def _issue(
     def store(der: bytes) -> None:
         card.store_certificate(pin, der)
 
+    if key_type not in new_card_key_types(utcnow()):
+        raise click.ClickException(f"new cards carry ECDSA P-256 keys, not {key_type}")
     try:
         spki = card.generate_key(pin, key_type)
         with parts.unit() as db:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HOME_ENV = "CREDITGATE_CLIENT_HOME"
-COOKIE_NAME = "cg_session"
+COOKIE_NAME = "__Host-cg_session"
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,14 @@ from app.web import (
     objection_pages,
     objections,
     openapi,
+    own_credentials,
     public_lists,
     queries,
     registry,
     report_verification,
     review_lists,
     review_log,
+    security_events,
     self_service,
     session_api,
     staff_pages,
@@ -50,12 +52,14 @@ def register_web(app: Flask) -> None:
     gate.init_app(app)
     errors.init_app(app)
     queries.init_app(app)
+    security_events.init_app(app)
     for blueprint in (home.bp, health.bp, catalog.bp, session_api.bp, auth_card.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(auth_staff.bp)
     app.register_blueprint(step_up.bp)
     app.register_blueprint(browser.bp)
+    app.register_blueprint(own_credentials.bp)
     app.register_blueprint(consents.bp)
     app.register_blueprint(institution_reports.bp)
     app.register_blueprint(government.bp)

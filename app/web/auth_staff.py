@@ -6,9 +6,11 @@
   starts a new session (replacing any the caller had: no fixation). A request that cannot be
   a login (not a JSON object, a username that cannot exist, non-string or oversized fields)
   answers 400 and changes nothing; a missing password or otp is a missing factor (401, recorded).
-- `POST /api/v1/auth/totp/enrol {password}` (staff session + CSRF token): a fresh password
-  re-entry, then a new unconfirmed secret; every session of the account ends and the caller
-  gets a new one (and CSRF token) to confirm with. Answers the `otpauth://` URI and QR (SVG).
+- `POST /api/v1/auth/totp/enrol {password, otp}` (staff session + CSRF token): a fresh
+  password re-entry and a current code of the authenticator being replaced (`otp`; not needed
+  when the session was stepped up with the card), then a new unconfirmed secret; every
+  session of the account ends and the caller gets a new one (and CSRF token) to confirm
+  with. Answers the `otpauth://` URI and QR (SVG).
 - `POST /api/v1/auth/totp/confirm {code}` (staff session + CSRF token): confirms the pending
   secret with a code from it, then renews the caller's session id.
 There is deliberately no unauthenticated enrolment: first-time staff are enrolled by
@@ -46,7 +48,10 @@ STAFF_ONLY = {
     "error": "forbidden",
     "message": "This is for staff accounts logged in with password and TOTP.",
 }
-PASSWORD_REFUSED = {"error": "password_refused", "message": "The password was not accepted."}
+PASSWORD_REFUSED = {
+    "error": "password_refused",
+    "message": "The password or the current code was not accepted.",
+}
 
 
 def _totp(parts: Container) -> TotpService:
@@ -130,7 +135,11 @@ def totp_enrol() -> Response | tuple[Response, int]:
     parts = container()
     with parts.unit() as db:
         result, enrolment = _staff_login(parts).reenrol_totp(
-            db, principal=principal, password=body["password"], address=client_address()
+            db,
+            principal=principal,
+            password=body["password"],
+            address=client_address(),
+            code=_current_code(),
         )
     if enrolment is None or result.token is None or result.principal is None:
         if result.outcome is Outcome.THROTTLED:
@@ -143,6 +152,14 @@ def totp_enrol() -> Response | tuple[Response, int]:
         csrf_token=result.principal.csrf_token,
         status="pending",
     )
+
+
+def _current_code() -> str | None:
+    """The `otp` of the enrol request's JSON body: a current code of the authenticator being
+    replaced (not needed when the session was stepped up with the card)."""
+    body = request.get_json(silent=True)
+    value = body.get("otp") if isinstance(body, dict) else None
+    return value if isinstance(value, str) and len(value) <= 16 else None
 
 
 @bp.post("/totp/confirm")

@@ -32,7 +32,7 @@ from app.services.policy import Action
 from app.web.auth_card import forwarded_certificate, mtls_login, parse_password
 from app.web.gate import bound_to, csrf_exempt, public
 from app.web.identity import LOGIN_FAILED, THROTTLED, current_principal, establish
-from app.web.session_api import end_session
+from app.web.session_api import end_session, site_data_cleared
 
 bp = Blueprint("browser", __name__)
 
@@ -99,4 +99,4 @@ def account() -> Response:
 @bound_to(Action.AUTH_SESSION_END)
 def account_logout() -> ResponseReturnValue:
     end_session()
-    return redirect(url_for("browser.card_page"), 303)
+    return site_data_cleared(redirect(url_for("browser.card_page"), 303))

@@ -8,7 +8,9 @@
 - Every state-changing request (POST, PUT, PATCH, DELETE) made with a session cookie must carry
   that session's CSRF token (`X-CSRF-Token` header or `csrf_token` form field), unless the view
   is `@csrf_exempt` because it authenticates otherwise (login signatures, bearer tokens).
-- Security headers go on every response, and API responses are never cached.
+- Security headers go on every response (CSP with `object-src 'none'; base-uri 'none';
+  frame-ancestors 'none'; form-action 'self'`, HSTS with `includeSubDomains`, nosniff, no
+  framing, no referrer), and API responses are never cached.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from flask import Flask, Response, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
 
 from app.services.policy import Action
+from app.web import security_events
 from app.web.identity import current_principal
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -31,6 +34,26 @@ CSRF_EXEMPT_ATTRIBUTE = "_creditgate_csrf_exempt"
 ACTION_ATTRIBUTE = "_creditgate_action"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOGIN_PAGE = "/login/card"
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'"
+)
+#: What a session whose password an operator set may still reach: changing it, reading the
+#: session, logging out. Every other request is refused (API: 403 `password_change_required`;
+#: pages: a redirect to the form).
+PASSWORD_CHANGE_ENDPOINTS = frozenset(
+    {
+        "own_credentials.change_password",
+        "own_credentials.password_page",
+        "own_credentials.password_form",
+        "session_api.whoami",
+        "session_api.logout",
+        "browser.account_logout",
+        "static",
+    }
+)
+PASSWORD_PAGE = "/account/password"  # noqa: S105 - a page path
+STRICT_TRANSPORT_SECURITY = "max-age=63072000; includeSubDomains"
 
 
 def public(view: F) -> F:
@@ -95,11 +118,22 @@ def init_app(app: Flask) -> None:
                 return None
             if not request.path.startswith("/api/"):
                 return redirect(LOGIN_PAGE, 302)
+            security_events.record("authn.required", "no_session", status=401)
             return jsonify(error="authentication_required", message="Log in first."), 401
         if request.method in UNSAFE_METHODS and not is_csrf_exempt(app, request.endpoint):
             sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
             if not hmac.compare_digest(sent.encode(), principal.csrf_token.encode()):
+                reason = "missing_token" if not sent else "wrong_token"
+                security_events.record("csrf.failed", reason, status=403)
                 return jsonify(error="csrf_failed", message="Missing or wrong CSRF token."), 403
+        if principal.must_change_password and request.endpoint not in PASSWORD_CHANGE_ENDPOINTS:
+            if not request.path.startswith("/api/"):
+                return redirect(PASSWORD_PAGE, 303)
+            security_events.record("access.denied", "password_change_required", status=403)
+            return jsonify(
+                error="password_change_required",
+                message="The password was set for you: change it first.",
+            ), 403
         return None
 
     @app.after_request
@@ -107,9 +141,9 @@ def init_app(app: Flask) -> None:
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; frame-ancestors 'none'; form-action 'self'"
-        )
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        # Also sent by the proxy; browsers ignore it over plain http (development).
+        response.headers["Strict-Transport-Security"] = STRICT_TRANSPORT_SECURITY
         if request.path.startswith("/api/"):
             response.headers["Cache-Control"] = "no-store"
         return response

@@ -21,6 +21,10 @@ from app.container import container
 from app.services.auth.sessions import Principal, SessionService
 
 log = logging.getLogger("creditgate.auth")
+#: The session cookie. `__Host-` makes browsers accept it only with Secure, Path=/ and no
+#: Domain, so no sibling host or plain-http page can set or overwrite it (browsers treat
+#: http://localhost as a secure context, so development and the browser tests keep it too).
+SESSION_COOKIE = "__Host-cg_session"
 login_manager = LoginManager()
 LOGIN_FAILED = {"error": "login_failed", "message": "Login failed."}
 THROTTLED = {
@@ -52,6 +56,12 @@ def init_app(app: Flask) -> None:
             with parts.unit() as db:
                 principal = sessions.resume(db, token)
         return None if principal is None else WebUser(token, principal)
+
+    @app.context_processor
+    def logout_everywhere() -> dict[str, str | None]:
+        """Every page of a logged-in user shows the logout button (in base.html)."""
+        principal = current_principal()
+        return {"logged_in_csrf": principal.csrf_token if principal is not None else None}
 
     @login_manager.unauthorized_handler
     def unauthorized() -> tuple[Response, int]:

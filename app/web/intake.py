@@ -130,7 +130,10 @@ def batch(batch_id: uuid.UUID) -> tuple[Response, int]:
 @bound_to(Action.SERVICE_INTAKE_SCHEMA_READ)
 @public
 def schema(code: str) -> tuple[Response, int]:
-    found = row_schema(wired().catalog, code, base_url=request.host_url.rstrip("/"))
+    # The pinned public URL, never the request's Host or X-Forwarded-Host: a caller must not
+    # choose the address a schema names itself by.
+    parts = wired()
+    found = row_schema(parts.catalog, code, base_url=parts.settings.public_url)
     if found is None:
         return jsonify(
             error="not_found", message="No record type of the catalog has this code."

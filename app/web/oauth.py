@@ -33,6 +33,7 @@ from app.services.oauth.tokens import (
     TokenRequest,
 )
 from app.services.policy import Action
+from app.web import security_events
 from app.web.answers import wired
 from app.web.gate import bound_to, csrf_exempt, public
 from app.web.identity import client_address
@@ -109,6 +110,9 @@ def require_bearer(scope: str | None) -> Callable[[F], F]:
             try:
                 principal = _tokens().bearer(request.headers.get("Authorization"), scope)
             except BearerRefused as refused:
+                security_events.record(
+                    "bearer.refused", refused.error or "no_token", status=refused.status
+                )
                 response = jsonify(refused.body())
                 response.headers["WWW-Authenticate"] = refused.www_authenticate()
                 return response, refused.status

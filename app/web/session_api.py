@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from flask import Blueprint, Response, jsonify
+from werkzeug.wrappers import Response as BaseResponse
 
 from app.container import container
 from app.services.auth.sessions import SessionService
@@ -34,7 +37,18 @@ def whoami() -> Response:
 @bound_to(Action.AUTH_SESSION_END)
 def logout() -> Response:
     end_session()
-    return jsonify(status="logged_out")
+    return site_data_cleared(jsonify(status="logged_out"))
+
+
+#: Sent with every logout: the browser drops this origin's cookies, storage and cache (pages
+#: of a report it may have kept), whatever the server-side session already ended.
+R = TypeVar("R", bound=BaseResponse)
+CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
+
+
+def site_data_cleared(response: R) -> R:
+    response.headers["Clear-Site-Data"] = CLEAR_SITE_DATA
+    return response
 
 
 def end_session() -> None:

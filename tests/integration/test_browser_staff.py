@@ -27,6 +27,7 @@ from tests.integration.test_browser_mtls import CHROMIUM, CHROMIUM_ARGS, StandIn
 from tests.services.report_helpers import citizen_id
 
 PASSWORD = "violet tram ledger 47"
+OWN_PASSWORD = "copper lantern meadow 83"
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 
 
@@ -34,6 +35,7 @@ MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 class Staff:
     username: str
     secret: str
+    password: str = PASSWORD  # the operator's, until the first login changes it
 
     def code(self) -> str:
         """The next step's code: never the step the confirmation used (a used step is refused
@@ -111,6 +113,7 @@ def server(world: World) -> Iterator[int]:
     yield live.port
     errors = live.stop()
     assert PASSWORD not in errors
+    assert OWN_PASSWORD not in errors
     assert world.subject[1] not in errors
 
 
@@ -121,12 +124,30 @@ def _browser_page(playwright: object) -> tuple[object, Page]:
     return browser, browser.new_page()
 
 
-def _staff_login(page: Page, base: str, staff: Staff) -> None:
+def _staff_login(page: Page, base: str, staff: Staff, landing: str) -> None:
+    """Log in; on the first login the password the operator set is changed first (the pages
+    allow nothing else), then the sessions page lists this one session."""
     page.goto(f"{base}/login/staff")
     page.fill("#username", staff.username)
-    page.fill("#password", PASSWORD)
+    page.fill("#password", staff.password)
     page.fill("#otp", staff.code())
     page.click("form.login button[type=submit]")
+    page.wait_for_load_state()
+    if staff.password == PASSWORD:
+        page.wait_for_url(f"{base}/account/password")
+        expect(page.locator("#password-required")).to_be_visible()
+        page.goto(f"{base}{landing}")  # anything else leads back to the form
+        page.wait_for_url(f"{base}/account/password")
+        page.fill("#current_password", PASSWORD)
+        page.fill("#new_password", OWN_PASSWORD)
+        page.fill("#new_password_again", OWN_PASSWORD)
+        page.click("form.password button[type=submit]")
+        page.wait_for_url(re.compile(r".*/account/sessions\?changed=1$"))
+        expect(page.locator("#password-changed")).to_be_visible()
+        expect(page.locator("tr.session")).to_have_count(1)
+        expect(page.locator("tr.session .current")).to_have_count(1)
+        staff.password = OWN_PASSWORD
+    page.goto(f"{base}{landing}")
 
 
 def test_an_officer_reviews_list_changes_in_the_browser(
@@ -136,7 +157,7 @@ def test_an_officer_reviews_list_changes_in_the_browser(
         nginx.escaped_cert = None  # an officer's browser presents no card
         browser, page = _browser_page(playwright)
         try:
-            _staff_login(page, nginx.base, world.officer)
+            _staff_login(page, nginx.base, world.officer, "/review/lists")
             page.wait_for_url(f"{nginx.base}/review/lists")
             expect(page.locator("#no-overdue")).to_be_visible()
             page.click("#derive")
@@ -169,7 +190,7 @@ def test_a_registrar_with_the_card_enrols_a_subject_in_the_browser(
         try:
             page.goto(f"{nginx.base}/login/staff")
             expect(page.locator("#card-name")).to_have_text("registrar.he")
-            _staff_login(page, nginx.base, world.registrar)
+            _staff_login(page, nginx.base, world.registrar, "/registry")
             page.wait_for_url(f"{nginx.base}/registry")
             page.fill("#id_number", citizen_id(901))
             page.fill("#name", "周八")

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc import jwt
-from joserfc.jwk import RSAKey
+from joserfc.jwk import ECKey
 
 from policies.identifiers import make_credit_code
 from tests.integration.live import BIN, ROOT, readme_bash_block, run_flask
@@ -48,14 +48,14 @@ LOCAL_BASE = "\nBASE=http://localhost:8080\n"
 @dataclass
 class Bank:
     client_id: str
-    key: rsa.RSAPrivateKey
+    key: ec.EllipticCurvePrivateKey
     key_file: Path
 
 
 @pytest.fixture(scope="module")
 def bank(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> Bank:
-    """A registered institution (RSA key, scope institution:report:query), topped up."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    """A registered institution (EC P-256 key, scope institution:report:query), topped up."""
+    key = ec.generate_private_key(ec.SECP256R1())
     where = tmp_path_factory.mktemp("bank")
     (where / "bank-key.pem").write_bytes(private_pem(key))
     (where / "bank-key.pem").chmod(0o600)
@@ -124,7 +124,7 @@ def _bearer(server: str, bank: Bank) -> str:
     now = int(time.time())
     claims = {"iss": bank.client_id, "sub": bank.client_id, "iat": now, "exp": now + 120}
     claims |= {"aud": f"{server}/api/v1/oauth/token", "jti": f"t{now}{time.monotonic_ns()}"}
-    assertion = jwt.encode({"alg": "RS256"}, claims, RSAKey.import_key(private_pem(bank.key)))
+    assertion = jwt.encode({"alg": "ES256"}, claims, ECKey.import_key(private_pem(bank.key)))
     form = {
         "grant_type": "client_credentials",
         "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",

@@ -59,6 +59,7 @@ EXPECTED: dict[Action, tuple[Outcome, ...]] = {
     Action.AUTH_TOKEN_REVOKE: (A, A, A, A, A, A, A, A),
     Action.AUTH_SESSION_READ: (U, A, A, A, A, A, D, D),
     Action.AUTH_SESSION_END: (U, A, A, A, A, A, D, D),
+    Action.AUTH_PASSWORD_CHANGE: (U, A, A, A, A, A, D, D),
     Action.AUTH_TOTP_ENROL: (U, D, D, A, A, A, D, D),
     Action.AUTH_SESSION_STEP_UP: (U, D, D, A, S, A, D, D),
     Action.PUBLIC_LIST_SEARCH: (U, A, S, D, D, D, D, D),

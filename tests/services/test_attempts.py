@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import DBAPIError
 
 from app.container import container
 from app.models import LoginAttempt
@@ -90,13 +92,31 @@ def test_failures_that_do_not_count_for_the_account_throttle_only_the_address(
         assert not log.throttled(db, log.username_key("holder"), "192.0.2.1")
 
 
-def test_failures_older_than_the_window_no_longer_count(app: Flask) -> None:
+def test_failures_older_than_the_window_no_longer_count(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.services.auth import login_attempts
+
     log = AttemptLog(container(app).key_provider)
-    _fail(app, log, "patient", "203.0.113.9", MAX_FAILURES)
-    with container(app).unit() as db:
-        db.execute(update(LoginAttempt).values(at=utcnow() - timedelta(seconds=61)))
+    past = utcnow() - timedelta(seconds=61)  # login_attempts is append-only: record them then
+    with monkeypatch.context() as earlier:
+        earlier.setattr(login_attempts, "utcnow", lambda: past)
+        _fail(app, log, "patient", "203.0.113.9", MAX_FAILURES)
     with container(app).sessions() as db:
         assert not log.throttled(db, log.username_key("patient"), "203.0.113.9")
+
+
+@pytest.mark.parametrize("change", ["update", "delete"])
+def test_the_login_attempt_log_is_append_only(app: Flask, change: str) -> None:
+    log = AttemptLog(container(app).key_provider)
+    _fail(app, log, "kept", "203.0.113.10", 1)
+    statement = (
+        update(LoginAttempt).values(reason="ok") if change == "update" else delete(LoginAttempt)
+    )
+    with pytest.raises(DBAPIError, match="append-only"), container(app).unit() as db:
+        db.execute(statement)
+    with container(app).sessions() as db:
+        assert db.scalars(select(LoginAttempt.reason)).all() == [Reason.BAD_PASSWORD.value]
 
 
 def test_successes_do_not_count_towards_the_throttle(app: Flask) -> None:

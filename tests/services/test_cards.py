@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -29,6 +29,7 @@ from app.container import container
 from app.models import Account, Card
 from app.models.base import utcnow
 from app.services.auth.cards import (
+    RSA_2048_CUTOFF,
     CardNotFound,
     CertificateRejected,
     EnrolmentError,
@@ -118,12 +119,17 @@ def test_an_issued_card_certificate_verifies_and_chains_to_the_ca_certificate(
     assert checked.stdout.strip() == "card.pem: OK", checked.stderr
 
 
-def test_rsa_2048_cards_are_certified_and_other_keys_are_refused(key_provider: KeyProvider) -> None:
+def test_rsa_2048_cards_certified_before_the_cut_off_stay_valid_and_no_new_ones_are_issued(
+    key_provider: KeyProvider,
+) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    der = issue_certificate(key_provider, "li.na", _spki(key), days=30)
+    before = RSA_2048_CUTOFF - timedelta(days=1)
+    der = issue_certificate(key_provider, "li.na", _spki(key), days=400, now=before)
     card = verify_card_certificate(key_provider, der, now=utcnow())
     assert card.key_type == "rsa-2048"
-    assert card.not_after - card.not_before == timedelta(days=30, minutes=1)
+    assert card.not_after - card.not_before == timedelta(days=400, minutes=1)
+    with pytest.raises(UnsupportedKey, match="P-256"):
+        issue_certificate(key_provider, "li.na", _spki(key), now=RSA_2048_CUTOFF)
     for weak in (
         ec.generate_private_key(ec.SECP384R1()),
         rsa.generate_private_key(public_exponent=65537, key_size=3072),
@@ -342,7 +348,12 @@ def test_flask_cards_issue_asks_the_pin_hidden_and_a_wrong_pin_leaves_the_card_b
     make_account(app, "sun.li")
     runner = app.test_cli_runner()
     args = ["cards", "issue", "--account", "sun.li", "--module", softhsm_env.module]
-    args += ["--token-label", label, "--key-type", "rsa-2048", "--days", "400"]
+    refused = runner.invoke(
+        args=[*args, "--token-label", label, "--key-type", "rsa-2048"], input="x\n"
+    )
+    assert refused.exit_code == 1
+    assert "new cards carry ECDSA P-256 keys" in refused.output
+    args += ["--token-label", label, "--key-type", "ec-p256", "--days", "400"]
     wrong = runner.invoke(args=args, input="12345678\n")
     assert wrong.exit_code == 1
     assert f"Wrong PIN for card '{label}'." in wrong.output
@@ -351,12 +362,9 @@ def test_flask_cards_issue_asks_the_pin_hidden_and_a_wrong_pin_leaves_the_card_b
     assert issued.exit_code == 0, issued.output
     assert "Card user PIN:" in issued.output
     assert softhsm_env.pin not in issued.output
-    assert "rsa-2048" in issued.output
+    assert "ec-p256" in issued.output
     public = x509.load_der_x509_certificate(CardToken(softhsm_env.module, label).certificate())
-    key = public.public_key()
-    assert isinstance(key, rsa.RSAPublicKey)
-    signature = CardToken(softhsm_env.module, label).sign(softhsm_env.pin, b"x")
-    key.verify(signature, b"x", padding.PKCS1v15(), hashes.SHA256())
+    assert isinstance(public.public_key(), ec.EllipticCurvePublicKey)
     nobody = runner.invoke(args=["cards", "issue", "--account", "nobody", *args[4:]])
     assert nobody.exit_code == 1
     assert "no account named 'nobody'" in nobody.output

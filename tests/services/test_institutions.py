@@ -234,15 +234,25 @@ def test_cli_register_list_disable_rotate(app: Flask, tmp_path: Path) -> None:
     assert "EC P-256" in listed.output
 
     rsa_pem = spki(rsa.generate_private_key(public_exponent=65537, key_size=3072))
+    refused = runner.invoke(
+        args=[
+            "institutions", "rotate-key",
+            "--client-id", client_id[1],
+            "--public-key", _key_file(tmp_path, rsa_pem, "rsa.pem"),
+        ]
+    )  # fmt: skip
+    assert refused.exit_code != 0
+    assert "new keys must be EC P-256" in refused.output
+    new_pem = spki(ec.generate_private_key(ec.SECP256R1()))
     rotated = runner.invoke(
         args=[
             "institutions", "rotate-key",
             "--client-id", client_id[1],
-            "--public-key", _key_file(tmp_path, rsa_pem, "new.pem"),
+            "--public-key", _key_file(tmp_path, new_pem, "new.pem"),
         ]
     )  # fmt: skip
     assert rotated.exit_code == 0, rotated.output
-    assert "RSA 3072" in rotated.output
+    assert "EC P-256" in rotated.output
 
     disabled = runner.invoke(args=["institutions", "disable", "--client-id", client_id[1]])
     assert disabled.exit_code == 0, disabled.output

@@ -1,7 +1,7 @@
-"""A dropped or weakened append-only guard on the query log is noticed: `/readyz` answers 503
-and `flask log verify` fails naming it (SQLite triggers; PostgreSQL privileges of the
-application role). The guard is changed inside the test's transaction, so it is restored
-when the test ends."""
+"""A dropped or weakened append-only guard on the query log or the login-attempt log is
+noticed: `/readyz` answers 503 and `flask log verify` fails naming it (SQLite triggers;
+PostgreSQL privileges of the application role and the triggers on login_attempts). The guard
+is changed inside the test's transaction, so it is restored when the test ends."""
 
 from __future__ import annotations
 
@@ -65,8 +65,26 @@ WEAKENINGS: dict[str, list[tuple[tuple[str, ...], tuple[str, ...], str]]] = {
             (f"REVOKE {privilege} ON {table} FROM creditgate_app",),
             f"role creditgate_app may {privilege} {table}",
         )
-        for table in ("query_log", "log_checkpoints")
+        for table in ("query_log", "log_checkpoints", "login_attempts")
         for privilege in ("UPDATE", "DELETE", "TRUNCATE")
+    ]
+    + [
+        (
+            (f"ALTER TABLE login_attempts DISABLE TRIGGER {name}",),
+            (f"ALTER TABLE login_attempts ENABLE TRIGGER {name}",),
+            f"trigger {name} is disabled",
+        )
+        for name in ("login_attempts_no_change", "login_attempts_no_truncate")
+    ]
+    + [
+        (
+            ("DROP TRIGGER login_attempts_no_change ON login_attempts",),
+            (
+                "CREATE TRIGGER login_attempts_no_change BEFORE UPDATE OR DELETE ON login_attempts"
+                " FOR EACH ROW EXECUTE FUNCTION login_attempts_append_only()",
+            ),
+            "trigger login_attempts_no_change is missing",
+        )
     ],
 }
 
@@ -97,3 +115,28 @@ def test_a_configured_role_that_does_not_exist_is_a_missing_guard(
         "postgresql": ["the application role creditgate_nobody does not exist"],
     }
     assert missing == expected[_dialect(app)]
+
+
+def test_production_is_not_ready_when_the_login_role_is_a_superuser(
+    database_url: str, key_provider: KeyProvider, tmp_path: Path
+) -> None:
+    """The suite's PostgreSQL login is a superuser: exactly what production must refuse (it
+    could RESET ROLE and rewrite the logs). SQLite has no roles."""
+    from app.services.querylog.guards import privileged_login
+    from app.settings import Mode
+    from tests.conftest import make_app, make_settings
+
+    settings = make_settings(
+        database_url, tmp_path, mode=Mode.PRODUCTION, password_hashing="standard"
+    )
+    app = make_app(settings, key_provider=key_provider)
+    with container(app).snapshot() as db:
+        found = privileged_login(db)
+    answer = app.test_client().get("/readyz")
+    if _dialect(app) == "postgresql":
+        assert found is not None
+        assert "SUPERUSER" in found
+        assert answer.status_code == 503
+    else:
+        assert found is None
+        assert answer.status_code == 200

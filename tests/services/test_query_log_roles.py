@@ -72,11 +72,11 @@ def test_the_application_can_append_but_never_rewrite_the_log(
 
 def test_the_app_role_keeps_full_rights_on_every_other_table(connection: Connection) -> None:
     if connection.dialect.name != "postgresql":
-        # SQLite has no roles: only the triggers on the two log tables refuse anything
+        # SQLite has no roles: only the triggers on the log tables refuse anything
         names = connection.execute(
             text("SELECT tbl_name FROM sqlite_master WHERE type = 'trigger'")
         ).scalars()
-        assert set(names) == {"query_log", "log_checkpoints"}
+        assert set(names) == {"query_log", "log_checkpoints", "login_attempts"}
         return
     rights = dict(
         connection.execute(
@@ -91,8 +91,12 @@ def test_the_app_role_keeps_full_rights_on_every_other_table(connection: Connect
     # tables of later migrations (0005-0007) are covered by the default privileges
     assert {"accounts", "records", "institutions", "query_log_head"} <= set(rights)
     writable = {name for name, ok in rights.items() if ok}
-    assert set(rights) - writable == {"query_log", "log_checkpoints", "query_log_head"} | {
-        "alembic_version"
+    assert set(rights) - writable == {
+        "query_log",
+        "log_checkpoints",
+        "query_log_head",
+        "login_attempts",  # append-only too (migration 0030)
+        "alembic_version",
     }
     assert connection.execute(
         text("SELECT has_table_privilege(:role, 'public.query_log_head', 'UPDATE')"),

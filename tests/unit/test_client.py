@@ -76,13 +76,14 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(raw)))
             if cookie is not None:
                 self.send_header(
-                    "Set-Cookie", f"cg_session={cookie}; Secure; HttpOnly; Path=/; SameSite=Strict"
+                    "Set-Cookie",
+                    f"__Host-cg_session={cookie}; Secure; HttpOnly; Path=/; SameSite=Strict",
                 )
             self.end_headers()
             self.wfile.write(raw)
 
         def _session(self) -> tuple[str, tuple[str, str]] | None:
-            cookie = (self.headers.get("Cookie") or "").removeprefix("cg_session=")
+            cookie = (self.headers.get("Cookie") or "").removeprefix("__Host-cg_session=")
             found = state.sessions.get(cookie)
             return None if found is None else (cookie, found)
 

@@ -28,12 +28,13 @@ def _production(**extra: str) -> dict[str, str]:
     env = {
         "CREDITGATE_MODE": "production",
         "CREDITGATE_SECRET_KEY": "s" * 40,
-        "CREDITGATE_DATABASE_URL": "postgresql://app:hunter2@db.internal/creditgate",
+        "CREDITGATE_DATABASE_URL": "postgresql://creditgate_app:hunter2@db.internal/creditgate?sslmode=verify-full",
         "CREDITGATE_PKCS11_MODULE": MODULE,
         "CREDITGATE_TOKEN_LABEL": "prod-token",
         "CREDITGATE_PIN_FILE": os.environ["CG_TEST_PIN_FILE"],
         "CREDITGATE_PAYMENT_NOTIFY_KEY_FILE": os.environ["CG_TEST_NOTIFY_KEY_FILE"],
         "CREDITGATE_PUBLIC_URL": "https://creditgate.example.gov.cn",
+        "CREDITGATE_TRUSTED_PROXIES": "127.0.0.1/32",
     }
     env.update(extra)
     return env
@@ -49,6 +50,7 @@ def _production(**extra: str) -> dict[str, str]:
         ("CREDITGATE_DATABASE_URL", "database URL"),
         ("CREDITGATE_PAYMENT_NOTIFY_KEY_FILE", "notification key file"),
         ("CREDITGATE_PUBLIC_URL", "CREDITGATE_PUBLIC_URL"),
+        ("CREDITGATE_TRUSTED_PROXIES", "TLS proxy"),
     ],
 )
 def test_production_refuses_to_start_naming_what_is_missing(missing: str, named: str) -> None:
@@ -193,3 +195,42 @@ def test_signed_pdf_reports_name_the_public_url_as_the_place_to_verify() -> None
 
     env = _production(CREDITGATE_PUBLIC_URL="https://credit.cq.cn/")
     assert verify_url(Settings.from_env(env)) == "https://credit.cq.cn/verify"
+
+
+# --- production's database ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "role", "named"),
+    [
+        ("sqlite:////srv/creditgate.db", None, "PostgreSQL"),
+        ("postgresql://creditgate_app:pw@db.internal/creditgate", None, "verify-full"),
+        ("postgresql://creditgate_app:pw@db.internal/cg?sslmode=require", None, "verify-full"),
+        ("postgresql+psycopg://postgres:pw@db.internal/cg?sslmode=verify-full", None, "superuser"),
+        ("postgresql://cg_owner:pw@db.internal/cg?sslmode=verify-full", None, "owner"),
+        ("postgresql://dbadmin:pw@db.internal/cg?sslmode=verify-full", None, "superuser"),
+        ("postgresql://creditgate_app:pw@db/cg?sslmode=verify-full", "postgres", "ROLE"),
+        ("postgresql://db.internal/cg?sslmode=verify-full", None, "application role"),
+    ],
+)
+def test_production_refuses_a_database_without_verified_tls_or_as_a_privileged_role(
+    url: str, role: str | None, named: str
+) -> None:
+    extra = {"CREDITGATE_DATABASE_URL": url}
+    if role is not None:
+        extra["CREDITGATE_DATABASE_ROLE"] = role
+    with pytest.raises(SettingsError, match=named) as refused:
+        Settings.from_env(_production(**extra))
+    assert "pw" not in str(refused.value).replace("pw@", "")  # the password is never named
+    assert ":pw@" not in str(refused.value)
+
+
+def test_production_accepts_verified_tls_as_the_application_role() -> None:
+    url = (
+        "postgresql+psycopg://creditgate_app:pw@db.internal/creditgate"
+        "?sslmode=verify-full&sslrootcert=/etc/creditgate/db-ca.pem"
+    )
+    settings = Settings.from_env(
+        _production(CREDITGATE_DATABASE_URL=url, CREDITGATE_DATABASE_ROLE="creditgate_app")
+    )
+    assert settings.database_url == url

@@ -62,11 +62,32 @@ def register(
     scopes: tuple[str, ...] = ALL_SCOPES,
 ) -> str:
     code = make_credit_code("9", "1", "350100", f"MA{next(_serial):06d}")
+    legacy = isinstance(key, rsa.RSAPrivateKey)  # RSA: only as enrolled before the cut-off
     with container(app).unit() as db:
         view = InstitutionService().register(
-            db, credit_code=code, name="Bank of Test", public_key_pem=public_pem(key), scopes=scopes
+            db,
+            credit_code=code,
+            name="Bank of Test",
+            public_key_pem=public_pem(ec_key() if legacy else key),
+            scopes=scopes,
         )
+        if legacy:
+            enrolled_before_the_cutoff(db, view.client_id, key)
     return view.client_id
+
+
+def enrolled_before_the_cutoff(db: Any, client_id: str, key: rsa.RSAPrivateKey) -> None:
+    """Give an institution the RSA key it was enrolled with before the cut-off (new
+    enrolments are EC P-256 only), as a database migrated from then would hold it."""
+    from sqlalchemy import update
+
+    from app.models import Institution
+
+    db.execute(
+        update(Institution)
+        .where(Institution.client_id == client_id)
+        .values(public_key_pem=public_pem(key).decode("ascii"))
+    )
 
 
 def b64(data: bytes) -> str:

@@ -33,7 +33,7 @@ from werkzeug.test import TestResponse
 from app.container import container
 from app.models import Account, AuthSession, LoginAttempt, LoginChallenge
 from app.models.base import utcnow
-from app.services.auth.cards import enrol, issue_certificate, revoke
+from app.services.auth.cards import RSA_2048_CUTOFF, enrol, issue_certificate, revoke
 from app.services.auth.login_attempts import AttemptLog
 from app.services.auth.sessions import SessionService
 from tests.logins import logged_in, make_account
@@ -90,6 +90,8 @@ class Holder:
 
 def issue(app: Flask, username: str, card: SoftCard, **kwargs: object) -> bytes:
     provider = container(app).key_provider
+    if isinstance(card.key, rsa.RSAPrivateKey):  # RSA-2048 cards: only certified before the cut-off
+        kwargs.setdefault("now", RSA_2048_CUTOFF - timedelta(days=1))
     return issue_certificate(
         provider, username=username, public_key_der=card.public_key_der(), **kwargs
     )  # type: ignore[arg-type]

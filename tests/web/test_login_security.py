@@ -417,7 +417,7 @@ def test_logs_at_debug_hold_no_password_signature_session_id_or_nonce(
         )
         with client.session_transaction() as cookie:
             token = cookie.get("_user_id")
-        cookie_header = client.get_cookie("cg_session")
+        cookie_header = client.get_cookie("__Host-cg_session")
         if token:
             secrets_seen.append(token)
         if cookie_header is not None:

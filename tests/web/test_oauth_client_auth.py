@@ -241,7 +241,7 @@ def test_a_disabled_institution_is_refused_even_with_a_live_token_row(
 
 
 def test_key_rotation_switches_keys_and_revokes_tokens(app: Flask, client: FlaskClient) -> None:
-    old, new = ec_key(), rsa_key(3072)
+    old, new = rsa_key(2048), ec_key()  # from a key enrolled before the cut-off to P-256
     client_id = register(app, old)
     token = get_token(client, old, client_id)
     with container(app).unit() as db:
@@ -249,6 +249,15 @@ def test_key_rotation_switches_keys_and_revokes_tokens(app: Flask, client: Flask
     assert whoami(client, token).status_code == 401
     assert post_token(client, sign(old, claims_for(client_id))).get_json() == GENERIC
     assert post_token(client, sign(new, claims_for(client_id))).status_code == 200
+
+
+def test_new_enrolments_and_rotations_refuse_rsa_keys(app: Flask) -> None:
+    from app.services.oauth.institutions import InstitutionError
+
+    client_id = register(app, ec_key())
+    for bits in (2048, 3072):
+        with container(app).unit() as db, pytest.raises(InstitutionError, match="P-256"):
+            InstitutionService().rotate_key(db, client_id, public_pem(rsa_key(bits)))
 
 
 # --- request shape, grant type, scope --------------------------------------------------------

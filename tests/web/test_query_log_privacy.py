@@ -83,7 +83,7 @@ def test_no_log_entry_holds_an_id_number_a_name_or_a_released_value(app: Flask) 
         if len(value) >= 6 and "*" not in value  # masked values hide what they mask
     }
     secrets_seen = {synthetic.id_number, name, consent, csrf, bearer}
-    cookie = client.get_cookie("cg_session")
+    cookie = client.get_cookie("__Host-cg_session")
     assert cookie is not None
     secrets_seen.add(cookie.value)
 

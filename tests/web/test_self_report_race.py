@@ -42,12 +42,12 @@ def test_a_hundred_simultaneous_requests_get_exactly_two_free_reports(
         app, Person(citizen_id(5), "陈静", (loan(date(2020, 2, 2)),)), today=TODAY
     )
     client, headers = client_for(app, account)
-    cookie = client.get_cookie("cg_session")
+    cookie = client.get_cookie("__Host-cg_session")
     assert cookie is not None
 
     def prepare(_: int) -> Callable[[], int]:
         mine = app.test_client()
-        mine.set_cookie("cg_session", cookie.value)
+        mine.set_cookie("__Host-cg_session", cookie.value)
         return lambda: mine.post("/api/v1/self/reports", headers=headers).status_code
 
     statuses = race(RACERS, prepare)

@@ -99,7 +99,10 @@ def test_the_login_cookie_is_secure_httponly_samesite_strict(app: Flask) -> None
     assert response.status_code == 200
     cookie = response.headers["Set-Cookie"]
     attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
-    assert cookie.startswith("cg_session=")
+    assert cookie.startswith("__Host-cg_session=")
     assert {"secure", "httponly", "samesite"} <= attributes
     assert "SameSite=Strict" in cookie
     assert "Expires" not in cookie  # a browser-session cookie; the server enforces lifetimes
+    # __Host-: browsers accept it only with Secure, Path=/ and no Domain
+    assert "Path=/;" in cookie + ";"
+    assert "domain" not in attributes

@@ -181,15 +181,15 @@ def test_a_wrong_password_does_not_burn_the_users_code(app: Flask) -> None:
 def test_login_replaces_the_callers_session_id(app: Flask) -> None:
     staff = enrolled_staff(app, "reg.zhou")
     client, _ = logged_in(app, staff.account, frozenset({"password", "totp"}))
-    before = client.get_cookie("cg_session")
+    before = client.get_cookie("__Host-cg_session")
     assert before is not None
     assert login(client, staff.username, staff.password, staff.code())[0] == 200
-    after = client.get_cookie("cg_session")
+    after = client.get_cookie("__Host-cg_session")
     assert after is not None
     assert after.value != before.value
     # The old session is over: a client still holding the old cookie is logged out.
     stale = app.test_client()
-    stale.set_cookie("cg_session", before.value)
+    stale.set_cookie("__Host-cg_session", before.value)
     assert stale.get("/api/v1/auth/session").status_code == 401
     assert client.get("/api/v1/auth/session").status_code == 200
 
@@ -323,7 +323,9 @@ def test_enrolment_needs_a_session_a_csrf_token_staff_and_the_password(app: Flas
     client, csrf = logged_in(app, staff.account, frozenset({"password", "totp"}))
     assert client.post(ENROL, json={"password": PASSWORD}).status_code == 403  # no CSRF token
     refused = client.post(
-        ENROL, json={"password": "amber kettle river 9"}, headers={"X-CSRF-Token": csrf}
+        ENROL,
+        json={"password": "amber kettle river 9", "otp": staff.code()},
+        headers={"X-CSRF-Token": csrf},
     )
     assert refused.status_code == 403
     assert refused.get_json()["error"] == "password_refused"
@@ -342,11 +344,35 @@ def test_enrolment_needs_a_session_a_csrf_token_staff_and_the_password(app: Flas
     assert response.get_json()["error"] == "forbidden"
 
 
+def test_re_enrolment_needs_a_current_code_or_the_card_and_is_a_security_event(
+    app: Flask, capsys: pytest.CaptureFixture[str]
+) -> None:
+    staff = enrolled_staff(app, "reg.otp")
+    client, csrf = logged_in(app, staff.account, frozenset({"password", "totp"}))
+    for body in ({"password": PASSWORD}, {"password": PASSWORD, "otp": "000000"}):
+        refused = client.post(ENROL, json=body, headers={"X-CSRF-Token": csrf})
+        assert refused.status_code == 403
+        assert refused.get_json()["error"] == "password_refused"
+    assert attempts(app, staff.username)[-2:] == [("failure", "bad_otp"), ("failure", "bad_otp")]
+    capsys.readouterr()
+    carded, carded_csrf = logged_in(app, staff.account, frozenset({"password", "totp", "card"}))
+    accepted = carded.post(
+        ENROL, json={"password": PASSWORD}, headers={"X-CSRF-Token": carded_csrf}
+    )
+    assert accepted.status_code == 200
+    events = [line for line in capsys.readouterr().out.splitlines() if "totp.reenrolled" in line]
+    assert len(events) == 1
+    assert "reg.otp" in events[0]
+    assert PASSWORD not in events[0]
+
+
 def test_re_enrolment_ends_other_sessions_and_confirms_a_new_secret(app: Flask) -> None:
     staff = enrolled_staff(app, "reg.han")
     client, csrf = logged_in(app, staff.account, frozenset({"password", "totp"}))
     elsewhere, _ = logged_in(app, staff.account, frozenset({"password", "totp"}))
-    response = client.post(ENROL, json={"password": PASSWORD}, headers={"X-CSRF-Token": csrf})
+    response = client.post(  # the previous step: the steps used are the account's, in order
+        ENROL, json={"password": PASSWORD, "otp": staff.code(-1)}, headers={"X-CSRF-Token": csrf}
+    )
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "pending"
@@ -367,7 +393,7 @@ def test_re_enrolment_ends_other_sessions_and_confirms_a_new_secret(app: Flask) 
     )
     assert wrong.status_code == 400
     confirmed = client.post(
-        CONFIRM, json={"code": pending.code(-1)}, headers={"X-CSRF-Token": new_csrf}
+        CONFIRM, json={"code": pending.code()}, headers={"X-CSRF-Token": new_csrf}
     )
     assert confirmed.status_code == 200
     assert confirmed.get_json()["status"] == "confirmed"
@@ -377,7 +403,9 @@ def test_re_enrolment_ends_other_sessions_and_confirms_a_new_secret(app: Flask) 
         headers={"X-CSRF-Token": confirmed.get_json()["csrf_token"]},
     )
     assert again.status_code == 409
-    assert login(app.test_client(), staff.username, PASSWORD, pending.code(), "192.0.2.8")[0] == 200
+    assert (
+        login(app.test_client(), staff.username, PASSWORD, pending.code(1), "192.0.2.8")[0] == 200
+    )
 
 
 def test_logs_at_debug_never_hold_a_password_code_secret_or_session_id(
@@ -390,11 +418,13 @@ def test_logs_at_debug_never_hold_a_password_code_secret_or_session_id(
     login(client, staff.username, "amber kettle river 9", codes[0], "192.0.2.20")
     login(client, staff.username, PASSWORD, codes[1], "192.0.2.21")
     assert login(client, staff.username, PASSWORD, codes[0], "192.0.2.22")[0] == 200
-    cookie = client.get_cookie("cg_session")
+    cookie = client.get_cookie("__Host-cg_session")
     assert cookie is not None
     token = app.session_interface.get_signing_serializer(app).loads(cookie.value)["_user_id"]  # type: ignore[attr-defined]
     csrf = client.get("/api/v1/auth/session").get_json()["csrf_token"]
-    enrolment = client.post(ENROL, json={"password": PASSWORD}, headers={"X-CSRF-Token": csrf})
+    enrolment = client.post(
+        ENROL, json={"password": PASSWORD, "otp": staff.code(1)}, headers={"X-CSRF-Token": csrf}
+    )
     new_secret = _secret(enrolment.get_json()["otpauth_uri"])
     logged = caplog.text + "".join(str(record.args) for record in caplog.records)
     for secret in (PASSWORD, "amber kettle river 9", *codes, staff.secret, new_secret, token):

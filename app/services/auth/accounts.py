@@ -22,6 +22,7 @@ Nothing here commits.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Iterable
@@ -38,6 +39,7 @@ from app.services.auth.passwords import PasswordHashing
 from app.services.auth.sessions import LoginResult, Principal, SessionService, lock_for_login
 from app.services.auth.totp import Enrolment, TotpService
 
+security_log = logging.getLogger("creditgate.security")
 USERNAME_PATTERN = re.compile(r"[a-z0-9._-]{3,64}")
 #: What a login accepts as a username at all (any kind of account); anything else is malformed.
 LOGIN_USERNAME_PATTERN = re.compile(r"[a-z0-9._-]{1,64}")
@@ -305,9 +307,19 @@ class StaffLogin:
         return self._succeed(db, key, account, STAFF_METHODS, address, replaces)
 
     def reenrol_totp(
-        self, db: Session, *, principal: Principal, password: str, address: str
+        self,
+        db: Session,
+        *,
+        principal: Principal,
+        password: str,
+        address: str,
+        code: str | None = None,
     ) -> tuple[LoginResult, Enrolment | None]:
-        """A logged-in staff member replaces their TOTP secret after typing their password again.
+        """A logged-in staff member replaces their TOTP secret after typing their password again
+        and proving the second factor once more: a current code from the authenticator being
+        replaced (consumed like a login's), or a session stepped up with their card. A stolen
+        password and an unattended session are not enough. The change is a security event
+        (`totp.reenrolled`, with the account's username) that the holder and officers see.
 
         Throttled and recorded like a login. On success every session of the account ends (a
         factor changed) and the caller gets a new one with the same methods, so that they can
@@ -327,7 +339,22 @@ class StaffLogin:
             reason = Reason.BAD_PASSWORD if active else Reason.DISABLED_ACCOUNT
             self._record(db, key, account.id, Outcome.FAILURE, reason, address)
             return LoginResult(Outcome.FAILURE, reason), None
+        if "card" not in principal.methods:
+            checked = self.totp.check(db, account.id, code or "")
+            factor = checked.reason or self.totp.consume(db, checked)
+            if factor is not None:
+                self._record(db, key, account.id, Outcome.FAILURE, factor, address)
+                return LoginResult(Outcome.FAILURE, factor), None
         enrolment = self.totp.enrol(db, account)
+        security_log.warning(
+            "the TOTP authenticator of %s was replaced",
+            account.username,
+            extra={
+                "event": "totp.reenrolled",
+                "reason": "card" if "card" in principal.methods else "otp",
+                "actor": account.username,
+            },
+        )
         return self._succeed(db, key, account, principal.methods, address, None), enrolment
 
     def _succeed(

@@ -4,7 +4,8 @@ The card CA's private key is `SigningKey.CARD_CA` in the service HSM; this modul
 key provider to sign. The card key itself never comes here, only its public key.
 
 Guarantees:
-- `issue_certificate` certifies only an ECDSA P-256 or RSA-2048 public key, as an X.509 v3
+- `issue_certificate` certifies only an ECDSA P-256 public key from `RSA_2048_CUTOFF` on
+  (RSA-2048 before it: those cards stay valid until their certificates expire), as an X.509 v3
   end-entity certificate: issuer `CA_NAME`, subject CN=<username>, a random positive 128-bit
   serial, validity from one minute ago for `days`, basicConstraints CA:false (critical),
   keyUsage digitalSignature (critical), extendedKeyUsage clientAuth, subject and authority key
@@ -107,6 +108,29 @@ class Revocation:
 # ---------------------------------------------------------------------------------- issuing
 
 
+#: From this moment new card certificates are issued only for ECDSA P-256 keys (ASVS 5.0
+#: 11.2/11.6: no new RSA-2048/PKCS#1 v1.5 enrolments). Cards certified before it keep working
+#: (login, consent tokens) until their certificates expire; docs/keys.md.
+RSA_2048_CUTOFF = datetime(2026, 12, 5, tzinfo=UTC)
+
+
+def new_card_key_types(now: datetime) -> tuple[str, ...]:
+    """The key types a card may be newly certified for at `now`."""
+    return ("ec-p256",) if as_utc(now) >= RSA_2048_CUTOFF else ("ec-p256", "rsa-2048")
+
+
+def check_new_card_key(public_key_der: bytes, *, now: datetime) -> str:
+    """The key type of a key to be newly certified at `now`; `UnsupportedKey` for a key no
+    new card may carry (anything but P-256 from the cut-off on)."""
+    key_type = key_type_of(public_key_der)
+    if key_type not in new_card_key_types(now):
+        raise UnsupportedKey(
+            "new cards carry ECDSA P-256 keys; RSA-2048 is kept only for cards enrolled "
+            f"before {RSA_2048_CUTOFF.date().isoformat()}"
+        )
+    return key_type
+
+
 def key_type_of(public_key_der: bytes) -> str:
     """'ec-p256' or 'rsa-2048' for a DER SubjectPublicKeyInfo; `UnsupportedKey` otherwise."""
     try:
@@ -191,8 +215,9 @@ def issue_certificate(
     if not 1 <= days <= 10 * 366:
         raise ValueError("a card certificate is valid for 1 day to 10 years")
     spki = bytes(public_key_der)
-    key_type_of(spki)
-    start = (now or utcnow()).astimezone(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    moment = now or utcnow()
+    check_new_card_key(spki, now=moment)
+    start = moment.astimezone(UTC).replace(microsecond=0) - timedelta(minutes=1)
     tbs = _tbs(
         provider,
         ax.Name.build({"common_name": username}),

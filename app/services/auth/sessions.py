@@ -8,6 +8,8 @@ Guarantees:
   over-age session, or one whose account is disabled;
 - revoking a card, disabling an account or changing a factor ends every session of that
   account (or card) at once: `end_all_for_account` / `end_all_for_card`;
+- at most `MAX_SESSIONS` live sessions per account: starting one more ends the least recently
+  used (`session_limit`);
 - a session id never reaches a log or an error message.
 """
 
@@ -33,6 +35,10 @@ IDLE = {
     AccountKind.INSTITUTION.value: timedelta(minutes=15),
 }
 ABSOLUTE = timedelta(hours=12)
+#: Live sessions per account: a new login beyond this ends the least recently used one
+#: (reason `session_limit`), so a stolen password cannot keep sessions open unnoticed and
+#: the holder's own list (`GET /api/v1/auth/sessions`) stays short.
+MAX_SESSIONS = 5
 #: Activity is recorded with this granularity: idle limits hold to within a minute.
 TOUCH_EVERY = timedelta(minutes=1)
 
@@ -55,6 +61,7 @@ _PEEK = (
         _ACCOUNTS.c.kind,
         _ACCOUNTS.c.status,
         _ACCOUNTS.c.subject_id,
+        _ACCOUNTS.c.password_must_change,
     )
     .join(_ACCOUNTS, _ACCOUNTS.c.id == _SESSIONS.c.account_id)
     .where(_SESSIONS.c.id_hash == bindparam("id_hash"))
@@ -76,9 +83,15 @@ class _PeekRow(NamedTuple):
     kind: str
     status: str
     subject_id: uuid.UUID | None
+    password_must_change: bool
 
 
 _ROLES = select(_ACCOUNT_ROLES.c.role).where(_ACCOUNT_ROLES.c.account_id == bindparam("account_id"))
+
+
+def stored_hash(token: str) -> bytes:
+    """What is stored for a session id (its SHA-256)."""
+    return _hash(token)
 
 
 def _hash(token: str) -> bytes:
@@ -97,6 +110,8 @@ class Principal:
     csrf_token: str
     card_id: uuid.UUID | None
     subject_id: uuid.UUID | None
+    #: The password was set by an operator: only changing it (and logging out) is allowed.
+    must_change_password: bool = False
 
 
 def lock_for_login(session: Session, username: str) -> Account | None:
@@ -151,6 +166,19 @@ class SessionService:
             )
         )
         session.flush()
+        others = session.scalars(
+            select(AuthSession.id_hash)
+            .where(
+                AuthSession.account_id == account.id,
+                AuthSession.ended_at.is_(None),
+                AuthSession.expires_at > now,
+                AuthSession.id_hash != _hash(token),
+            )
+            .order_by(AuthSession.last_seen_at.desc(), AuthSession.created_at.desc())
+        ).all()
+        excess = list(others[MAX_SESSIONS - 1 :])
+        if excess:
+            self._end_rows(session, excess, "session_limit")
         return token
 
     def peek(self, connection: Connection, token: str) -> tuple[Principal | None, bool]:
@@ -176,7 +204,13 @@ class SessionService:
         ):
             return None, True
         principal = _principal(
-            connection, row, row.account_id, row.username, row.kind, row.subject_id
+            connection,
+            row,
+            row.account_id,
+            row.username,
+            row.kind,
+            row.subject_id,
+            must_change=bool(row.password_must_change),
         )
         return principal, False
 
@@ -203,10 +237,15 @@ class SessionService:
             account.username,
             account.kind,
             account.subject_id,
+            must_change=account.password_must_change,
         )
 
     def end(self, session: Session, token: str, reason: str) -> None:
         self._end_rows(session, [_hash(token)], reason)
+
+    def end_stored(self, session: Session, id_hashes: list[bytes], reason: str) -> None:
+        """End sessions named by their stored hashes (as listed, never by id)."""
+        self._end_rows(session, id_hashes, reason)
 
     def end_all_for_account(self, session: Session, account_id: uuid.UUID, reason: str) -> int:
         """End every session of the account, including any a login is creating right now.
@@ -240,6 +279,8 @@ def _principal(
     username: str,
     kind: str,
     subject_id: uuid.UUID | None,
+    *,
+    must_change: bool = False,
 ) -> Principal:
     """The principal of a live session row (`methods`, `csrf_token`, `card_id`) and its
     account. Roles are granted to staff accounts only (`AccountService`): other kinds hold
@@ -258,4 +299,5 @@ def _principal(
         csrf_token=session_row.csrf_token,
         card_id=session_row.card_id,
         subject_id=subject_id,
+        must_change_password=must_change,
     )

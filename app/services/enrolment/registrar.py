@@ -47,6 +47,7 @@ from app.services.auth.cards import (
     EnrolmentError,
     UnsupportedKey,
     active_cards,
+    check_new_card_key,
     enrol,
     issue_certificate,
     key_type_of,
@@ -282,7 +283,7 @@ class RegistrarService:
         if account.status != "active":
             return refuse("account_disabled", "This account is disabled.")
         try:
-            key_type_of(public_key_der)
+            check_new_card_key(public_key_der, now=now)
         except UnsupportedKey as exc:
             return refuse("bad_public_key", f"The card's public key is refused: {exc}.")
         live = active_cards(db, account.id, now=now)

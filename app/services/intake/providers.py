@@ -28,7 +28,7 @@ from app.services.oauth.institutions import (
     InstitutionService,
     Scope,
     Status,
-    load_public_key,
+    load_new_public_key,
 )
 from policies.identifiers import InvalidIdentifier, parse_credit_code
 from policies.intake_rules import IntakeRules
@@ -80,7 +80,7 @@ class ProviderService:
         if not clean or len(clean) > 200 or not clean.isprintable():
             raise ProviderError("the name must have 1 to 200 printable characters")
         try:
-            key = load_public_key(public_key_pem)
+            key = load_new_public_key(public_key_pem)
         except InstitutionError as exc:
             raise ProviderError(str(exc)) from None
         provider = db.scalar(select(DataProvider).where(DataProvider.credit_code == code))

@@ -4,9 +4,10 @@ Guarantees:
 - an institution is registered only under a valid unified social credit code (GB 32100-2015,
   `policies.identifiers.parse_credit_code`); a bad code is refused naming the failing part;
   one institution per credit code;
-- its public key is an EC P-256 key (assertions signed ES256) or an RSA key of 2048 to 8192
-  bits (RS256); DSA, other curves, Ed25519, short RSA keys, private keys and certificates are
-  refused with a message that never echoes the file's content; the key is stored as normalised
+- a key registered or rotated to is an EC P-256 key (assertions signed ES256); an RSA key of
+  2048 to 8192 bits (RS256) is still honoured for institutions enrolled before the cut-off;
+  DSA, other curves, Ed25519, short RSA keys, private keys and certificates are refused
+  with a message that never echoes the file's content; the key is stored as normalised
   SubjectPublicKeyInfo PEM;
 - its client id is `inst-` + 16 random hex digits, never derived from the credit code;
 - scopes come from the closed vocabulary `SCOPES` (defined here and nowhere else);
@@ -130,6 +131,22 @@ def load_public_key(data: bytes) -> PublicKey:
     return PublicKey(pem=pem, algorithm=algorithm, description=description)
 
 
+#: Keys newly registered or rotated to are EC P-256 (ES256): RS256 with an RSA key is kept
+#: only for institutions and providers enrolled before the cut-off (docs/keys.md).
+NEW_KEY_ALGORITHMS = ("ES256",)
+
+
+def load_new_public_key(data: bytes) -> PublicKey:
+    """`load_public_key` for a key being enrolled now: EC P-256 only."""
+    key = load_public_key(data)
+    if key.algorithm not in NEW_KEY_ALGORITHMS:
+        raise InstitutionError(
+            f"new keys must be EC P-256 (ES256); {key.description} keys are kept only for "
+            "institutions enrolled before 2026-12-05"
+        )
+    return key
+
+
 def _kind(key: object) -> str:
     if isinstance(key, dsa.DSAPublicKey):
         return "DSA"
@@ -192,7 +209,7 @@ class InstitutionService:
             raise InstitutionError(f"the name must have 1 to {MAX_NAME_LENGTH} characters")
         if not clean_name.isprintable():
             raise InstitutionError("the name contains control characters")
-        key = load_public_key(public_key_pem)
+        key = load_new_public_key(public_key_pem)
         chosen = parse_scopes(scopes)
         existing = db.scalar(select(Institution).where(Institution.credit_code == code))
         if existing is not None:
@@ -229,7 +246,7 @@ class InstitutionService:
         """Replace the institution's key; returns how many live access tokens were revoked
         (a rotation is often prompted by a suspected compromise)."""
         institution = self._find(db, client_id)
-        key = load_public_key(public_key_pem)
+        key = load_new_public_key(public_key_pem)
         if key.pem == institution.public_key_pem:
             raise InstitutionError("this is the key already registered; nothing to rotate")
         institution.public_key_pem = key.pem

@@ -1,10 +1,13 @@
-"""The database's own guards that keep the query log append-only, and the check that they hold.
+"""The database's own guards that keep the logs append-only, and the check that they hold.
 
-The log is append-only in the database itself, not only in the code (README, "Database roles"):
-- SQLite: a trigger for each of UPDATE and DELETE on `query_log` and `log_checkpoints` aborts
-  the statement (migration 0004);
+The query log (`query_log`, `log_checkpoints`) and the login-attempt log (`login_attempts`) are
+append-only in the database itself, not only in the code (README, "Database roles"):
+- SQLite: a trigger for each of UPDATE and DELETE on each table aborts the statement
+  (migrations 0004 and 0030);
 - PostgreSQL: the application role (`CREDITGATE_DATABASE_ROLE`, or `creditgate_app`, which
-  migration 0004 creates) holds no UPDATE, DELETE or TRUNCATE on those tables.
+  migration 0004 creates) holds no UPDATE, DELETE or TRUNCATE on those tables; and
+  `login_attempts` carries triggers that refuse UPDATE, DELETE and TRUNCATE whoever runs them
+  (migration 0030), which must exist and be enabled.
 
 Guarantees: `missing_guards` names every guard that is gone or altered (a trigger dropped or
 redefined, a role granted what it must not hold, a configured role that does not exist), and
@@ -19,7 +22,12 @@ import re
 
 from sqlalchemy import Connection, text
 
-APPEND_ONLY_TABLES = ("query_log", "log_checkpoints")
+APPEND_ONLY_TABLES = ("query_log", "log_checkpoints", "login_attempts")
+#: PostgreSQL triggers (migration 0030) that refuse changes whoever runs them.
+PG_TRIGGERS = {
+    "login_attempts_no_change": "login_attempts",
+    "login_attempts_no_truncate": "login_attempts",
+}
 APP_ROLE = "creditgate_app"
 FORBIDDEN_PRIVILEGES = ("UPDATE", "DELETE", "TRUNCATE")
 
@@ -68,13 +76,15 @@ def _missing_triggers(connection: Connection) -> list[str]:
 
 
 def _missing_revocations(connection: Connection, role: str | None) -> list[str]:
+    missing = _missing_pg_triggers(connection)
     name = role or APP_ROLE
     exists = connection.execute(
         text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": name}
     ).first()
     if exists is None:
-        return [] if role is None else [f"the application role {name} does not exist"]
-    missing = []
+        return (
+            missing if role is None else [*missing, f"the application role {name} does not exist"]
+        )
     for table in APPEND_ONLY_TABLES:
         for privilege in FORBIDDEN_PRIVILEGES:
             held = connection.execute(
@@ -83,4 +93,51 @@ def _missing_revocations(connection: Connection, role: str | None) -> list[str]:
             ).scalar_one()
             if held:
                 missing.append(f"role {name} may {privilege} {table}")
+    return missing
+
+
+def privileged_login(connection: Connection) -> str | None:
+    """PostgreSQL: why the login role is too powerful for production (a superuser, or one that
+    may create roles or databases, or bypass row security could `RESET ROLE` and rewrite the
+    logs), or None. Always None on SQLite."""
+    if connection.dialect.name != "postgresql":
+        return None
+    row = connection.execute(
+        text(
+            "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, rolbypassrls"
+            " FROM pg_roles WHERE rolname = session_user"
+        )
+    ).first()
+    if row is None:
+        return None
+    name, superuser, createrole, createdb, bypassrls = row
+    powers = [
+        power
+        for power, held in (
+            ("SUPERUSER", superuser),
+            ("CREATEROLE", createrole),
+            ("CREATEDB", createdb),
+            ("BYPASSRLS", bypassrls),
+        )
+        if held
+    ]
+    return f"the database login role {name} holds {', '.join(powers)}" if powers else None
+
+
+def _missing_pg_triggers(connection: Connection) -> list[str]:
+    rows = connection.execute(
+        text(
+            "SELECT t.tgname, c.relname, t.tgenabled FROM pg_trigger t"
+            " JOIN pg_class c ON c.oid = t.tgrelid"
+            " WHERE NOT t.tgisinternal AND t.tgname = ANY(:names)"
+        ),
+        {"names": list(PG_TRIGGERS)},
+    )
+    found = {name: (table, enabled) for name, table, enabled in rows}
+    missing = []
+    for name, table in PG_TRIGGERS.items():
+        if name not in found or found[name][0] != table:
+            missing.append(f"trigger {name} is missing")
+        elif found[name][1] == "D":
+            missing.append(f"trigger {name} is disabled")
     return missing

@@ -13,6 +13,7 @@ from app.web import (
     browser,
     card_pages,
     catalog,
+    consent_pages,
     consents,
     errors,
     gate,
@@ -21,14 +22,19 @@ from app.web import (
     identity,
     institution_reports,
     intake,
+    locale,
     notices,
     oauth,
     openapi,
+    order_pages,
+    pages,
     public_lists,
     queries,
     registry,
+    report_pages,
     report_verification,
     review_lists,
+    search_pages,
     self_service,
     session_api,
     staff_pages,
@@ -39,6 +45,8 @@ from app.web import (
 
 def register_web(app: Flask) -> None:
     bodies.init_app(app)
+    locale.init_app(app)
+    app.context_processor(pages.subject_nav)
     identity.init_app(app)
     gate.init_app(app)
     errors.init_app(app)
@@ -64,3 +72,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(staff_pages.bp)
     app.register_blueprint(statistics.bp)
     app.register_blueprint(report_verification.bp)
+    app.register_blueprint(report_pages.bp)
+    app.register_blueprint(search_pages.bp)
+    app.register_blueprint(order_pages.bp)
+    app.register_blueprint(consent_pages.bp)

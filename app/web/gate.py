@@ -23,6 +23,7 @@ from flask.typing import ResponseReturnValue
 
 from app.services.policy import Action
 from app.web.identity import current_principal
+from app.web.pages import problem
 
 F = TypeVar("F", bound=Callable[..., object])
 log = logging.getLogger("creditgate.web")
@@ -99,6 +100,8 @@ def init_app(app: Flask) -> None:
         if request.method in UNSAFE_METHODS and not is_csrf_exempt(app, request.endpoint):
             sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
             if not hmac.compare_digest(sent.encode(), principal.csrf_token.encode()):
+                if not request.path.startswith("/api/"):  # a form: say so on a page
+                    return problem(403, "csrf_failed")
                 return jsonify(error="csrf_failed", message="Missing or wrong CSRF token."), 403
         return None
 

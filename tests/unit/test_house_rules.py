@@ -20,6 +20,13 @@ QUERY_VIEWS = (
     "oauth.py",
     "billing.py",
     "notices.py",
+    "pages.py",
+    "report_pages.py",
+    "report_view.py",
+    "search_pages.py",
+    "order_pages.py",
+    "consent_pages.py",
+    "locale.py",
 )
 
 

@@ -100,6 +100,7 @@ def init_app(app: Flask) -> None:
         if request.method in UNSAFE_METHODS and not is_csrf_exempt(app, request.endpoint):
             sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
             if not hmac.compare_digest(sent.encode(), principal.csrf_token.encode()):
+                log.warning("refused a stale or missing CSRF token at %s", request.endpoint)
                 if not request.path.startswith("/api/"):  # a form: say so on a page
                     return problem(403, "csrf_failed")
                 return jsonify(error="csrf_failed", message="Missing or wrong CSRF token."), 403

@@ -17,6 +17,7 @@ TEST_PACKAGES := chromium postgresql-client poppler-utils libnss3-tools nginx-li
 run: setup serve
 
 setup: system-deps install
+	@$(PY) -m app.i18n --check
 	@$(FLASK) hsm init
 	@$(FLASK) db upgrade
 	@$(FLASK) reports certify
@@ -58,6 +59,7 @@ install-dev: $(VENV)/.installed-dev
 test: system-deps install-dev
 	@scripts/system-deps.sh $(TEST_PACKAGES)
 	@scripts/ensure-postgres.sh
+	@$(PY) -m app.i18n --check
 	@$(MAKE) --no-print-directory lint typecheck importlint audit pytest
 
 lint:

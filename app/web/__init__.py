@@ -13,6 +13,7 @@ from app.web import (
     browser,
     card_pages,
     catalog,
+    consent_pages,
     consents,
     errors,
     gate,
@@ -23,19 +24,24 @@ from app.web import (
     inbox,
     institution_reports,
     intake,
+    locale,
     notices,
     oauth,
     objection_pages,
     objections,
     openapi,
     own_credentials,
+    order_pages,
+    pages,
     public_lists,
     queries,
     registry,
+    report_pages,
     report_verification,
     review_lists,
     review_log,
     security_events,
+    search_pages,
     self_service,
     session_api,
     staff_pages,
@@ -48,6 +54,8 @@ from app.web import (
 
 def register_web(app: Flask) -> None:
     bodies.init_app(app)
+    locale.init_app(app)
+    app.context_processor(pages.subject_nav)
     identity.init_app(app)
     gate.init_app(app)
     errors.init_app(app)
@@ -82,3 +90,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(objection_pages.bp)
     app.register_blueprint(statement_pages.bp)
     app.register_blueprint(inbox.bp)
+    app.register_blueprint(report_pages.bp)
+    app.register_blueprint(search_pages.bp)
+    app.register_blueprint(order_pages.bp)
+    app.register_blueprint(consent_pages.bp)

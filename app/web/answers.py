@@ -20,7 +20,14 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from app.container import Container, container
 from app.services.auth.callers import PAYMENT_PROVIDER, caller_for, caller_for_institution
 from app.services.oauth.bearer import InstitutionPrincipal
-from app.services.outcomes import MALFORMED, TOO_LARGE, Answer, Answered, RefusalKind
+from app.services.outcomes import (
+    MALFORMED,
+    TOO_LARGE,
+    Answer,
+    Answered,
+    RefusalKind,
+    Refused,
+)
 from app.services.querylog.attempt import Asker, Body
 from app.web.bodies import not_json_message
 from app.web.identity import client_address, current_principal
@@ -43,6 +50,11 @@ def wired() -> Container:
     """The application's wired parts, for constructing use cases (views name nothing else of
     the database: an import-linter contract holds them to it)."""
     return container()
+
+
+def status_of(refused: Refused) -> int:
+    """The HTTP status of a refusal (the same for its page as for its JSON)."""
+    return _STATUS[refused.kind]
 
 
 def http(outcome: Answer) -> tuple[Response, int]:

@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.services.failures import DATABASE_FAILURES, KEY_FAILURES
 from app.services.health import NotReady
+from app.web.pages import problem, wants_page
 
 log = logging.getLogger("creditgate.web")
 
@@ -26,7 +27,9 @@ def init_app(app: Flask) -> None:
     def http_error(exc: HTTPException) -> tuple[Response, int]:
         code = exc.code or 500
         name = (exc.name or "error").lower().replace(" ", "_")
-        response = jsonify(error=name, message=exc.description)
+        response = (
+            problem(code, name) if wants_page() else jsonify(error=name, message=exc.description)
+        )
         for header, value in exc.get_headers():  # e.g. Allow on 405, Retry-After on 429
             if header.lower() != "content-type":
                 response.headers[header] = value
@@ -54,6 +57,10 @@ def database_failure(exc: Exception) -> tuple[Response, int]:
 
 
 def unavailable() -> tuple[Response, int]:
+    if wants_page():
+        page = problem(503, "service_unavailable")
+        page.headers["Retry-After"] = "30"
+        return page, 503
     body = jsonify(
         error="service_unavailable",
         message="The service cannot answer safely right now; nothing was disclosed.",

@@ -26,6 +26,7 @@ from flask.typing import ResponseReturnValue
 from app.services.policy import Action
 from app.web import security_events
 from app.web.identity import current_principal
+from app.web.pages import problem
 
 F = TypeVar("F", bound=Callable[..., object])
 log = logging.getLogger("creditgate.web")
@@ -125,6 +126,8 @@ def init_app(app: Flask) -> None:
             if not hmac.compare_digest(sent.encode(), principal.csrf_token.encode()):
                 reason = "missing_token" if not sent else "wrong_token"
                 security_events.record("csrf.failed", reason, status=403)
+                if not request.path.startswith("/api/"):  # a form: say so on a page
+                    return problem(403, "csrf_failed")
                 return jsonify(error="csrf_failed", message="Missing or wrong CSRF token."), 403
         if principal.must_change_password and request.endpoint not in PASSWORD_CHANGE_ENDPOINTS:
             if not request.path.startswith("/api/"):

@@ -30,6 +30,13 @@ QUERY_VIEWS = (
     "objections.py",
     "statements.py",
     "inbox.py",
+    "pages.py",
+    "report_pages.py",
+    "report_view.py",
+    "search_pages.py",
+    "order_pages.py",
+    "consent_pages.py",
+    "locale.py",
 )
 
 

@@ -26,7 +26,6 @@ from app.services.outcomes import (
     Answer,
     Answered,
     RefusalKind,
-    Refused,
 )
 from app.services.querylog.attempt import Asker, Body
 from app.web.bodies import not_json_message
@@ -50,11 +49,6 @@ def wired() -> Container:
     """The application's wired parts, for constructing use cases (views name nothing else of
     the database: an import-linter contract holds them to it)."""
     return container()
-
-
-def status_of(refused: Refused) -> int:
-    """The HTTP status of a refusal (the same for its page as for its JSON)."""
-    return _STATUS[refused.kind]
 
 
 def http(outcome: Answer) -> tuple[Response, int]:

@@ -138,7 +138,7 @@ def test_a_subject_objects_and_a_registrar_answers_in_the_browser(
         with StandInNginx(server, world.registrar_card) as nginx:
             browser, page = _browser_page(playwright)
             try:
-                _staff_login(page, nginx.base, world.registrar)
+                _staff_login(page, nginx.base, world.registrar, "/registry")
                 page.wait_for_url(f"{nginx.base}/registry")
                 page.goto(f"{nginx.base}/registry/objections")
                 item = page.locator("article.objection").first

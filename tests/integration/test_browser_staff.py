@@ -228,7 +228,7 @@ def test_an_officer_searches_the_log_reads_an_entry_and_checks_disclosures_in_th
         nginx.escaped_cert = None  # an officer's browser presents no card
         browser, page = _browser_page(playwright)
         try:
-            _staff_login(page, nginx.base, world.officer)
+            _staff_login(page, nginx.base, world.officer, "/review/lists")
             page.wait_for_url(f"{nginx.base}/review/lists")
             page.goto(f"{nginx.base}/review/log")
             expect(page.locator("#search-form")).to_be_visible()  # and that search is an entry

@@ -389,6 +389,7 @@ OFFICER_ALLOWED = {
     Action.AUTH_SESSION_END,
     Action.AUTH_TOTP_ENROL,
     Action.AUTH_SESSION_STEP_UP,
+    Action.AUTH_PASSWORD_CHANGE,  # everyone changes their own password
     *(action for action in Action if action.tier == "compliance"),
 }
 

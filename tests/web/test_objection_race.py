@@ -13,13 +13,15 @@ from sqlalchemy import func, select
 
 from app.container import container
 from app.models import Account, Objection, QueryLogEntry, Statement
+from app.services.auth.sessions import MAX_SESSIONS
 from tests.clocks import MovableClock
 from tests.races import race
 from tests.web.intake_helpers import TODAY, judgment, register_provider
 from tests.web.rights_helpers import holder_of
 from tests.web.self_helpers import client_for
 
-RACERS = 8
+#: One session per racer, all of one account: at most as many as an account may hold live.
+RACERS = MAX_SESSIONS
 
 
 @pytest.fixture(autouse=True)

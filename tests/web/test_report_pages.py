@@ -127,7 +127,7 @@ def test_a_stale_csrf_token_is_a_clear_page_and_runs_nothing(
     app: Flask, holder: tuple[FlaskClient, str], caplog: pytest.LogCaptureFixture
 ) -> None:
     client, _ = holder
-    caplog.set_level(logging.WARNING, logger="creditgate.web")
+    caplog.set_level(logging.WARNING, logger="creditgate.security")
     response = client.post("/report", data={"csrf_token": "stale"}, headers=HTML)
     assert response.status_code == 403
     page = _text(response)
@@ -135,8 +135,8 @@ def test_a_stale_csrf_token_is_a_clear_page_and_runs_nothing(
     assert 'data-error="csrf_failed"' in page
     assert NAME not in page
     assert entries(app, "self:report:read") == []
-    assert "stale or missing CSRF token at report_pages.report" in caplog.text
-    assert "stale" not in caplog.text.split("token at", 1)[1]  # the token itself is not logged
+    assert "csrf.failed: wrong_token" in caplog.text  # a security event with its reason code
+    assert "stale" not in caplog.text  # the token itself is not logged
 
 
 def test_the_query_records_page_is_logged_like_the_api(

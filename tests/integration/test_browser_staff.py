@@ -36,11 +36,18 @@ class Staff:
     username: str
     secret: str
     password: str = PASSWORD  # the operator's, until the first login changes it
+    last_code: str = ""
 
     def code(self) -> str:
-        """The next step's code: never the step the confirmation used (a used step is refused
-        again), and within the server's one step of tolerance."""
-        return pyotp.TOTP(self.secret).at(time.time() + 30)
+        """The next step's code: never the step the confirmation or an earlier login used (a
+        used step is refused again, so a second login waits for the next step), and within
+        the server's one step of tolerance."""
+        code = pyotp.TOTP(self.secret).at(time.time() + 30)
+        while code == self.last_code:
+            time.sleep(1)
+            code = pyotp.TOTP(self.secret).at(time.time() + 30)
+        self.last_code = code
+        return code
 
 
 @dataclass

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
+import pytest
+from argon2 import Parameters, PasswordHasher, extract_parameters
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import update
@@ -61,3 +65,20 @@ def expire_challenge(app: Flask, challenge_id: str) -> None:
             .where(LoginChallenge.id == challenge_id)
             .values(expires_at=utcnow() - timedelta(seconds=1))
         )
+
+
+@contextmanager
+def argon2_verifications(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Parameters]]:
+    """The argon2 parameters of every password verification made inside the block: what a
+    login costs, counted instead of timed (a timing comparison is noise on a loaded machine;
+    the work done is what decides the time)."""
+    made: list[Parameters] = []
+    verify = PasswordHasher.verify
+
+    def counted(self: PasswordHasher, stored_hash: str | bytes, password: str | bytes) -> bool:
+        made.append(extract_parameters(str(stored_hash)))
+        return verify(self, stored_hash, password)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(PasswordHasher, "verify", counted)
+        yield made

@@ -84,6 +84,11 @@ class Action(StrEnum):
     COMPLIANCE_DISCLOSURE_READ = "compliance:disclosure:read"
     COMPLIANCE_CONSENT_VERIFY = "compliance:consent:verify"
     COMPLIANCE_FLAG_READ = "compliance:flag:read"  # what the review rules flagged
+    # compliance: cases a flag opens (open → in review → cleared, or escalated → closed);
+    # escalating and closing an escalated case take a second officer (four eyes)
+    COMPLIANCE_CASE_READ = "compliance:case:read"
+    COMPLIANCE_CASE_OPEN = "compliance:case:open"  # e.g. to lift an institution's suspension
+    COMPLIANCE_CASE_DECIDE = "compliance:case:decide"
     # statistics: aggregates for government and the regulator (OAuth, scope statistics:read)
     STATISTICS_AGGREGATE_READ = "statistics:aggregate:read"
     # subjects' rights on their records: objections (异议) and statements (个人声明)
@@ -148,6 +153,12 @@ LOGGED_ACTIONS = frozenset(
         Action.COMPLIANCE_DISCLOSURE_READ,
         Action.COMPLIANCE_CONSENT_VERIFY,
         Action.COMPLIANCE_FLAG_READ,
+        Action.COMPLIANCE_CASE_READ,
+        Action.COMPLIANCE_CASE_OPEN,
+        Action.COMPLIANCE_CASE_DECIDE,
+        Action.BILLING_ORDER_CONFIRM,
+        Action.BILLING_ORDER_REFUND,
+        Action.BILLING_LEDGER_TOPUP,
         Action.SELF_OBJECTION_CREATE,
         Action.SELF_OBJECTION_READ,
         Action.SELF_STATEMENT_CREATE,

@@ -36,7 +36,8 @@ def _read_key(path: Path) -> bytes:
 
 def _show(view: InstitutionView) -> str:
     return (
-        f"{view.client_id}  {view.status:<8}  {view.credit_code}  {view.key:<9}  "
+        f"{view.client_id}  {'suspended' if view.suspended else view.status:<9}  "
+        f"{view.credit_code}  {view.key:<9}  "
         f"{' '.join(view.scopes)}  {view.name}"
     )
 

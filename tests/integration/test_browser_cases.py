@@ -118,7 +118,7 @@ def test_two_officers_take_a_case_from_flag_to_closed_in_the_browser(
             gao.click("#cases tr.case a")
             gao.wait_for_url(re.compile(r".*/review/cases/[0-9a-f-]{36}$"))
             case_url = gao.url
-            expect(gao.locator("#case-concerns")).to_contain_text("staff")
+            expect(gao.locator("#case-actor-name")).to_have_text("cashier.qian")
             _step(gao, "take")
             expect(gao.locator("#case-state")).to_have_text("in_review")
             expect(gao.locator("#case-reviewer")).to_have_text("officer.gao")

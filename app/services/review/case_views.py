@@ -165,9 +165,15 @@ def detail(
             .order_by(ReviewCaseEvent.at, ReviewCaseEvent.id)
         )
     )
+    staff_actor = None
+    if case.actor_kind == "staff" and case.actor_ref is not None:
+        try:
+            staff_actor = uuid.UUID(case.actor_ref)
+        except ValueError:
+            staff_actor = None
     names = _names(
         db,
-        [case.opened_by, case.reviewer_id, case.escalated_by, case.decided_by]
+        [case.opened_by, case.reviewer_id, case.escalated_by, case.decided_by, staff_actor]
         + [event.officer_id for event in events],
     )
 
@@ -175,12 +181,14 @@ def detail(
         return None if account is None else names.get(account, str(account))
 
     flag = None if case.flag_id is None else db.get(ReviewFlag, case.flag_id)
-    institution = None
+    institution: dict[str, Any] | None = None
+    actor_name = names.get(staff_actor) if staff_actor is not None else None
     if case.actor_kind == "institution" and case.actor_ref is not None:
         found = db.scalars(
             select(Institution).where(Institution.client_id == case.actor_ref)
         ).one_or_none()
         if found is not None:
+            actor_name = found.name
             institution = {
                 "client_id": found.client_id,
                 "name": found.name,
@@ -189,6 +197,7 @@ def detail(
     facts = facts_of(case)
     return {
         **summary(case, rules, today),
+        "actor_name": actor_name,
         "flag": None
         if flag is None
         else {

@@ -295,3 +295,31 @@ def test_bad_steps_are_refused_with_a_reason(app: Flask) -> None:
     assert missing.status_code == 404
     cleared = _step(wu, cid, "clear", note="a test run of the cashier desk")
     assert cleared.get_json()["case"]["outcome"] == "cleared"
+
+
+def test_flask_review_case_list_show_and_step(app: Flask) -> None:
+    officer(app, "officer.wu")
+    officer(app, "officer.lin")
+    cid = _flag_case(app, actor_kind="staff", actor_ref="someone")
+    runner = app.test_cli_runner()
+
+    def run(*args: str) -> Any:
+        done = runner.invoke(args=["review", "case", *args])
+        return done.exit_code, done.output
+
+    code, listed = run("list", "--officer", "officer.wu", "--state", "open")
+    assert code == 0, listed
+    assert [c["id"] for c in json.loads(listed)["cases"]] == [cid]
+    assert run("step", cid, "take", "--officer", "officer.wu")[0] == 0
+    code, alone = run("step", cid, "escalate", "--officer", "officer.wu", "--note", "x")
+    assert code == 1
+    assert "four_eyes_escalation" in alone
+    assert run("step", cid, "escalate", "--officer", "officer.lin", "--note", "agreed")[0] == 0
+    code, closed = run("step", cid, "close", "--officer", "officer.wu", "--note", "ok",
+                       "--outcome", "no_action")  # fmt: skip
+    assert code == 0, closed
+    code, shown = run("show", cid, "--officer", "officer.lin")
+    assert json.loads(shown)["case"]["state"] == "closed"
+    assert run("show", "not-a-case", "--officer", "officer.lin")[0] == 2
+    entries = _entries(app, "compliance:case:decide")
+    assert [e.client_address for e in entries] == ["cli"] * 4

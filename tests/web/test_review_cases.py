@@ -323,3 +323,21 @@ def test_flask_review_case_list_show_and_step(app: Flask) -> None:
     assert run("show", "not-a-case", "--officer", "officer.lin")[0] == 2
     entries = _entries(app, "compliance:case:decide")
     assert [e.client_address for e in entries] == ["cli"] * 4
+
+
+def test_flags_about_an_officer_are_hidden_and_every_flag_gets_a_case(app: Flask) -> None:
+    wu, lin = officer(app, "officer.wu"), officer(app, "officer.lin")
+    parts = container(app)
+    now = parts.clock.now()
+    with parts.unit() as db:  # a flag from before cases existed: no case yet
+        db.add(ReviewFlag(rule_id="denial-burst", key="old", severity="high",
+                          actor_kind="staff", actor_ref=wu.account_id, first_seq=1,
+                          last_seq=1, count=10, detail="{}", created_at=now,
+                          updated_at=now))  # fmt: skip
+    assert wu.client.get("/api/v1/review/flags").get_json()["flags"] == []
+    (seen,) = lin.client.get("/api/v1/review/flags").get_json()["flags"]
+    assert seen["actor_ref"] == wu.account_id
+    Sweep(parts).sweep(now=now)
+    (case,) = lin.client.get(CASES).get_json()["cases"]
+    assert (case["rule_id"], case["actor_ref"]) == ("denial-burst", wu.account_id)
+    assert wu.client.get(CASES).get_json()["cases"] == []

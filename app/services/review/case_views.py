@@ -95,21 +95,25 @@ def about_officer(db: Session, case: ReviewCase, officer: uuid.UUID) -> bool:
     return case.subject_bidx is not None and bytes(case.subject_bidx) in relations_of(db, officer)
 
 
-def visible_to(db: Session, officer: uuid.UUID) -> ColumnElement[bool]:
-    """The SQL condition: the case is not about `officer` (see `about_officer`)."""
+def not_about(
+    db: Session, officer: uuid.UUID, table: type[ReviewCase] | type[ReviewFlag]
+) -> ColumnElement[bool]:
+    """The SQL condition on a case or flag: it is not about `officer` (see `about_officer`)."""
     own = relations_of(db, officer)
     not_actor = or_(
-        ReviewCase.actor_kind.is_(None),
-        ReviewCase.actor_kind != "staff",
-        ReviewCase.actor_ref.is_(None),
-        ReviewCase.actor_ref != str(officer),
+        table.actor_kind.is_(None),
+        table.actor_kind != "staff",
+        table.actor_ref.is_(None),
+        table.actor_ref != str(officer),
     )
     if not own:
         return not_actor
-    return and_(
-        not_actor,
-        or_(ReviewCase.subject_bidx.is_(None), ReviewCase.subject_bidx.not_in(own)),
-    )
+    return and_(not_actor, or_(table.subject_bidx.is_(None), table.subject_bidx.not_in(own)))
+
+
+def visible_to(db: Session, officer: uuid.UUID) -> ColumnElement[bool]:
+    """The cases `officer` may see: those not about them."""
+    return not_about(db, officer, ReviewCase)
 
 
 def facts_of(case: ReviewCase) -> CaseFacts:

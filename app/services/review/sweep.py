@@ -11,7 +11,8 @@ Guarantees:
 - serialised: each batch locks the position row (SQLite: the unit's write lock), so two sweeps
   at once read each entry once;
 - every new flag opens one review case (`case_views.open_flag_cases`) in the same unit, due
-  within the working days of `[cases]` in policies/data/review.toml;
+  within the working days of `[cases]` in policies/data/review.toml; a flag found without a
+  case (raised before cases existed) gets one at the end of the sweep;
 - the sweep reads metadata only (no record, no released value) and writes only flags, their
   cases and its position; it answers nobody, so it is not itself a query-log entry.
 """
@@ -25,11 +26,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, cast
 
-from sqlalchemy import Table, func, select, tuple_
+from sqlalchemy import Table, exists, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.models import QueryLogEntry, ReviewFlag, ReviewSweep
+from app.models import QueryLogEntry, ReviewCase, ReviewFlag, ReviewSweep
 from app.services.review.case_views import open_flag_cases
 from app.services.review.patterns import COLUMNS, Found, Patterns
 from policies.calendar import WorkingCalendar, default_calendar
@@ -91,6 +92,14 @@ class Sweep:
                 state.rules_version = self.rules.version
                 read, raised, updated = read + len(rows), raised + new, updated + changed
                 last = state.last_seq
+        with self.parts.unit() as db:  # flags from before cases existed, or left without one
+            orphans = db.scalars(
+                select(ReviewFlag)
+                .where(~exists().where(ReviewCase.flag_id == ReviewFlag.id))
+                .order_by(ReviewFlag.id)
+                .limit(batch)
+            )
+            open_flag_cases(db, list(orphans), now=now, rules=self.rules, calendar=self.calendar)
         return SweepResult(read, raised, updated, last)
 
     @staticmethod

@@ -8,6 +8,7 @@ query-log entry the other officers find. SQLite and PostgreSQL.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import date, timedelta
 from typing import Any
 
@@ -154,6 +155,8 @@ def test_the_database_holds_the_four_eyes_rules(app: Flask) -> None:
             .where(ReviewCase.id == ReviewCase.id)
             .values(state="escalated", escalated_by=ReviewCase.reviewer_id)
         )
+    with pytest.raises(Exception, match=r"(?i)check|constraint"), parts.unit() as db:
+        db.execute(update(ReviewCase).values(state="closed", decided_by=ReviewCase.reviewer_id))
     with parts.unit() as db:
         assert db.scalars(select(ReviewCase.state)).one() == "in_review"
 
@@ -258,15 +261,22 @@ def test_a_case_past_its_working_day_deadline_is_overdue(app: Flask, clock: Mova
 
 
 @pytest.mark.parametrize("kind", ["subject", "institution", "cashier"])
-def test_others_calling_a_case_route_are_refused_and_logged(app: Flask, kind: str) -> None:
+def test_others_calling_a_case_route_are_refused_and_logged(
+    app: Flask, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
     cid = _flag_case(app, actor_kind="staff", actor_ref="someone")
     if kind == "institution":
         key = ec_key()
         bank = register(app, key)
         client = app.test_client()
         headers = {"Authorization": f"Bearer {get_token(client, key, bank)}"}
-        answer = client.get(CASES, headers=headers)
-        assert answer.status_code in (401, 403)
+        with caplog.at_level(logging.WARNING, logger="creditgate.security"):
+            answer = client.get(CASES, headers=headers)
+        assert answer.status_code == 401  # a token is no officer's session: the gate refuses
+        events = [r.message for r in caplog.records if r.name == "creditgate.security"]
+        assert events == ["authn.required: no_session"]
+        with container(app).unit() as db:
+            assert db.scalars(select(ReviewCase.state)).one() == "open"
         return
     roles = ("cashier",) if kind == "cashier" else ()
     account_kind = "staff" if kind == "cashier" else "subject"

@@ -238,6 +238,10 @@ def test_a_case_suspends_an_institution_and_another_lifts_it(app: Flask) -> None
     lifted = _step(lin, lift, "close", note="lifted", outcome="lift_suspension")
     assert lifted.status_code == 200, lifted.get_json()
     assert whoami(institution, get_token(institution, key, bank)).status_code == 200
+    suspended = lin.search(
+        action="compliance:case:decide", reason="case_closed_suspend_institution"
+    )
+    assert [e["actor_ref"] for e in suspended.get_json()["entries"]] == [wu.account_id]
     opens = _entries(app, "compliance:case:open")
     assert [(e.decision, e.reason) for e in opens] == [
         ("allowed", "case_opened"),

@@ -116,6 +116,25 @@ def _confirm(parts: Container, username: str) -> None:
 @with_appcontext
 def create_staff(username: str, roles: tuple[str, ...], qr_out: Path | None) -> None:
     """Create a staff account with ROLEs, enrol its TOTP and confirm it with a code."""
+    parts = container()
+    logged = HostAction(parts, Action.OPERATOR_STAFF_CREATE)
+    try:
+        name, enrolment = _create_staff(parts, logged, username, roles, qr_out)
+    except click.ClickException:
+        logged.refused("bad_request")  # refused before or in the unit: nothing was made
+        raise
+    click.echo(f"Created staff account {name} with roles: {', '.join(sorted(set(roles)))}.")
+    _show_enrolment(name, enrolment, qr_out)
+    _confirm(parts, name)
+
+
+def _create_staff(
+    parts: Container,
+    logged: HostAction,
+    username: str,
+    roles: tuple[str, ...],
+    qr_out: Path | None,
+) -> tuple[str, Enrolment]:
     try:
         name = valid_username(username)
     except AccountError as exc:
@@ -126,22 +145,17 @@ def create_staff(username: str, roles: tuple[str, ...], qr_out: Path | None) -> 
     if qr_out is not None and qr_out.exists():
         raise click.ClickException(f"{qr_out} exists; choose a new file for the QR code")
     password = _new_password(name)
-    parts = container()
-    logged = HostAction(parts, Action.OPERATOR_STAFF_CREATE)
     try:
         with parts.unit() as db:
-            account = AccountService(container().passwords).create_staff(db, name, password, roles)
+            account = AccountService(parts.passwords).create_staff(db, name, password, roles)
             account.password_must_change = True  # set by the operator: changed at first login
             enrolment = TotpService(parts.keys, parts.cipher).enrol(db, account)
             if qr_out is not None:
                 _write_qr(qr_out, enrolment.qr_svg)
             logged.done(db, code("created_with_" + "_".join(sorted(set(roles)))))
     except (AccountError, PasswordRejected, TotpError) as exc:
-        logged.refused("bad_request")
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Created staff account {name} with roles: {', '.join(sorted(set(roles)))}.")
-    _show_enrolment(name, enrolment, qr_out)
-    _confirm(parts, name)
+    return name, enrolment
 
 
 @group.command("reset-totp")

@@ -12,6 +12,8 @@ Guarantees (`check_step` answers None only if all hold):
   the officer who escalated it cannot close it (`four_eyes_closing`): each takes a second,
   different officer. (Whether the officer may see the case at all — not about themselves or
   their household — is the service's check, made before this one.)
+- a note holding a valid citizen ID number is refused (`holds_id_number`): the number would
+  be stored in the case's history;
 - closing names an outcome the case allows (`bad_outcome`): a flag's case about an
   institution may suspend it; a case opened to lift a suspension may lift it; every case may
   end with no action. Clearing ends with the outcome `cleared`.
@@ -20,9 +22,12 @@ Nothing here reads a database.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
+
+from policies.identifiers import InvalidIdentifier, parse_citizen_id
 
 #: step -> (the states it is taken from, the state it leads to; None: stays)
 STEPS: dict[str, tuple[tuple[str, ...], str | None]] = {
@@ -37,6 +42,7 @@ DONE = {"take": "taken", "note": "noted", "clear": "cleared", "escalate": "escal
         "close": "closed"}  # fmt: skip
 ACTIVE_STATES = ("open", "in_review", "escalated")
 MAX_TEXT = 1000
+_ID_LIKE = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
 
 RefusalKind = Literal["forbidden", "conflict", "bad_input"]
 
@@ -130,3 +136,15 @@ def clean_text(text: object) -> str | None:
     if not all(ch.isprintable() or ch in "\n\r\t" for ch in trimmed):
         return None
     return trimmed
+
+
+def holds_id_number(text: str) -> bool:
+    """Whether `text` holds a valid citizen ID number (a note must never: a case names its
+    subject by blind index only)."""
+    for found in _ID_LIKE.finditer(text):
+        try:
+            parse_citizen_id(found.group(0))
+        except InvalidIdentifier:
+            continue
+        return True
+    return False

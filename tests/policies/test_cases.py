@@ -6,7 +6,14 @@ from datetime import date
 
 import pytest
 
-from policies.cases import CaseFacts, check_step, clean_text, is_overdue, steps_open_to
+from policies.cases import (
+    CaseFacts,
+    check_step,
+    clean_text,
+    holds_id_number,
+    is_overdue,
+    steps_open_to,
+)
 from policies.review_rules import ReviewRulesError, load_review_rules, parse_review_rules
 
 A, B = "officer-a", "officer-b"
@@ -64,6 +71,16 @@ def test_notes_are_plain_text_of_bounded_length() -> None:
     assert clean_text("x" * 1001) is None
     assert clean_text("bell\x07") is None
     assert clean_text(42) is None
+
+
+def test_a_note_holding_an_id_number_is_found() -> None:
+    from policies.identifiers import make_citizen_id
+
+    number = make_citizen_id("500103", date(1984, 6, 2), 17)
+    assert holds_id_number(f"subject {number} called")
+    assert holds_id_number(number.lower())
+    assert not holds_id_number("order 500103198406020000 is not a valid number")
+    assert not holds_id_number("ten denials in an hour")
 
 
 def test_the_case_deadline_is_reviewed_data() -> None:

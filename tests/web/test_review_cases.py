@@ -21,6 +21,7 @@ from app.models import QueryLogEntry, ReviewCase, ReviewCaseEvent, ReviewFlag
 from app.services.review.case_views import open_flag_cases
 from app.services.review.sweep import Sweep
 from policies.calendar import default_calendar
+from policies.identifiers import make_citizen_id
 from policies.review_rules import load_review_rules
 from tests.clocks import MovableClock
 from tests.logins import logged_in, make_account
@@ -303,6 +304,13 @@ def test_bad_steps_are_refused_with_a_reason(app: Flask) -> None:
     assert _step(wu, cid, "clear", note="x").get_json()["error"] == "wrong_state"
     assert _step(wu, cid, "fly").status_code == 400
     assert _step(wu, cid, "note").status_code == 400  # a note says something
+    number = make_citizen_id("500103", date(1984, 6, 2), 17)
+    held = _step(wu, cid, "note", note=f"the subject is {number}")
+    assert held.status_code == 400
+    assert number not in held.get_data(as_text=True)
+    with container(app).unit() as db:
+        assert all(number not in event.note for event in db.scalars(select(ReviewCaseEvent)))
+    assert _entries(app, "compliance:case:decide")[-1].reason == "id_number_in_note"
     assert _step(wu, cid, "take").status_code == 200
     assert _step(wu, cid, "take").status_code == 409
     missing = wu.client.get(f"{CASES}/018f0000-0000-7000-8000-000000000000")

@@ -50,7 +50,14 @@ from app.services.review.case_views import (
 from app.services.review.filters import BadFilter, parse_limit
 from policies.actions import Action
 from policies.calendar import WorkingCalendar, default_calendar
-from policies.cases import ACTIVE_STATES, DONE, check_step, clean_text, next_state
+from policies.cases import (
+    ACTIVE_STATES,
+    DONE,
+    check_step,
+    clean_text,
+    holds_id_number,
+    next_state,
+)
 from policies.decision import Target
 from policies.review_rules import ReviewRules, load_review_rules
 
@@ -275,6 +282,8 @@ class CaseDesk:
         value = sent.value if isinstance(sent.value, dict) else {}
         client_id = value.get("institution")
         note = clean_text(value.get("note"))
+        if note is not None and holds_id_number(note):
+            note = None  # refused like a missing note: the number is kept nowhere
         with q.unit() as db:
             if not decision.allowed:
                 q.deny(db)
@@ -341,6 +350,11 @@ def _step_fields(sent: Body) -> tuple[tuple[str, str, str | None], tuple[str, Re
         return empty, (
             "bad_request",
             bad_input("note: 1 to 1000 characters saying why (required but to take a case)."),
+        )
+    if holds_id_number(note):
+        return empty, (
+            "id_number_in_note",
+            bad_input("note: write no ID number; the case names the subject by blind index."),
         )
     outcome = value.get("outcome")
     if outcome is not None and not isinstance(outcome, str):

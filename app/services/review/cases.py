@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.models import Institution, ReviewCase, ReviewCaseEvent
 from app.services.oauth.institutions import InstitutionError, InstitutionService
@@ -166,7 +167,7 @@ class CaseDesk:
         return Answered(document)
 
     def _refusal(
-        self, q: LoggedQuery, db: Any, case: ReviewCase | None, allowed: bool
+        self, q: LoggedQuery, db: Session, case: ReviewCase | None, allowed: bool
     ) -> Refused | None:
         """Deny (and log) unless the policy allowed, the case exists and is not about the
         officer; sets the entry's subject from the case."""
@@ -234,7 +235,7 @@ class CaseDesk:
             q.allow(db, reason=reason)
         return Answered(document)
 
-    def _effect(self, db: Any, case: ReviewCase, outcome: str | None) -> int | Refused:
+    def _effect(self, db: Session, case: ReviewCase, outcome: str | None) -> int | Refused:
         """What closing with `outcome` does to the institution (before anything changed)."""
         if outcome not in ("suspend_institution", "lift_suspension"):
             return 0
@@ -256,7 +257,7 @@ class CaseDesk:
         officer: uuid.UUID,
         note: str,
         outcome: str | None,
-        now: Any,
+        now: datetime,
     ) -> None:
         case.state = next_state(case.state, step)
         if step == "take":

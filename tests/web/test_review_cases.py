@@ -363,3 +363,31 @@ def test_flags_about_an_officer_are_hidden_and_every_flag_gets_a_case(app: Flask
     (case,) = lin.client.get(CASES).get_json()["cases"]
     assert (case["rule_id"], case["actor_ref"]) == ("denial-burst", wu.account_id)
     assert wu.client.get(CASES).get_json()["cases"] == []
+
+
+def test_officers_closing_one_case_at_once_close_it_once(app: Flask) -> None:
+    from collections.abc import Callable
+
+    from tests.races import race
+
+    key = ec_key()
+    bank = register(app, key)
+    wu, lin = officer(app, "officer.wu"), officer(app, "officer.lin")
+    cid = _flag_case(app, actor_kind="institution", actor_ref=bank)
+    assert _step(wu, cid, "take").status_code == 200
+    assert _step(lin, cid, "escalate", note="far above its baseline").status_code == 200
+    closers = [officer(app, f"officer.{n}") for n in ("an", "bo", "chen", "du")]
+
+    def prepare(n: int) -> Callable[[], tuple[int, str | None]]:
+        def close() -> tuple[int, str | None]:
+            answer = _step(closers[n], cid, "close", note="blacklisted",
+                           outcome="suspend_institution")  # fmt: skip
+            return answer.status_code, answer.get_json().get("error")
+
+        return close
+
+    results = sorted(race(len(closers), prepare), key=lambda r: r[0])
+    assert results == [(200, None)] + [(409, "wrong_state")] * 3
+    with container(app).unit() as db:
+        closed = db.scalars(select(ReviewCaseEvent).where(ReviewCaseEvent.step == "closed"))
+        assert len(list(closed)) == 1

@@ -9,7 +9,7 @@ under the subject's signed consent), `billing` (cashiers and the payment provide
 furnishing, correcting and withdrawing records), `compliance` (officers reviewing lists,
 statistics and the query log), `statistics` (aggregates for government, no subject-level data),
 and the non-query tiers `service` (health, catalog, API description, intake schemas) and `auth`
-(logins and sessions).
+(logins and sessions), and `operator` (staff actions at the server's command line, logged).
 Anything not in this enum cannot be decided, so it cannot be allowed.
 """
 
@@ -84,6 +84,11 @@ class Action(StrEnum):
     COMPLIANCE_DISCLOSURE_READ = "compliance:disclosure:read"
     COMPLIANCE_CONSENT_VERIFY = "compliance:consent:verify"
     COMPLIANCE_FLAG_READ = "compliance:flag:read"  # what the review rules flagged
+    # compliance: cases a flag opens (open → in review → cleared, or escalated → closed);
+    # escalating and closing an escalated case take a second officer (four eyes)
+    COMPLIANCE_CASE_READ = "compliance:case:read"
+    COMPLIANCE_CASE_OPEN = "compliance:case:open"  # e.g. to lift an institution's suspension
+    COMPLIANCE_CASE_DECIDE = "compliance:case:decide"
     # statistics: aggregates for government and the regulator (OAuth, scope statistics:read)
     STATISTICS_AGGREGATE_READ = "statistics:aggregate:read"
     # subjects' rights on their records: objections (异议) and statements (个人声明)
@@ -98,6 +103,19 @@ class Action(StrEnum):
     PROVIDER_OBJECTION_READ = "provider:objection:read"
     INSTITUTION_DISPUTE_READ = "institution:dispute:read"
     SELF_INBOX_READ = "self:inbox:read"
+    # operator: staff actions at the server's command line (`flask institutions|accounts|keys|
+    # cards`): no route, no login of the service; logged under the host's login name so the
+    # review covers the people inside (ARCHITECTURE §7)
+    OPERATOR_INSTITUTION_REGISTER = "operator:institution:register"
+    OPERATOR_INSTITUTION_DISABLE = "operator:institution:disable"
+    OPERATOR_INSTITUTION_ROTATE_KEY = "operator:institution:rotate_key"
+    OPERATOR_STAFF_CREATE = "operator:staff:create"
+    OPERATOR_ROLE_GRANT = "operator:role:grant"
+    OPERATOR_ROLE_REVOKE = "operator:role:revoke"
+    OPERATOR_KEY_ROTATE = "operator:key:rotate"
+    OPERATOR_KEY_SHRED = "operator:key:shred"
+    OPERATOR_CARD_ISSUE = "operator:card:issue"
+    OPERATOR_CARD_REVOKE = "operator:card:revoke"
 
     @property
     def tier(self) -> str:
@@ -148,6 +166,12 @@ LOGGED_ACTIONS = frozenset(
         Action.COMPLIANCE_DISCLOSURE_READ,
         Action.COMPLIANCE_CONSENT_VERIFY,
         Action.COMPLIANCE_FLAG_READ,
+        Action.COMPLIANCE_CASE_READ,
+        Action.COMPLIANCE_CASE_OPEN,
+        Action.COMPLIANCE_CASE_DECIDE,
+        Action.BILLING_ORDER_CONFIRM,
+        Action.BILLING_ORDER_REFUND,
+        Action.BILLING_LEDGER_TOPUP,
         Action.SELF_OBJECTION_CREATE,
         Action.SELF_OBJECTION_READ,
         Action.SELF_STATEMENT_CREATE,

@@ -63,6 +63,9 @@ class ReviewRule:
 class ReviewRules:
     rules: tuple[ReviewRule, ...]
     version: str
+    #: `[cases] deadline_working_days`: a case is due within this many working days of its
+    #: opening (None when the file has no `[cases]` table: then nothing may open a case).
+    case_deadline_days: int | None = None
 
     def of_kind(self, kind: str) -> tuple[ReviewRule, ...]:
         return tuple(rule for rule in self.rules if rule.kind == kind)
@@ -79,9 +82,17 @@ def parse_review_rules(text: str, *, source: str) -> ReviewRules:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise fail("file", f"not valid TOML ({exc.args[0] if exc.args else 'syntax'})") from None
-    top = StrictTable(doc, allowed=("schema", "rule"), error=lambda p: fail("file", p))
+    top = StrictTable(doc, allowed=("schema", "rule", "cases"), error=lambda p: fail("file", p))
     if top.integer("schema") != 1:
         raise fail("file", "schema must be 1")
+    deadline_days: int | None = None
+    if "cases" in doc:
+        cases = StrictTable(
+            doc["cases"], allowed=("deadline_working_days",), error=_at(fail, "[cases]")
+        )
+        deadline_days = cases.integer("deadline_working_days")
+        if not 1 <= deadline_days <= 60:
+            raise fail("[cases]", "deadline_working_days must be 1 to 60")
     rules: list[ReviewRule] = []
     for number, raw in enumerate(top.array_of_tables("rule"), start=1):
         where = f"rule {number}"
@@ -128,7 +139,9 @@ def parse_review_rules(text: str, *, source: str) -> ReviewRules:
         sort_keys=True,
         ensure_ascii=False,
     )  # fmt: skip
-    return ReviewRules(tuple(rules), hashlib.sha256(canonical.encode()).hexdigest())
+    if deadline_days is not None:
+        canonical += f"\ncases.deadline_working_days={deadline_days}"
+    return ReviewRules(tuple(rules), hashlib.sha256(canonical.encode()).hexdigest(), deadline_days)
 
 
 def _at(

@@ -5,6 +5,9 @@ A new password is read from a hidden prompt (typed twice) or from the file named
 process lists). A TOTP enrolment prints its `otpauth://` URI, which contains the secret, to the
 operator's terminal only, and writes the QR code to `--qr-out` (created, never overwritten,
 mode 0600); the staff member then types a code from the authenticator to confirm it.
+Creating a staff account and granting or revoking a role are query-log entries
+(`operator:staff:create`, `operator:role:grant|revoke`, reason naming the role), refused
+ones too (`app.services.querylog.host`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from app.services.auth.own_credentials import OwnCredentials
 from app.services.auth.password_policy import PasswordRejected, check_password
 from app.services.auth.sessions import SessionService
 from app.services.auth.totp import Enrolment, TotpError, TotpService
+from app.services.querylog.host import HostAction, code
+from policies.actions import Action
 
 PASSWORD_FILE_ENV = "CREDITGATE_NEW_PASSWORD_FILE"  # noqa: S105 - an env variable's name
 PROMPT_TRIES = 3
@@ -111,6 +116,25 @@ def _confirm(parts: Container, username: str) -> None:
 @with_appcontext
 def create_staff(username: str, roles: tuple[str, ...], qr_out: Path | None) -> None:
     """Create a staff account with ROLEs, enrol its TOTP and confirm it with a code."""
+    parts = container()
+    logged = HostAction(parts, Action.OPERATOR_STAFF_CREATE)
+    try:
+        name, enrolment = _create_staff(parts, logged, username, roles, qr_out)
+    except click.ClickException:
+        logged.refused("bad_request")  # refused before or in the unit: nothing was made
+        raise
+    click.echo(f"Created staff account {name} with roles: {', '.join(sorted(set(roles)))}.")
+    _show_enrolment(name, enrolment, qr_out)
+    _confirm(parts, name)
+
+
+def _create_staff(
+    parts: Container,
+    logged: HostAction,
+    username: str,
+    roles: tuple[str, ...],
+    qr_out: Path | None,
+) -> tuple[str, Enrolment]:
     try:
         name = valid_username(username)
     except AccountError as exc:
@@ -121,19 +145,17 @@ def create_staff(username: str, roles: tuple[str, ...], qr_out: Path | None) -> 
     if qr_out is not None and qr_out.exists():
         raise click.ClickException(f"{qr_out} exists; choose a new file for the QR code")
     password = _new_password(name)
-    parts = container()
     try:
         with parts.unit() as db:
-            account = AccountService(container().passwords).create_staff(db, name, password, roles)
+            account = AccountService(parts.passwords).create_staff(db, name, password, roles)
             account.password_must_change = True  # set by the operator: changed at first login
             enrolment = TotpService(parts.keys, parts.cipher).enrol(db, account)
             if qr_out is not None:
                 _write_qr(qr_out, enrolment.qr_svg)
+            logged.done(db, code("created_with_" + "_".join(sorted(set(roles)))))
     except (AccountError, PasswordRejected, TotpError) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Created staff account {name} with roles: {', '.join(sorted(set(roles)))}.")
-    _show_enrolment(name, enrolment, qr_out)
-    _confirm(parts, name)
+    return name, enrolment
 
 
 @group.command("reset-totp")
@@ -174,10 +196,13 @@ def confirm_totp(username: str) -> None:
 @with_appcontext
 def grant_role(username: str, role: str) -> None:
     """Grant ROLE to USERNAME (compliance and an admin role never go together)."""
+    logged = HostAction(container(), Action.OPERATOR_ROLE_GRANT)
     try:
         with container().unit() as db:
             granted = AccountService(container().passwords).grant_role(db, username, role)
+            logged.done(db, code(("granted_" if granted else "held_") + role))
     except AccountError as exc:
+        logged.refused(code("refused_" + role))
         raise click.ClickException(str(exc)) from None
     click.echo(
         f"{'Granted' if granted else 'Already held:'} {role} to {normalise_username(username)}."
@@ -190,10 +215,13 @@ def grant_role(username: str, role: str) -> None:
 @with_appcontext
 def revoke_role(username: str, role: str) -> None:
     """Revoke ROLE from USERNAME."""
+    logged = HostAction(container(), Action.OPERATOR_ROLE_REVOKE)
     try:
         with container().unit() as db:
             revoked = AccountService(container().passwords).revoke_role(db, username, role)
+            logged.done(db, code(("revoked_" if revoked else "not_held_") + role))
     except AccountError as exc:
+        logged.refused(code("refused_" + role))
         raise click.ClickException(str(exc)) from None
     click.echo(
         f"{'Revoked' if revoked else 'Not held:'} {role} from {normalise_username(username)}."

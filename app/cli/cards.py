@@ -8,6 +8,8 @@ Guarantees:
   the card and then enrols it; a card that already holds a key is refused, never overwritten;
 - `revoke` takes effect at once: the card is refused at every later login and every session
   of its account ends in the same transaction;
+- issuing and revoking a card are query-log entries (`operator:card:issue|revoke`, naming a
+  subject's card by the subject's blind index), a revocation of an unknown card too;
 - `demo` (development only) creates demo subjects with cards once and afterwards only prints
   their credentials (see `app.demo.cards`).
 """
@@ -23,10 +25,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from flask.cli import with_appcontext
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.container import Container, container
 from app.demo.cards import DemoCardsError, ensure_demo_cards
-from app.models import Account
+from app.models import Account, Card, Subject
 from app.models.base import utcnow
 from app.services.auth.cards import (
     DEFAULT_CARD_DAYS,
@@ -42,10 +45,12 @@ from app.services.auth.cards import (
     new_card_key_types,
     revoke,
 )
+from app.services.querylog.host import HostAction, code
 from app.settings import Mode, Settings
 from crypto.keys import HsmError
 from hsm.card import KEY_TYPES, CardError, CardToken
 from hsm.softhsm import init_softhsm_token, token_exists
+from policies.actions import Action
 
 group = click.Group("cards", help="Smart cards: issue, revoke, list, CA certificate, demo cards.")
 
@@ -92,10 +97,20 @@ def _holder(parts: Container, username: str) -> Account:
     return account
 
 
+def _subject_bidx(db: Session, account: Account) -> bytes | None:
+    if account.subject_id is None:
+        return None
+    bidx = db.scalar(select(Subject.id_bidx).where(Subject.id == account.subject_id))
+    return None if bidx is None else bytes(bidx)
+
+
 def _enrol(parts: Container, username: str, der: bytes) -> dict[str, str]:
     with parts.unit() as db:
         account = db.scalars(select(Account).where(Account.username == username)).one()
         card = enrol(db, account, der, provider=parts.key_provider)
+        HostAction(parts, Action.OPERATOR_CARD_ISSUE).done(
+            db, "issued", subject_bidx=_subject_bidx(db, account)
+        )
         return {
             "thumbprint": card.thumbprint,
             "serial": card.serial,
@@ -161,11 +176,20 @@ def revoke_command(thumbprint: str, reason: str) -> None:
     """Revoke a card: refused at the next login, its live sessions end now."""
     if not _THUMBPRINT.match(thumbprint):
         raise click.ClickException("a thumbprint is 64 hexadecimal characters")
-    with container().unit() as db:
-        try:
+    logged = HostAction(container(), Action.OPERATOR_CARD_REVOKE)
+    try:
+        with container().unit() as db:
             done = revoke(db, thumbprint, reason)
-        except CardNotFound:
-            raise click.ClickException("no enrolled card has that thumbprint") from None
+            holder = db.scalars(
+                select(Account)
+                .join(Card, Card.account_id == Account.id)
+                .where(Card.thumbprint == thumbprint.lower())
+            ).first()
+            bidx = None if holder is None else _subject_bidx(db, holder)
+            logged.done(db, code("revoked_" + reason), subject_bidx=bidx)
+    except CardNotFound:
+        logged.refused("not_found")
+        raise click.ClickException("no enrolled card has that thumbprint") from None
     state = "revoked" if done.newly_revoked else "was already revoked"
     click.echo(
         f"card {thumbprint.lower()} {state}; {done.sessions_ended} live session(s) ended; "

@@ -21,7 +21,9 @@ from app.services.government.review import GovernmentQueryReview, officer_at_the
 from app.services.oauth.institutions import MAX_KEY_FILE_BYTES, InstitutionError
 from app.services.oauth.tokens import TOKEN_PATH
 from app.services.outcomes import Answered
+from app.services.querylog.host import HostAction
 from app.services.querylog.log import new_request_id
+from policies.actions import Action
 from policies.government import load_government
 
 group = click.Group("government", help="Government agencies that query on a legal basis.")
@@ -57,6 +59,7 @@ def register(
     if key_file.stat().st_size > MAX_KEY_FILE_BYTES:
         raise click.BadParameter("the file is too large to be a PEM public key")
     parts = container()
+    logged = HostAction(parts, Action.OPERATOR_INSTITUTION_REGISTER)
     try:
         with parts.unit() as db:
             view = GovernmentAgencies(parts.policy.government_purposes).register(
@@ -67,7 +70,9 @@ def register(
                 purposes=purposes,
                 statistics=statistics,
             )
+            logged.done(db, "registered_agency")
     except InstitutionError as exc:
+        logged.refused("bad_request")
         raise click.ClickException(str(exc)) from None
     token_url = f"{parts.settings.public_url}{TOKEN_PATH}"
     click.echo(f"registered {view.name} ({view.credit_code}), key {view.key}")

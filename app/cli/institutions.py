@@ -3,7 +3,8 @@
 An institution is registered with its unified social credit code, name, public key (a PEM file
 it sent us; its private key never leaves it) and scopes. The client id is generated here and
 printed with the token endpoint URL; both go back to the institution. Nothing secret is taken
-as an argument or printed.
+as an argument or printed. Registering, disabling and rotating a key are query-log entries
+(`operator:institution:…`, `app.services.querylog.host`), refused ones too.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from app.services.oauth.institutions import (
     InstitutionView,
 )
 from app.services.oauth.tokens import TOKEN_PATH
+from app.services.querylog.host import HostAction
+from policies.actions import Action
 
 group = click.Group("institutions", help="Institutions that authenticate with OAuth 2.0.")
 
@@ -36,7 +39,8 @@ def _read_key(path: Path) -> bytes:
 
 def _show(view: InstitutionView) -> str:
     return (
-        f"{view.client_id}  {view.status:<8}  {view.credit_code}  {view.key:<9}  "
+        f"{view.client_id}  {'suspended' if view.suspended else view.status:<9}  "
+        f"{view.credit_code}  {view.key:<9}  "
         f"{' '.join(view.scopes)}  {view.name}"
     )
 
@@ -58,12 +62,15 @@ def register(credit_code: str, name: str, key_file: Path, scopes: tuple[str, ...
     """Register an institution and print its client id and the token endpoint URL (under the
     public URL of the settings, CREDITGATE_PUBLIC_URL: the one its assertions must name)."""
     key = _read_key(key_file)
+    logged = HostAction(container(), Action.OPERATOR_INSTITUTION_REGISTER)
     try:
         with container().unit() as db:
             view = InstitutionService().register(
                 db, credit_code=credit_code, name=name, public_key_pem=key, scopes=scopes
             )
+            logged.done(db, "registered")
     except InstitutionError as exc:
+        logged.refused("bad_request")
         raise click.ClickException(str(exc)) from None
     click.echo(f"registered {view.name} ({view.credit_code}), key {view.key}")
     click.echo(f"client_id: {view.client_id}")
@@ -93,10 +100,13 @@ def list_institutions() -> None:
 @with_appcontext
 def disable(client_id: str) -> None:
     """Disable an institution at once: no new tokens, and its live tokens are revoked."""
+    logged = HostAction(container(), Action.OPERATOR_INSTITUTION_DISABLE)
     try:
         with container().unit() as db:
             revoked = InstitutionService().disable(db, client_id)
+            logged.done(db, "disabled")
     except InstitutionError as exc:
+        logged.refused("not_found")
         raise click.ClickException(str(exc)) from None
     click.echo(f"disabled {client_id.strip()}; revoked {revoked} live access tokens")
 
@@ -108,11 +118,14 @@ def disable(client_id: str) -> None:
 def rotate_key(client_id: str, key_file: Path) -> None:
     """Replace an institution's public key; its live access tokens are revoked."""
     key = _read_key(key_file)
+    logged = HostAction(container(), Action.OPERATOR_INSTITUTION_ROTATE_KEY)
     try:
         with container().unit() as db:
             revoked = InstitutionService().rotate_key(db, client_id, key)
             view = InstitutionService().get(db, client_id)
+            logged.done(db, "key_rotated")
     except InstitutionError as exc:
+        logged.refused("bad_request")
         raise click.ClickException(str(exc)) from None
     click.echo(
         f"rotated the key of {view.client_id} (now {view.key}); revoked {revoked} live "

@@ -1,4 +1,9 @@
-"""`flask keys rotate|rewrap|shred`: the data-key lifecycle (key custodians)."""
+"""`flask keys rotate|rewrap|shred`: the data-key lifecycle (key custodians).
+
+Rotating and shredding are query-log entries (`operator:key:rotate|shred`, the label or month
+in the reason), a refused shred too (`app.services.querylog.host`). Re-wrapping changes no
+key's meaning and writes none.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,9 @@ from flask.cli import with_appcontext
 
 from app.container import container
 from app.services.keys.lifecycle import KeyLifecycleError
+from app.services.querylog.host import HostAction, code
 from crypto.keys import WrappingKey, is_wrapping_label
+from policies.actions import Action
 
 group = click.Group("keys", help="Data-key rotation, re-wrap and crypto-shredding.")
 
@@ -24,6 +31,7 @@ def rotate(label: str) -> None:
     parts = container()
     with parts.unit() as session:
         old, new = parts.keys.rotate(session, label)
+        HostAction(parts, Action.OPERATOR_KEY_ROTATE).done(session, code("rotated_" + label))
     click.echo(f"rotated {label}: retired {old}, active {new}")
 
 
@@ -60,9 +68,13 @@ def shred(month: str) -> None:
     if match is None:
         raise click.BadParameter("expected YYYY-MM", param_hint="--month")
     parts = container()
+    logged = HostAction(parts, Action.OPERATOR_KEY_SHRED)
     try:
         with parts.unit() as session:
+            # the entry first: the HSM key goes last, once nothing else in the unit can fail
+            logged.done(session, code(f"shredded_{match[1]}_{match[2]}"))
             count = parts.keys.shred_epoch(session, int(match[1]), int(match[2]))
     except KeyLifecycleError as exc:
+        logged.refused(code(f"refused_{match[1]}_{match[2]}"))
         raise click.ClickException(str(exc)) from None
     click.echo(f"shredded epoch {month}: {count} records destroyed")

@@ -1,6 +1,7 @@
-"""`flask review search|entry|unexplained|verify-consent|flags|sweep`: the compliance officers'
-console at the command line, with the same use cases, answers and log entries as the API, and
-the sweep of the review rules (for cron; it answers nobody and needs no officer).
+"""`flask review search|entry|unexplained|verify-consent|flags|sweep` and `flask review case
+list|show|step|open-lift`: the compliance officers' console at the command line, with the same
+use cases, answers and log entries as the API, and the sweep of the review rules (for cron; it
+answers nobody and needs no officer; each new flag opens a case).
 
 The officer names themselves (`--officer`); every command is a logged query under that account.
 A subject is searched by ID number only through `--ask-subject`, which asks for it at a hidden
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from typing import Any
 
 import click
@@ -21,11 +23,13 @@ from flask.cli import with_appcontext
 from app.container import container
 from app.services.outcomes import Answer, Answered
 from app.services.querylog.attempt import Asker, Body
+from app.services.review.cases import STATE_FILTERS, CaseDesk, case_id_of
 from app.services.review.consent_check import ConsentCheck
 from app.services.review.console import LogReview
 from app.services.review.flags import FlagList
 from app.services.review.operators import officer_asker
 from app.services.review.sweep import Sweep
+from policies.cases import STEPS
 
 group = click.Group("review", help="Compliance officers: search and review the query log.")
 OFFICER = click.option("--officer", required=True, help="Your staff username (compliance role).")
@@ -148,3 +152,68 @@ def sweep(from_start: bool, batch: int) -> None:
         f"read {done.read} entries up to {done.last_seq}: "
         f"{done.raised} new flag(s), {done.updated} updated"
     )
+
+
+# --- cases -------------------------------------------------------------------------------------
+
+case_group = click.Group("case", help="Review cases: list, show, open, and take a step on them.")
+group.add_command(case_group)
+
+
+def _case_id(text: str) -> uuid.UUID:
+    found = case_id_of(text)
+    if found is None:
+        raise click.BadParameter("not a case id", param_hint="CASE_ID")
+    return found
+
+
+@case_group.command("list")
+@OFFICER
+@click.option("--state", type=click.Choice(STATE_FILTERS), help="A state, or active.")
+@click.option("--overdue", is_flag=True, help="Only cases past their deadline.")
+@click.option("--limit", help="Cases per page (1..200, default 50).")
+@click.option("--cursor", help="next_cursor of the previous page.")
+@with_appcontext
+def case_list(
+    officer: str, state: str | None, overdue: bool, limit: str | None, cursor: str | None
+) -> None:
+    """Cases not about you, newest first."""
+    sent = {"state": state, "overdue": "true" if overdue else None, "limit": limit,
+            "cursor": cursor}  # fmt: skip
+    _print(CaseDesk(container()).page(_asker(officer), sent))
+
+
+@case_group.command("show")
+@OFFICER
+@click.argument("case_id")
+@with_appcontext
+def case_show(officer: str, case_id: str) -> None:
+    """One case: its flag, its history and the steps open to you."""
+    _print(CaseDesk(container()).show(_asker(officer), _case_id(case_id)))
+
+
+@case_group.command("step")
+@OFFICER
+@click.argument("case_id")
+@click.argument("step", type=click.Choice(STEPS))
+@click.option("--note", help="Your note and reason (required but to take a case).")
+@click.option("--outcome", help="When closing: no_action | suspend_institution | lift_suspension")
+@with_appcontext
+def case_step(officer: str, case_id: str, step: str, note: str | None, outcome: str | None) -> None:
+    """Take STEP (take, note, clear, escalate, close) on the case; escalating and closing an
+    escalated case take a second officer."""
+    given = {"step": step, "note": note, "outcome": outcome}
+    sent = {key: value for key, value in given.items() if value is not None}
+    _print(CaseDesk(container()).step(_asker(officer), _case_id(case_id), Body(sent)))
+
+
+@case_group.command("open-lift")
+@OFFICER
+@click.option("--institution", required=True, help="The suspended institution's client id.")
+@click.option("--note", required=True, help="Why the suspension should be lifted.")
+@with_appcontext
+def case_open_lift(officer: str, institution: str, note: str) -> None:
+    """Open a case to lift an institution's suspension (lifted only when a second officer
+    closes it after escalation)."""
+    sent = Body({"institution": institution, "note": note})
+    _print(CaseDesk(container()).open_lift(_asker(officer), sent))

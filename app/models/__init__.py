@@ -24,6 +24,7 @@ from app.models.billing import (
     PaymentNotification,
     RefusedNotification,
 )
+from app.models.cases import ReviewCase, ReviewCaseEvent
 from app.models.consents import Consent, ConsentRevocation
 from app.models.domain import DataProvider, Record, Subject
 from app.models.government import GovernmentAgency
@@ -82,6 +83,8 @@ __all__ = [
     "ReportAllowance",
     "ReportCertificate",
     "ReportVerificationUse",
+    "ReviewCase",
+    "ReviewCaseEvent",
     "ReviewFlag",
     "ReviewSweep",
     "Role",

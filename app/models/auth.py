@@ -142,6 +142,10 @@ class Institution(CreatedAt, Base):
     public_key_pem: Mapped[str] = mapped_column(Text)
     scopes: Mapped[str] = mapped_column(String(400))  # space-separated, RFC 6749 style
     status: Mapped[str] = mapped_column(String(16), default="active")
+    #: Set while a review case's outcome suspends the institution (the seeds' blacklist): its
+    #: tokens stop working and no new one is issued until a reviewed case lifts it.
+    suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    suspended_by_case: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
 class AccessToken(CreatedAt, Base):

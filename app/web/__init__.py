@@ -38,6 +38,7 @@ from app.web import (
     registry,
     report_pages,
     report_verification,
+    review_cases,
     review_lists,
     review_log,
     search_pages,
@@ -82,6 +83,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(notices.bp)
     app.register_blueprint(review_lists.bp)
     app.register_blueprint(review_log.bp)
+    app.register_blueprint(review_cases.bp)
     app.register_blueprint(staff_pages.bp)
     app.register_blueprint(statistics.bp)
     app.register_blueprint(report_verification.bp)

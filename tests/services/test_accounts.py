@@ -33,6 +33,7 @@ from app.settings import Mode, SettingsError
 from crypto.keys import KeyProvider
 from tests.conftest import BACKENDS, ScratchDatabase, make_app, make_settings
 from tests.logins import logged_in, make_account
+from tests.web.review_helpers import found, officer
 
 PASSWORD = "violet tram ledger 47"
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1, type=Type.ID)
@@ -363,6 +364,9 @@ def test_cli_creates_staff_enrols_totp_and_confirms_it_later(app: Flask, tmp_pat
     assert "otpauth://totp/CreditGate:ops.wang?" in reset.output
     assert uri not in reset.output
     assert "totp=pending" in _cli(app, tmp_path, "list").output
+    # the new staff member and their roles are an entry an officer finds
+    (created,) = found(officer(app), action="operator:staff:create")
+    assert (created["decision"], created["reason"]) == ("allowed", "created_with_cashier_registrar")
 
 
 def test_cli_refuses_weak_passwords_conflicting_roles_and_existing_qr_files(
@@ -381,6 +385,8 @@ def test_cli_refuses_weak_passwords_conflicting_roles_and_existing_qr_files(
     exists = _cli(app, tmp_path, f"{create} --qr-out {taken}")
     assert exists.exit_code != 0
     assert "exists" in exists.output
+    refused = found(officer(app), action="operator:staff:create")  # each refusal is an entry
+    assert [(e["decision"], e["reason"]) for e in refused] == [("denied", "bad_request")] * 3
     with container(app).unit() as db:
         assert AccountService(container(app).passwords).find(db, "ops.li") is None
     no_option = _cli(app, tmp_path, f"{create} --password {PASSWORD.replace(' ', '-')}")

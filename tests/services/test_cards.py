@@ -46,6 +46,7 @@ from crypto.keys import KeyProvider
 from hsm.card import CardToken
 from tests.logins import make_account
 from tests.softhsm_fixtures import SoftHsmEnv
+from tests.web.review_helpers import found, officer
 
 SESSION_METHODS = frozenset({"password", "card"})
 
@@ -339,6 +340,16 @@ def test_flask_cards_issue_list_revoke_on_a_real_card(
     unknown = runner.invoke(args=["cards", "revoke", "--thumbprint", "ab" * 32])
     assert unknown.exit_code == 1
     assert "no enrolled card has that thumbprint" in unknown.output
+    # issuing and revoking are entries an officer finds (who watches the watchers)
+    wu = officer(app)
+    assert [(e["decision"], e["reason"]) for e in found(wu, action="operator:card:issue")] == [
+        ("allowed", "issued")
+    ]
+    revocations = found(wu, action="operator:card:revoke")
+    assert [(e["decision"], e["reason"]) for e in revocations] == [
+        ("denied", "not_found"),
+        ("allowed", "revoked_holder_request"),
+    ]
 
 
 def test_flask_cards_issue_asks_the_pin_hidden_and_a_wrong_pin_leaves_the_card_blank(

@@ -19,7 +19,14 @@ from flask import Flask
 from sqlalchemy import delete, select
 
 from app.container import container
-from app.models import Consent, ReviewFlag, ReviewSweep, StaffRelation
+from app.models import (
+    Consent,
+    ReviewCase,
+    ReviewCaseEvent,
+    ReviewFlag,
+    ReviewSweep,
+    StaffRelation,
+)
 from app.services.querylog.log import QueryAttempt
 from app.services.review.sweep import Sweep
 from policies.review_rules import (
@@ -254,7 +261,10 @@ def test_the_sweep_is_incremental_idempotent_and_the_same_in_batches(app: Flask)
     whole = _sweep(app, rules, from_start=True)
     assert (whole.read, whole.raised, whole.updated) == (15, 0, 0)
     assert _flags(app) == flags
-    with container(app).unit() as db:
+    with container(app).unit() as db:  # every new flag opened one case
+        assert len(db.scalars(select(ReviewCase.flag_id)).all()) == len(flags)
+        db.execute(delete(ReviewCaseEvent))
+        db.execute(delete(ReviewCase))
         db.execute(delete(ReviewFlag))
         db.execute(delete(ReviewSweep))
     in_threes = _sweep(app, rules, batch=3)

@@ -27,6 +27,7 @@ QUERY_VIEWS = (
     "statistics.py",
     "card_pages.py",
     "review_log.py",
+    "review_cases.py",
     "objections.py",
     "statements.py",
     "inbox.py",

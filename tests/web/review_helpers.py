@@ -31,6 +31,14 @@ class Officer:
         return self.client.post("/api/v1/review/log/search", json=filters, headers=self.headers)
 
 
+def found(who: Officer, **filters: Any) -> list[dict[str, Any]]:
+    """The entries an officer's search finds (newest first)."""
+    answer = who.search(**filters)
+    assert answer.status_code == 200, answer.get_json()
+    entries: list[dict[str, Any]] = answer.get_json()["entries"]
+    return entries
+
+
 def officer(app: Flask, name: str = "officer.wu", methods: frozenset[str] = STAFF) -> Officer:
     account = make_account(app, name, kind="staff", roles=("compliance",))
     client, csrf = logged_in(app, account, methods)

@@ -282,3 +282,5 @@ def test_the_commands_register_list_and_review_agencies(
     assert "government_procurement_law:渝财采〔2026〕15号" in shown.output
     assert world.id_number not in shown.output
     assert [e.action for e in world.log()][-1] == "compliance:government_query:read"
+    registrations = [e for e in world.log() if e.action == "operator:institution:register"]
+    assert [(e.decision, e.reason) for e in registrations] == [("allowed", "registered_agency")]

@@ -123,7 +123,7 @@ def _caller_for(app: Flask, operation_id: str, operation: dict[str, Any], bearer
         return Caller(app.test_client(), {})
     registrar = operation_id in {"objections.desk", "objections.resolve", "objections.escalate"}
     staff = registrar or operation_id.startswith(("billing.", "auth_staff.", "step_up."))
-    if operation_id.startswith("review_log."):  # the query log's review: an officer
+    if operation_id.startswith(("review_log.", "review_cases.")):  # the log's review: officers
         name = f"o{uuid.uuid4().hex[:10]}"
         account = make_account(app, name, kind="staff", roles=("compliance",))
         methods = frozenset({"password", "totp"})

@@ -44,6 +44,7 @@ def test_an_officer_finds_a_subjects_entries_by_id_number_and_the_number_is_neve
     actions = [entry["action"] for entry in page["entries"]]
     assert actions == [  # newest first
         "archive:report:read",
+        "billing:order:confirm",  # the cashier's confirmation is about her order
         "archive:order:create",
         "institution:report:query",
         "public:list:search",

@@ -6,8 +6,12 @@ password+TOTP session; an institution reads only its own ledger with its bearer 
 nothing is read before it allows; every change runs in one unit of work, so it is all written
 or none of it; a retried confirmation or refund with the same input answers the same order
 unchanged; a refusal names the field or rule, never a payment reference of another order.
-These move money, not credit data: they write no query-log entry (the order's own history
-and the ledger's rows are their record).
+Who watches the watchers (ARCHITECTURE §7): every confirmation, refund and top-up a cashier
+attempts is one query-log entry (`billing:order:confirm|refund`, `billing:ledger:topup`),
+allowed, denied or failed, through the one shape of a logged query; an order's entry names its
+subject by blind index, so a cashier acting on their own or their household's order is found
+by the review rules and by officers searching the subject. A refused change is a denied entry
+and changes nothing else. Reading a ledger writes no entry (it moves nothing).
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.models import Order
 from app.services.billing.ledger import LedgerError, LedgerService, entry_view, institution_id_for
 from app.services.billing.orders import OrderConflict, OrderInputError, OrderService, order_view
 from app.services.outcomes import (
@@ -31,11 +37,14 @@ from app.services.outcomes import (
     not_found,
     refusal_for,
 )
-from app.services.querylog.attempt import Asker, Body, Parts
+from app.services.querylog.attempt import Asker, Body, LoggedQuery, Parts, run_logged
 from policies.actions import Action
-from policies.decision import Decision
+from policies.decision import Decision, Target
 
 NO_ORDER = "There is no such order."
+#: The reason an allowed entry of each change names.
+_DONE = {Action.BILLING_ORDER_CONFIRM: "payment_confirmed", Action.BILLING_ORDER_REFUND: "refunded",
+         Action.BILLING_LEDGER_TOPUP: "topped_up"}  # fmt: skip
 NO_INSTITUTION = "There is no such institution."
 #: A cashier's change to one order: (unit, the body's text, the cashier's account) -> order.
 OrderChange = Callable[[Session, str, uuid.UUID], Any]
@@ -59,6 +68,7 @@ class Cashier:
             lambda db, text, cashier_id: self.orders.confirm(
                 db, order_id=order_id, payment_ref=text, cashier_id=cashier_id, now=now
             ),
+            order_id,
         )
 
     def refund(self, asker: Asker, order_id: uuid.UUID, body: Body) -> Answer:
@@ -73,34 +83,51 @@ class Cashier:
             lambda db, text, cashier_id: self.orders.refund(
                 db, order_id=order_id, reason=text, cashier_id=cashier_id, now=now
             ),
+            order_id,
         )
 
     def top_up(self, asker: Asker, client_id: str, body: Body) -> Answer:
         """Credit an institution's prepaid ledger with a received payment."""
-        decision = self._decide(asker, Action.BILLING_LEDGER_TOPUP)
-        if not decision.allowed or asker.account_id is None:
-            return refusal_for(decision)
+        return run_logged(
+            self.parts,
+            Action.BILLING_LEDGER_TOPUP,
+            asker,
+            lambda q: self._top_up(q, client_id, body),
+        )
+
+    def _top_up(self, q: LoggedQuery, client_id: str, body: Body) -> Answer:
+        decision = q.decide(Target())
         sent = body.value if isinstance(body.value, dict) else None
-        if body.problem == TOO_LARGE:
-            return body_refusal(body.problem)
-        if sent is None or not isinstance(sent.get("reference"), str):
-            return bad_input(
-                body.why or 'Send {"amount_fen": <positive integer>, "reference": "<receipt>"}.'
-            )
         try:
-            with self.parts.unit() as db:
+            with q.unit() as db:
+                if not decision.allowed or q.asker.account_id is None:
+                    q.deny(db)
+                    return refusal_for(decision)
+                if body.problem == TOO_LARGE:
+                    q.deny(db, body.problem)
+                    return body_refusal(body.problem)
+                if sent is None or not isinstance(sent.get("reference"), str):
+                    q.deny(db, "bad_request")
+                    return bad_input(
+                        body.why
+                        or 'Send {"amount_fen": <positive integer>, "reference": "<receipt>"}.'
+                    )
                 institution_id = institution_id_for(db, client_id)
                 if institution_id is None:
+                    q.deny(db, "not_found")
                     return not_found(NO_INSTITUTION)
                 entry = self.ledger.top_up(
                     db,
                     institution_id=institution_id,
                     amount_fen=sent.get("amount_fen"),  # type: ignore[arg-type]  # checked inside
                     reference=sent["reference"],
-                    created_by=str(asker.account_id),
+                    created_by=str(q.asker.account_id),
                 )
                 view = entry_view(entry)
+                q.allow(db, reason="topped_up")
         except LedgerError as bad:
+            with q.unit() as db:
+                q.deny(db, "bad_request")
             return bad_input(str(bad))
         return Answered({"entry": view, "balance_fen": view["balance_after"]}, created=True)
 
@@ -138,24 +165,54 @@ class Cashier:
         field: str,
         hint: str,
         change: OrderChange,
+        order_id: uuid.UUID,
     ) -> Answer:
-        decision = self._decide(asker, action)
-        if not decision.allowed or asker.account_id is None:
-            return refusal_for(decision)
-        if body.problem == TOO_LARGE:
-            return body_refusal(body.problem)
+        return run_logged(
+            self.parts,
+            action,
+            asker,
+            lambda q: self._changed(q, body, field, hint, change, order_id),
+        )
+
+    def _changed(
+        self,
+        q: LoggedQuery,
+        body: Body,
+        field: str,
+        hint: str,
+        change: OrderChange,
+        order_id: uuid.UUID,
+    ) -> Answer:
+        decision = q.decide(Target())
         sent = body.value if isinstance(body.value, dict) else None
-        if sent is None or not isinstance(sent.get(field), str):
-            return bad_input(body.why or hint)
         try:
-            with self.parts.unit() as db:
-                order = change(db, sent[field], asker.account_id)
-                view = None if order is None else order_view(order)
+            with q.unit() as db:
+                if not decision.allowed or q.asker.account_id is None:
+                    q.deny(db)
+                    return refusal_for(decision)
+                if body.problem == TOO_LARGE:
+                    q.deny(db, body.problem)
+                    return body_refusal(body.problem)
+                if sent is None or not isinstance(sent.get(field), str):
+                    q.deny(db, "bad_request")
+                    return bad_input(body.why or hint)
+                bidx = db.scalar(select(Order.subject_bidx).where(Order.id == order_id))
+                q.subject_bidx = None if bidx is None else bytes(bidx)
+                order = None if bidx is None else change(db, sent[field], q.asker.account_id)
+                if order is None:
+                    q.deny(db, "not_found")
+                    return not_found(NO_ORDER)
+                view = order_view(order)
+                q.allow(db, reason=_DONE[q.action])
         except OrderInputError as bad:
+            with q.unit() as db:
+                q.deny(db, "bad_request")
             return bad_input(str(bad))
         except OrderConflict as conflict:
+            with q.unit() as db:
+                q.deny(db, conflict.code)
             return Refused(RefusalKind.CONFLICT, conflict.code, str(conflict))
-        return not_found(NO_ORDER) if view is None else Answered({"order": view})
+        return Answered({"order": view})
 
     def _decide(self, asker: Asker, action: Action) -> Decision:
         return self.parts.policy.decide(asker.caller, action, on=self.parts.clock.today())

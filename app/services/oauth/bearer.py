@@ -2,8 +2,9 @@
 `app.services.oauth.tokens`.
 
 Guarantees: `authenticate_bearer` accepts only a token whose SHA-256 is on file, that has not
-expired or been revoked, whose institution is active, and that carries the required scope;
-refusals carry the RFC 6750 error code, status and `WWW-Authenticate` challenge, and never the
+expired or been revoked, whose institution is active and not suspended by a review case (checked
+at every request, so a suspension works at once), and that carries the required scope; refusals
+carry the RFC 6750 error code, status and `WWW-Authenticate` challenge, and never the
 token. Tokens in query strings or bodies are not looked at.
 """
 
@@ -105,7 +106,11 @@ def authenticate_bearer(
     if row is None or row.revoked_at is not None or as_utc(row.expires_at) <= utcnow():
         raise BearerRefused("invalid_token")
     institution = db.get(Institution, row.institution_id)
-    if institution is None or institution.status != Status.ACTIVE.value:
+    if (
+        institution is None
+        or institution.status != Status.ACTIVE.value
+        or institution.suspended_at is not None  # a review case suspended it: at once
+    ):
         raise BearerRefused("invalid_token")
     scopes = frozenset(row.scopes.split())
     if required_scope is not None and required_scope not in scopes:

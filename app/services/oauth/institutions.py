@@ -12,7 +12,11 @@ Guarantees:
 - its client id is `inst-` + 16 random hex digits, never derived from the credit code;
 - scopes come from the closed vocabulary `SCOPES` (defined here and nowhere else);
 - disabling an institution or rotating its key revokes every live access token it holds, in
-  the same unit of work (bearer authentication also refuses a disabled institution's tokens).
+  the same unit of work (bearer authentication also refuses a disabled institution's tokens);
+- a review case's outcome suspends an institution (`suspend`): its live tokens are revoked in
+  the case's unit of work, bearer authentication refuses any token of a suspended
+  institution and the token endpoint issues it none, until another reviewed case lifts the
+  suspension (`lift_suspension`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -82,6 +87,7 @@ class InstitutionView:
     name: str
     scopes: tuple[str, ...]
     status: str
+    suspended: bool
     key: str  # e.g. "EC P-256"
     algorithm: str  # the one JWS algorithm its assertions must use
 
@@ -183,6 +189,7 @@ def _view(institution: Institution) -> InstitutionView:
         name=institution.name,
         scopes=tuple(institution.scopes.split()),
         status=institution.status,
+        suspended=institution.suspended_at is not None,
         key=key.description,
         algorithm=key.algorithm,
     )
@@ -251,6 +258,22 @@ class InstitutionService:
             raise InstitutionError("this is the key already registered; nothing to rotate")
         institution.public_key_pem = key.pem
         return self._revoke_live_tokens(db, institution.id)
+
+    def suspend(self, db: Session, client_id: str, case_id: uuid.UUID, now: datetime) -> int:
+        """Suspend the institution by the case `case_id`; returns how many live access tokens
+        were revoked."""
+        institution = self._find(db, client_id)
+        if institution.suspended_at is not None:
+            raise InstitutionError("this institution is suspended already")
+        institution.suspended_at, institution.suspended_by_case = now, case_id
+        return self._revoke_live_tokens(db, institution.id)
+
+    def lift_suspension(self, db: Session, client_id: str) -> None:
+        institution = self._find(db, client_id)
+        if institution.suspended_at is None:
+            raise InstitutionError("this institution is not suspended")
+        institution.suspended_at, institution.suspended_by_case = None, None
+        db.flush()
 
     @staticmethod
     def _find(db: Session, client_id: str) -> Institution:

@@ -5,7 +5,8 @@ Token endpoint (RFC 6749 §4.4 with RFC 7523 client authentication), guarantees:
   string, no second authentication method (`client_secret`, an `Authorization` header)
   → `invalid_request`; `grant_type` other than `client_credentials` → `unsupported_grant_type`;
 - the client authenticates with a `private_key_jwt` assertion checked by
-  `app.services.oauth.client_assertion` (every rule listed there); an unknown, disabled or badly
+  `app.services.oauth.client_assertion` (every rule listed there); an unknown, disabled,
+  suspended (by a review case) or badly
   authenticated client gets one generic `invalid_client` (401) whatever failed;
 - the token's scopes are the requested ones, all of which must be registered for the
   institution (else `invalid_scope`; nothing is silently dropped); no `scope` means every
@@ -260,7 +261,7 @@ def _authenticate(db: Session, params: Mapping[str, str], audiences: Sequence[st
     institution = db.scalar(select(Institution).where(Institution.client_id == client_id))
     if institution is None:
         raise _Refused(INVALID_CLIENT, Reason.UNKNOWN_ACCOUNT)
-    if institution.status != Status.ACTIVE.value:
+    if institution.status != Status.ACTIVE.value or institution.suspended_at is not None:
         raise _Refused(INVALID_CLIENT, Reason.DISABLED_ACCOUNT, institution.client_id)
     key = load_public_key(institution.public_key_pem.encode("ascii"))
     try:

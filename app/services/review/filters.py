@@ -28,7 +28,7 @@ from policies.identifiers import InvalidIdentifier, parse_citizen_id
 
 PAGE_DEFAULT, PAGE_MAX = 50, 200
 NO_SEQ_BOUND = 2**62
-ACTOR_KINDS = ("subject", "staff", "institution", "payment_provider", "anonymous")
+ACTOR_KINDS = ("subject", "staff", "institution", "payment_provider", "anonymous", "operator")
 DECISIONS = ("allowed", "denied", "failed")
 TIERS = tuple(sorted({action.tier for action in Action}))
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")

@@ -1,9 +1,11 @@
 """The flags the review sweep raised, for officers (`compliance:flag:read`).
 
 Guarantees (the shape of every logged query): only a compliance officer with password + TOTP
-reads them, each reading is one query-log entry; newest first, a keyset page after `cursor`
-(a flag id handed out as `next_cursor`), filtered by rule and severity; a flag names entries by
-position, the actor by reference and the subject by blind index, and holds figures only.
+reads them, each reading is one query-log entry; a flag about the officer (their own actions,
+or a subject who is them or of their household) is never shown to them; newest first, a keyset
+page after `cursor` (a flag id handed out as `next_cursor`), filtered by rule and severity; a
+flag names entries by position, the actor by reference and the subject by blind index, and
+holds figures only.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from app.models import ReviewFlag
 from app.models.base import as_utc
 from app.services.outcomes import Answer, Answered, bad_input, refusal_for
 from app.services.querylog.attempt import Asker, LoggedQuery, Parts, run_logged
+from app.services.review.case_views import not_about
 from app.services.review.filters import BadFilter, parse_limit
 from policies.actions import Action
 from policies.decision import Target
@@ -90,6 +93,8 @@ class FlagList:
             if cursor is not None:
                 query = query.where(ReviewFlag.id < cursor)
             with q.unit() as db:
+                if q.asker.account_id is not None:  # never a flag about the officer
+                    query = query.where(not_about(db, q.asker.account_id, ReviewFlag))
                 flags = list(db.scalars(query))
                 views = [_view(flag, self.rules) for flag in flags[:limit]]
                 more = len(flags) > limit

@@ -10,8 +10,11 @@ Guarantees:
   `from_start` or after a crash, leaves the same flags;
 - serialised: each batch locks the position row (SQLite: the unit's write lock), so two sweeps
   at once read each entry once;
-- the sweep reads metadata only (no record, no released value) and writes only flags and its
-  position; it answers nobody, so it is not itself a query-log entry.
+- every new flag opens one review case (`case_views.open_flag_cases`) in the same unit, due
+  within the working days of `[cases]` in policies/data/review.toml; a flag found without a
+  case (raised before cases existed) gets one at the end of the sweep;
+- the sweep reads metadata only (no record, no released value) and writes only flags, their
+  cases and its position; it answers nobody, so it is not itself a query-log entry.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, cast
 
-from sqlalchemy import Table, func, select, tuple_
+from sqlalchemy import Table, exists, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.models import QueryLogEntry, ReviewFlag, ReviewSweep
+from app.models import QueryLogEntry, ReviewCase, ReviewFlag, ReviewSweep
+from app.services.review.case_views import open_flag_cases
 from app.services.review.patterns import COLUMNS, Found, Patterns
 from policies.calendar import WorkingCalendar, default_calendar
 from policies.review_rules import ReviewRules, load_review_rules
@@ -81,11 +85,21 @@ class Sweep:
                 if not rows:
                     break
                 found = Patterns(db.connection(), self.rules, self.calendar).found(rows)
-                new, changed = _store(db, found, now)
+                new_flags, changed = _store(db, found, now)
+                new = len(new_flags)
+                open_flag_cases(db, new_flags, now=now, rules=self.rules, calendar=self.calendar)
                 state.last_seq, state.swept_at = rows[-1].seq, now
                 state.rules_version = self.rules.version
                 read, raised, updated = read + len(rows), raised + new, updated + changed
                 last = state.last_seq
+        with self.parts.unit() as db:  # flags from before cases existed, or left without one
+            orphans = db.scalars(
+                select(ReviewFlag)
+                .where(~exists().where(ReviewCase.flag_id == ReviewFlag.id))
+                .order_by(ReviewFlag.id)
+                .limit(batch)
+            )
+            open_flag_cases(db, list(orphans), now=now, rules=self.rules, calendar=self.calendar)
         return SweepResult(read, raised, updated, last)
 
     @staticmethod
@@ -124,21 +138,22 @@ def _merged(found: Sequence[Found]) -> dict[tuple[str, str], tuple[Found, int, i
     return merged
 
 
-def _store(db: Session, found: Sequence[Found], now: datetime) -> tuple[int, int]:
+def _store(db: Session, found: Sequence[Found], now: datetime) -> tuple[list[ReviewFlag], int]:
     merged = _merged(found)
     if not merged:
-        return 0, 0
+        return [], 0
     existing = {
         (flag.rule_id, flag.key): flag
         for flag in db.scalars(
             select(ReviewFlag).where(tuple_(ReviewFlag.rule_id, ReviewFlag.key).in_(list(merged)))
         )
     }
-    new = changed = 0
+    new: list[ReviewFlag] = []
+    changed = 0
     for key, (item, first, last, count) in merged.items():
         flag = existing.get(key)
         if flag is None:
-            db.add(
+            new.append(
                 ReviewFlag(
                     rule_id=item.rule.id,
                     key=item.key,
@@ -154,7 +169,7 @@ def _store(db: Session, found: Sequence[Found], now: datetime) -> tuple[int, int
                     updated_at=now,
                 )
             )
-            new += 1
+            db.add(new[-1])
         elif last > flag.last_seq or count > flag.count or first < flag.first_seq:
             flag.first_seq = min(flag.first_seq, first)
             flag.last_seq = max(flag.last_seq, last)

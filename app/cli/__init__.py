@@ -18,6 +18,7 @@ from app.cli import (
     cards,
     db,
     demo,
+    exchange,
     government,
     hsm,
     institutions,
@@ -106,3 +107,4 @@ def _register(app: Flask) -> None:
     app.cli.add_command(reports.group)
     app.cli.add_command(review.group)
     app.cli.add_command(objections.group)
+    app.cli.add_command(exchange.group)

@@ -26,6 +26,12 @@ from app.models.billing import (
 )
 from app.models.consents import Consent, ConsentRevocation
 from app.models.domain import DataProvider, Record, Subject
+from app.models.exchange import (
+    ExchangeBundle,
+    ExchangePeer,
+    ExchangePublished,
+    ExchangeReceiveKey,
+)
 from app.models.government import GovernmentAgency
 from app.models.intake import CollectionConsent, IntakeBatch, IntakeError, PriorNotice
 from app.models.keys import DataKey, DataKeyState
@@ -52,6 +58,10 @@ __all__ = [
     "DataKey",
     "DataKeyState",
     "DataProvider",
+    "ExchangeBundle",
+    "ExchangePeer",
+    "ExchangePublished",
+    "ExchangeReceiveKey",
     "GovernmentAgency",
     "Institution",
     "IntakeBatch",

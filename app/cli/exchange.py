@@ -23,7 +23,7 @@ from app.services.exchange.keys import (
     identity_document,
     register_peer,
 )
-from app.services.exchange.publication import export_publication
+from app.services.exchange.publication import publish
 from app.services.exchange.receive import import_bundle
 from app.services.lists.public_lists import public_record_types
 from crypto.bundle import BundleRefused
@@ -78,21 +78,20 @@ def export_command(to_dir: Path) -> None:
     """Write the next publication bundle into the transfer directory TO."""
     parts = container()
     try:
-        with parts.unit() as session:
-            exported = export_publication(
-                session,
-                parts.key_provider,
-                parts.cipher,
-                side=parts.settings.side.value,
-                to_dir=to_dir,
-                now=parts.clock.now(),
-            )
+        published = publish(
+            parts.unit,
+            parts.key_provider,
+            parts.cipher,
+            side=parts.settings.side.value,
+            to_dir=to_dir,
+            now=parts.clock.now(),
+        )
     except ExchangeSetupError as exc:
         raise click.ClickException(str(exc)) from None
-    if exported is None:
+    if published is None:
         click.echo("nothing to publish: the portal has everything")
         return
-    final = files.finish(exported.partial)
+    exported, final = published
     counts = ", ".join(f"{n} {kind}" for kind, n in exported.counts.items())
     click.echo(f"exported bundle {exported.sequence} to {final} ({counts})")
 

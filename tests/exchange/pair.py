@@ -16,7 +16,7 @@ from sqlalchemy import select
 from app.container import container
 from app.models import Record, Subject
 from app.services.exchange import files
-from app.services.exchange.publication import export_publication
+from app.services.exchange.publication import publish
 from app.services.exchange.receive import Imported, import_bundle
 from app.services.lists.public_lists import public_record_types
 from crypto.fields import canonical_json
@@ -33,16 +33,15 @@ class Pair:
     def export(self) -> Path | None:
         """Run the registry's export into the device; the finished bundle's path."""
         parts = container(self.registry)
-        with parts.unit() as db:
-            exported = export_publication(
-                db,
-                parts.key_provider,
-                parts.cipher,
-                side="registry",
-                to_dir=self.device,
-                now=parts.clock.now(),
-            )
-        return None if exported is None else files.finish(exported.partial)
+        published = publish(
+            parts.unit,
+            parts.key_provider,
+            parts.cipher,
+            side="registry",
+            to_dir=self.device,
+            now=parts.clock.now(),
+        )
+        return None if published is None else published[1]
 
     def import_into(self, app: Flask, path: Path) -> Imported:
         parts = container(app)

@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 
 from app.container import container
 from app.models import ExchangeBundle, PublicListEntry, Record
+from app.services.exchange.publication import export_publication
 from app.services.keys.lifecycle import delete_records
 from app.settings import Side
 from crypto.bundle import BundleRefused
@@ -251,3 +252,25 @@ def test_the_commands_export_and_import_through_the_device(pair: Pair) -> None:
     refused = pair.registry.test_cli_runner().invoke(args=["exchange", "import", str(pair.device)])
     assert refused.exit_code != 0
     assert "belongs to the portal side" in refused.output
+
+
+def test_a_bundle_left_partial_by_a_crash_is_finished_by_the_next_export(pair: Pair) -> None:
+    parts = container(pair.registry)
+    with parts.unit() as db:  # committed, then the process died before the rename
+        exported = export_publication(
+            db,
+            parts.key_provider,
+            parts.cipher,
+            side="registry",
+            to_dir=pair.device,
+            now=parts.clock.now(),
+        )
+    assert exported is not None
+    with pytest.raises(BundleRefused) as unfinished:
+        pair.import_into(pair.portal, exported.partial)
+    assert unfinished.value.reason == "incomplete"
+
+    assert pair.export() is None  # nothing new, but the left bundle is finished
+    finished = pair.device / exported.partial.name.removesuffix(".partial")
+    assert pair.import_into(pair.portal, finished).sequence == 1
+    assert len(pair.records(pair.portal)) == 3

@@ -12,13 +12,17 @@ Guarantees:
 - the manifest chains to the previous exported bundle, carries the next sequence number and
   is signed by the HSM key `cg-bundle-sign`;
 - `export_publication` writes the bundle under a `.partial` name, then records it and what it
-  sent in the caller's unit of work; the caller renames it (`files.finish`) only after that
-  unit committed and discards it otherwise, so the registry's chain and the device agree.
+  sent in the caller's unit of work; `publish` renames it (`files.finish`) only after that
+  unit committed and discards it otherwise, so the registry's chain and the device agree. A
+  bundle left `.partial` by a crash after the commit is finished by the next `publish` to the
+  same directory, once its manifest hashes as the chain recorded it.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -67,6 +71,48 @@ class _Items:
     bodies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     published: dict[tuple[str, Any], str] = field(default_factory=dict)
     gone: list[Any] = field(default_factory=list)
+
+
+def publish(
+    units: Callable[[], AbstractContextManager[Session]],
+    provider: KeyProvider,
+    cipher: FieldCipher,
+    *,
+    side: str,
+    to_dir: Path,
+    now: datetime,
+) -> tuple[Exported, Path] | None:
+    """Export the next publication bundle into `to_dir` in a unit of its own and finish it
+    there once committed: (what was exported, the bundle's directory), or None."""
+    with units() as db:
+        _finish_left_partial(db, side, to_dir)
+    exported: Exported | None = None
+    try:
+        with units() as db:
+            exported = export_publication(db, provider, cipher, side=side, to_dir=to_dir, now=now)
+    except BaseException:
+        if exported is not None:
+            files.discard(exported.partial)
+        raise
+    if exported is None:
+        return None
+    return exported, files.finish(exported.partial)
+
+
+def _finish_left_partial(db: Session, side: str, to_dir: Path) -> None:
+    receiver = peer_of(side)
+    last = db.execute(
+        select(ExchangeBundle.sequence, ExchangeBundle.bundle_hash)
+        .where(ExchangeBundle.direction == "out", ExchangeBundle.peer == receiver)
+        .order_by(ExchangeBundle.sequence.desc())
+        .limit(1)
+    ).first()
+    if last is None:
+        return
+    partial = to_dir / (files.bundle_name(side, receiver, last.sequence) + files.PARTIAL)
+    manifest = partial / files.MANIFEST
+    if manifest.is_file() and bundle_hash(manifest.read_bytes()) == last.bundle_hash:
+        files.finish(partial)
 
 
 def export_publication(

@@ -274,3 +274,34 @@ def test_a_bundle_left_partial_by_a_crash_is_finished_by_the_next_export(pair: P
     finished = pair.device / exported.partial.name.removesuffix(".partial")
     assert pair.import_into(pair.portal, finished).sequence == 1
     assert len(pair.records(pair.portal)) == 3
+
+
+def test_the_import_command_names_a_refusal_and_applies_nothing(pair: Pair) -> None:
+    result = pair.registry.test_cli_runner().invoke(
+        args=["exchange", "export", "--to", str(pair.device)]
+    )
+    assert result.exit_code == 0, result.output
+    (bundle,) = pair.device.iterdir()
+    item = bundle / "items" / "000001"
+    item.write_bytes(bytes([item.read_bytes()[0] ^ 0x80]) + item.read_bytes()[1:])
+
+    refused = pair.portal.test_cli_runner().invoke(args=["exchange", "import", str(bundle)])
+
+    assert refused.exit_code == 1
+    assert "refused (item_tampered" in refused.output
+    assert "nothing of it was applied" in refused.output
+    _nothing_applied(pair)
+
+
+def test_a_peer_is_registered_once_and_never_as_oneself(pair: Pair, tmp_path: Path) -> None:
+    own = tmp_path / "portal-identity.json"  # written by `introduce`
+    again = pair.registry.test_cli_runner().invoke(args=["exchange", "register-peer", str(own)])
+    assert again.exit_code == 1
+    assert "registered already (use --replace)" in again.output
+    oneself = pair.portal.test_cli_runner().invoke(args=["exchange", "register-peer", str(own)])
+    assert oneself.exit_code == 1
+    assert "this portal registers the registry" in oneself.output
+    replaced = pair.registry.test_cli_runner().invoke(
+        args=["exchange", "register-peer", str(own), "--replace"]
+    )
+    assert replaced.exit_code == 0, replaced.output

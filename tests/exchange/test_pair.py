@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 
 from app.container import container
 from app.models import ExchangeBundle, PublicListEntry, Record
+from app.models.base import as_utc
 from app.services.exchange.publication import export_publication
 from app.services.keys.lifecycle import delete_records
 from app.settings import Side
@@ -26,6 +27,7 @@ from tests.conftest import ScratchDatabase, make_app, make_settings
 from tests.exchange.pair import TODAY, Pair, introduce, rewrite_manifest
 from tests.services.report_helpers import Person, citizen_id, ingest, loan, penalty
 
+WITHDRAWN_AT = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 ZHANG = citizen_id(11)
 LI = citizen_id(12)
 
@@ -110,7 +112,11 @@ def test_withdrawn_and_shredded_records_follow_as_tombstones(pair: Pair) -> None
         loans = list(
             db.scalars(select(Record.id).where(Record.record_type == "B.loan").order_by(Record.id))
         )
-        db.execute(update(Record).where(Record.id == loans[0]).values(status="withdrawn"))
+        db.execute(
+            update(Record)
+            .where(Record.id == loans[0])
+            .values(status="withdrawn", status_changed_at=WITHDRAWN_AT)
+        )
         delete_records(db, [loans[1]])  # as crypto-shredding deletes it
 
     second = pair.export()
@@ -122,6 +128,11 @@ def test_withdrawn_and_shredded_records_follow_as_tombstones(pair: Pair) -> None
     assert on_portal[loans[0]][0] == "withdrawn"
     assert loans[1] not in on_portal
     assert len(on_portal) == 2
+    with container(pair.portal).sessions() as db:
+        withdrawn = db.get(Record, loans[0])
+        assert withdrawn is not None
+        assert withdrawn.status_changed_at is not None
+        assert as_utc(withdrawn.status_changed_at) == WITHDRAWN_AT
 
 
 def _flip_item(bundle: Path, pair: Pair) -> None:

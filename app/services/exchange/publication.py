@@ -38,6 +38,7 @@ from app.models import (
     Record,
     Subject,
 )
+from app.models.base import as_utc
 from app.services.exchange import files
 from app.services.exchange.keys import ExchangeSetupError, peer_of, registered_peer
 from crypto.bundle import (
@@ -281,7 +282,7 @@ def _record_body(record: Record, cipher: FieldCipher) -> dict[str, Any]:
         "provider_record_id": record.provider_record_id,
         "version": record.version,
         "status": record.status,
-        "status_changed_at": _iso(record.status_changed_at),
+        "status_changed_at": _instant(record.status_changed_at),
         "change_reason": record.change_reason,
         "received_on": _iso(record.received_on),
         "payload": record.unseal("payload", cipher),
@@ -290,7 +291,12 @@ def _record_body(record: Record, cipher: FieldCipher) -> dict[str, Any]:
 
 def _tombstone(record_id: Any, reason: str, record: Record | None, now: datetime) -> dict[str, Any]:
     at = record.status_changed_at if record is not None and record.status_changed_at else now
-    return {"id": str(record_id), "reason": reason, "at": at.isoformat()}
+    return {"id": str(record_id), "reason": reason, "at": _instant(at)}
+
+
+def _instant(value: datetime | None) -> str | None:
+    """An instant as ISO 8601 with its offset (SQLite hands back naive UTC datetimes)."""
+    return None if value is None else as_utc(value).isoformat()
 
 
 def _iso(value: Any) -> str | None:

@@ -7,6 +7,8 @@ Guarantees:
   and without the public URL (`CREDITGATE_PUBLIC_URL`), which must be an `https://` origin;
 - production names its TLS proxies (`CREDITGATE_TRUSTED_PROXIES`): behind the proxy every
   request comes from it, so the client address, request id and card header are the proxy's;
+- production names its side (`CREDITGATE_SIDE=registry|portal`) and refuses `combined`, the
+  development default that serves both sides in one process (policies/data/sides.toml);
 - production's database is PostgreSQL with `sslmode=verify-full`, reached as a named role that
   does not look like an owner or superuser (`postgres`, `*admin*`, `*owner`, `*super*`);
 - the public URL is pinned here, never taken from a request: it is what institutions sign
@@ -50,6 +52,8 @@ class Side(StrEnum):
 
     REGISTRY = "registry"
     PORTAL = "portal"
+    #: Both sides in one process: development and the test suite only (production refuses it).
+    COMBINED = "combined"
 
 
 class SettingsError(Exception):
@@ -163,7 +167,7 @@ class Settings:
         env = dict(os.environ if environ is None else environ)
         try:
             mode = Mode(env.get("CREDITGATE_MODE", Mode.DEVELOPMENT.value))
-            side = Side(env.get("CREDITGATE_SIDE", Side.PORTAL.value))
+            side = Side(env.get("CREDITGATE_SIDE", Side.COMBINED.value))
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
         var_dir = Path(env.get("CREDITGATE_VAR_DIR", PROJECT_ROOT / "var")).resolve()
@@ -193,8 +197,15 @@ def _production(env: dict[str, str], side: Side, var_dir: Path) -> Settings:
         )
     if not env.get("CREDITGATE_PUBLIC_URL"):
         missing.append("CREDITGATE_PUBLIC_URL (the https:// URL institutions reach us at)")
+    if not env.get("CREDITGATE_SIDE"):
+        missing.append("CREDITGATE_SIDE (registry or portal: the side this host serves)")
     if missing:
         raise SettingsError("production mode refuses to start; missing: " + "; ".join(missing))
+    if side is Side.COMBINED:
+        raise SettingsError(
+            "CREDITGATE_SIDE=combined serves both sides in one process: development only; "
+            "production runs the registry and the portal on separate hosts"
+        )
     if len(env["CREDITGATE_SECRET_KEY"]) < 32:
         raise SettingsError("CREDITGATE_SECRET_KEY must be at least 32 characters")
     problem = production_database_problem(

@@ -151,7 +151,7 @@ def clock() -> MovableClock:
 def make_settings(database_url: str, var_dir: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "mode": Mode.TEST,
-        "side": Side.PORTAL,
+        "side": Side.COMBINED,
         "database_url": database_url,
         "var_dir": var_dir,
         "pkcs11_module": "/usr/lib/softhsm/libsofthsm2.so",

@@ -9,7 +9,9 @@ documented as JSON is JSON and matches the documented schema (JSON Schema 2020-1
 that a response documented without a body sends no JSON,
 and that every header the document marks required is present. Routes a test registers for
 itself (not in the real application) and paths the router does not know (404/405) are checked
-against the generic error schema only. A mismatch fails the test that made the request.
+against the generic error schema only, and so are routes the app's side does not offer (that
+side's served document leaves them out: policies/data/sides.toml). A mismatch fails the test
+that made the request.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def check(app: Flask, method: str, path: str, response: TestResponse) -> None:
     except HTTPException:
         endpoint = None
     body = response.get_json(silent=True) if response.is_json else None
-    if endpoint is None or endpoint not in real_endpoints():
+    if endpoint is None or endpoint not in real_endpoints() or not _offered(app, endpoint):
         if response.status_code >= 400 and body is not None:
             _validate(_ref("Error"), body, f"{method} {path} -> {response.status_code}")
             validated["unrouted"] += 1
@@ -132,6 +134,16 @@ def check(app: Flask, method: str, path: str, response: TestResponse) -> None:
         if header.get("required") and name not in response.headers:
             raise AssertionError(f"OpenAPI: {where} lacks the required header {name}")
     validated[endpoint] += 1
+
+
+def _offered(app: Flask, endpoint: str) -> bool:
+    """True unless the app runs as a side that does not offer the endpoint's action."""
+    from app.services.sides import serves
+    from app.web.gate import action_of
+
+    parts = app.extensions.get("creditgate")
+    action = action_of(app, endpoint)
+    return parts is None or action is None or serves(parts.settings.side.value, action)
 
 
 def _resolve(ref: str) -> dict[str, Any]:

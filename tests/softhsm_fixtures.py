@@ -8,8 +8,10 @@ Fixtures:
 
 - ``softhsm_env`` (session): a temporary token directory and softhsm2.conf with three tokens
   initialised under random PINs: ``token_label`` (service keys provisioned), ``empty_token_label``
-  (never provisioned; treat as read-only) and ``spare_token_label`` (unprovisioned; the
-  provisioning tests provision it). Use ``softhsm_env.provider()`` for an extra instance.
+  (never provisioned; treat as read-only), ``spare_token_label`` (unprovisioned; the
+  provisioning tests provision it) and ``peer_token_label`` (the other side's token in the
+  exchange pair tests: ``peer_provider`` provisions it). Use ``softhsm_env.provider()`` for an
+  extra instance.
 - ``service_provider`` (session): a `Pkcs11KeyProvider` on the provisioned token;
   ``hsm_provider`` is the same object under the name the hsm tests use.
 
@@ -49,6 +51,7 @@ class SoftHsmEnv:
     spare_token_label: str
     pin: str = field(repr=False)
     so_pin: str = field(repr=False)
+    peer_token_label: str = "cg-test-peer"
 
     def provider(self, token_label: str | None = None, **overrides: Any) -> Pkcs11KeyProvider:
         """A new provider instance on this configuration (the provisioned token by default)."""
@@ -94,6 +97,7 @@ def _build_env(base: Path) -> SoftHsmEnv:
         env.token_label,
         env.empty_token_label,
         env.spare_token_label,
+        env.peer_token_label,
         *CARD_TOKEN_LABELS,
     ):
         init_softhsm_token(conf_path, label, so_pin, pin)
@@ -113,6 +117,15 @@ def softhsm_env(tmp_path_factory: pytest.TempPathFactory) -> SoftHsmEnv:
 @pytest.fixture(scope="session")
 def service_provider(softhsm_env: SoftHsmEnv) -> Iterator[Pkcs11KeyProvider]:
     provider = softhsm_env.provider()
+    yield provider
+    provider.close()
+
+
+@pytest.fixture(scope="session")
+def peer_provider(softhsm_env: SoftHsmEnv) -> Iterator[Pkcs11KeyProvider]:
+    """A provider on the peer token, its service keys provisioned: the other side's HSM."""
+    provider = softhsm_env.provider(softhsm_env.peer_token_label)
+    provision_service_keys(provider)
     yield provider
     provider.close()
 

@@ -27,6 +27,12 @@ from app.models.billing import (
 from app.models.cases import ReviewCase, ReviewCaseEvent
 from app.models.consents import Consent, ConsentRevocation
 from app.models.domain import DataProvider, Record, Subject
+from app.models.exchange import (
+    ExchangeBundle,
+    ExchangePeer,
+    ExchangePublished,
+    ExchangeReceiveKey,
+)
 from app.models.government import GovernmentAgency
 from app.models.intake import CollectionConsent, IntakeBatch, IntakeError, PriorNotice
 from app.models.keys import DataKey, DataKeyState
@@ -53,6 +59,10 @@ __all__ = [
     "DataKey",
     "DataKeyState",
     "DataProvider",
+    "ExchangeBundle",
+    "ExchangePeer",
+    "ExchangePublished",
+    "ExchangeReceiveKey",
     "GovernmentAgency",
     "Institution",
     "IntakeBatch",

@@ -3,6 +3,9 @@
 - Views opt out of the login requirement with `@public`; anything else answers 401 without a
   live session (outside `/api/`, where browsers navigate, a 302 to the login page instead).
   A route added without thinking is therefore closed, not open.
+- A view whose action belongs to the other side (policies/data/sides.toml) answers 404, as if the
+  route did not exist, before any login is asked for: the registry offers none of the portal's
+  routes and the portal none of the registry's.
 - Every view is bound to exactly one policy action with `@bound_to(Action.…)`; a request that
   reaches a view bound to none is refused (500, logged), and a test walks the URL map.
 - Every state-changing request (POST, PUT, PATCH, DELETE) made with a session cookie must carry
@@ -20,10 +23,12 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from flask import Flask, Response, jsonify, redirect, request
+from flask import Flask, Response, abort, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
 
+from app.container import container
 from app.services.policy import Action
+from app.services.sides import serves
 from app.web import security_events
 from app.web.identity import current_principal
 from app.web.pages import problem
@@ -110,9 +115,13 @@ def init_app(app: Flask) -> None:
     def deny_unless_public() -> ResponseReturnValue | None:
         if request.url_rule is None:
             return None  # 404/405 handled by the router
-        if request.endpoint != "static" and action_of(app, request.endpoint) is None:
+        action = action_of(app, request.endpoint)
+        if request.endpoint != "static" and action is None:
             log.error("view %s is bound to no policy action: refused", request.endpoint)
             return jsonify(error="unbound_route", message="This route is not available."), 500
+        if action is not None and not serves(container(app).settings.side.value, action):
+            security_events.record("access.denied", "other_side", status=404)
+            abort(404)
         principal = current_principal()
         if principal is None:
             if is_public(app, request.endpoint):

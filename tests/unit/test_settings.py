@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import Mode, Settings, SettingsError
+from app.settings import Mode, Settings, SettingsError, Side
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 
@@ -35,6 +35,7 @@ def _production(**extra: str) -> dict[str, str]:
         "CREDITGATE_PAYMENT_NOTIFY_KEY_FILE": os.environ["CG_TEST_NOTIFY_KEY_FILE"],
         "CREDITGATE_PUBLIC_URL": "https://creditgate.example.gov.cn",
         "CREDITGATE_TRUSTED_PROXIES": "127.0.0.1/32",
+        "CREDITGATE_SIDE": "portal",
     }
     env.update(extra)
     return env
@@ -51,6 +52,7 @@ def _production(**extra: str) -> dict[str, str]:
         ("CREDITGATE_PAYMENT_NOTIFY_KEY_FILE", "notification key file"),
         ("CREDITGATE_PUBLIC_URL", "CREDITGATE_PUBLIC_URL"),
         ("CREDITGATE_TRUSTED_PROXIES", "TLS proxy"),
+        ("CREDITGATE_SIDE", "registry or portal"),
     ],
 )
 def test_production_refuses_to_start_naming_what_is_missing(missing: str, named: str) -> None:
@@ -119,6 +121,13 @@ def test_development_creates_a_random_secret_once_and_reuses_it(tmp_path: Path) 
     assert (tmp_path / "secret-key").stat().st_mode & 0o777 == 0o600
     other = Settings.from_env({"CREDITGATE_VAR_DIR": str(tmp_path / "elsewhere")})
     assert other.secret_key != first.secret_key
+
+
+def test_development_serves_both_sides_and_production_refuses_to(tmp_path: Path) -> None:
+    assert Settings.from_env({"CREDITGATE_VAR_DIR": str(tmp_path)}).side is Side.COMBINED
+    with pytest.raises(SettingsError, match="development only"):
+        Settings.from_env(_production(CREDITGATE_SIDE="combined"))
+    assert Settings.from_env(_production(CREDITGATE_SIDE="registry")).side is Side.REGISTRY
 
 
 def test_unknown_mode_or_side_is_refused() -> None:

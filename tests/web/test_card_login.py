@@ -197,7 +197,7 @@ def test_the_challenge_names_version_service_username_nonce_and_expiry(app: Flas
     assert "=" not in body["to_be_signed"]
     text = unb64u(body["to_be_signed"]).decode("utf-8")
     match = re.fullmatch(
-        r"creditgate-login-v1\nservice=creditgate-portal\nusername=zhang\.wei\n"
+        r"creditgate-login-v1\nservice=creditgate-combined\nusername=zhang\.wei\n"
         r"nonce=([0-9a-f]{64})\nexpires=(\S+)\n",
         text,
     )

@@ -71,6 +71,17 @@ def _derived_from_records() -> list[tuple[Table, Column[Any]]]:
     ]
 
 
+def delete_records(session: Session, record_ids: list[Any]) -> int:
+    """Delete the records and every row derived from them (the rows a shredding takes with
+    it), in the caller's unit of work; returns how many records there were."""
+    if not record_ids:
+        return 0
+    for table, column in _derived_from_records():
+        session.execute(delete(table).where(column.in_(record_ids)))
+    result = session.execute(delete(Record).where(Record.id.in_(record_ids)))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 class KeyLifecycleError(Exception):
     """A key operation was refused because it would break a retention or integrity rule."""
 

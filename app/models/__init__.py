@@ -27,6 +27,7 @@ from app.models.billing import (
 from app.models.consents import Consent, ConsentRevocation
 from app.models.domain import DataProvider, Record, Subject
 from app.models.government import GovernmentAgency
+from app.models.grades import GradeApproval, SubjectGrade
 from app.models.intake import CollectionConsent, IntakeBatch, IntakeError, PriorNotice
 from app.models.keys import DataKey, DataKeyState
 from app.models.lists import ListChange, ListPublication
@@ -53,6 +54,7 @@ __all__ = [
     "DataKeyState",
     "DataProvider",
     "GovernmentAgency",
+    "GradeApproval",
     "Institution",
     "IntakeBatch",
     "IntakeError",
@@ -88,6 +90,7 @@ __all__ = [
     "StaffRelation",
     "Statement",
     "Subject",
+    "SubjectGrade",
     "TotpCredential",
     "TotpUsedStep",
 ]

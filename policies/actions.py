@@ -98,6 +98,11 @@ class Action(StrEnum):
     PROVIDER_OBJECTION_READ = "provider:objection:read"
     INSTITUTION_DISPUTE_READ = "institution:dispute:read"
     SELF_INBOX_READ = "self:inbox:read"
+    # grades A-E: the subject's own, and registrars' second approval of an A or an E
+    SELF_GRADE_READ = "self:grade:read"
+    REGISTRY_GRADE_READ = "registry:grade:read"
+    REGISTRY_GRADE_APPROVE = "registry:grade:approve"
+    REGISTRY_GRADE_RECOMPUTE = "registry:grade:recompute"
 
     @property
     def tier(self) -> str:
@@ -125,6 +130,7 @@ NOT_QUERY_RECORDS = frozenset(
         Action.SELF_STATEMENT_READ,
         Action.SELF_STATEMENT_WITHDRAW,
         Action.SELF_INBOX_READ,
+        Action.SELF_GRADE_READ,
     }
 )
 
@@ -159,6 +165,10 @@ LOGGED_ACTIONS = frozenset(
         Action.PROVIDER_OBJECTION_READ,
         Action.INSTITUTION_DISPUTE_READ,
         Action.SELF_INBOX_READ,
+        Action.SELF_GRADE_READ,
+        Action.REGISTRY_GRADE_READ,
+        Action.REGISTRY_GRADE_APPROVE,
+        Action.REGISTRY_GRADE_RECOMPUTE,
     }
 )
 

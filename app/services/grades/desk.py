@@ -215,7 +215,7 @@ class Grades:
                 return not_found()
             q.subject_bidx = subject.id_bidx
             counts = self.grader().regrade(
-                db, [subject.id], on=q.on, now=q.at, proposer=self._proposer(q)
+                db, [subject.id], on=q.on, now=q.at, proposer=self._proposer(q), force=True
             )
             db.flush()
             row = db.get(SubjectGrade, subject.id)

@@ -13,8 +13,9 @@ Guarantees:
   (one per subject: a pending proposal of another grade is superseded) and the previous
   counted grade, or none, goes on showing; a grading no longer A or E supersedes the pending
   proposal;
-- a subject whose grading is unchanged is not written to; memory is bounded by the subjects
-  of one call (callers pass at most a chunk of them);
+- a subject whose grading is unchanged is not written to, unless `force` (a registrar's own
+  recomputation: an A or an E refused or superseded before is proposed again, by them);
+  memory is bounded by the subjects of one call (callers pass at most a chunk of them);
 - nothing here commits or logs: the caller's unit does (intake, an objection's answer, a
   registrar's recomputation).
 """
@@ -170,6 +171,7 @@ class Grader:
         now: datetime,
         proposer: Proposer,
         opened: Mapping[uuid.UUID, Mapping[str, Any]] | None = None,
+        force: bool = False,
     ) -> RegradeCounts:
         """Grade the subjects again and store the result (see the module's guarantees)."""
         connection = db.connection() if isinstance(db, Session) else db
@@ -178,7 +180,9 @@ class Grader:
         if not ids:
             return counts
         facts = self.facts(connection, ids, opened)
-        return self.store(connection, facts, on=on, now=now, proposer=proposer, counts=counts)
+        return self.store(
+            connection, facts, on=on, now=now, proposer=proposer, counts=counts, force=force
+        )
 
     def store(
         self,
@@ -189,6 +193,7 @@ class Grader:
         now: datetime,
         proposer: Proposer,
         counts: RegradeCounts | None = None,
+        force: bool = False,
     ) -> RegradeCounts:
         """Store the gradings of subjects whose facts are read already."""
         counts = counts or RegradeCounts()
@@ -223,9 +228,11 @@ class Grader:
             explained = explanation_json(grading)
             counts.graded += 1
             before = held.get(sid)
-            if before is not None and (before.grade, before.score, before.explanation) == (
-                grading.grade, grading.score, explained
-            ):  # fmt: skip
+            unchanged = before is not None and (
+                (before.grade, before.score, before.explanation)
+                == (grading.grade, grading.score, explained)
+            )
+            if unchanged and not force:
                 continue
             counts.changed += 1
             row = {

@@ -12,6 +12,7 @@ from app.cli import (
     db,
     demo,
     government,
+    grades,
     hsm,
     institutions,
     intake,
@@ -44,3 +45,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(reports.group)
     app.cli.add_command(review.group)
     app.cli.add_command(objections.group)
+    app.cli.add_command(grades.group)

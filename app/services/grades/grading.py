@@ -14,7 +14,8 @@ Guarantees:
   counted grade, or none, goes on showing; a grading no longer A or E supersedes the pending
   proposal;
 - a subject whose grading is unchanged is not written to, unless `force` (a registrar's own
-  recomputation: an A or an E refused or superseded before is proposed again, by them);
+  recomputation: any A or E it yields is proposed anew by them, superseding a pending one,
+  so they can never approve what they triggered);
   memory is bounded by the subjects of one call (callers pass at most a chunk of them);
 - nothing here commits or logs: the caller's unit does (intake, an objection's answer, a
   registrar's recomputation).
@@ -249,7 +250,9 @@ class Grader:
             needs_approval = self.scorecard.rule(grading.grade).second_approval and (
                 before is None or before.counted_grade != grading.grade
             )
-            if waiting is not None and (not needs_approval or waiting.grade != grading.grade):
+            if waiting is not None and (
+                force or not needs_approval or waiting.grade != grading.grade
+            ):  # a registrar's own recomputation makes them the proposer
                 superseded.append({"approval_id": waiting.id})
                 waiting = None
             if not needs_approval:

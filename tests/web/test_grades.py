@@ -18,7 +18,15 @@ from app.container import container
 from app.models import GradeApproval, ListChange, QueryLogEntry, SubjectGrade
 from tests.clocks import MovableClock
 from tests.services.report_helpers import citizen_id
-from tests.web.intake_helpers import TODAY, Provider, jsonl, register_provider, submit
+from tests.web.intake_helpers import (
+    TODAY,
+    Provider,
+    jsonl,
+    judgment,
+    penalty_row,
+    register_provider,
+    submit,
+)
 from tests.web.rights_helpers import Holder, holder_of, registrar
 
 OWN = "/api/v1/self/grade"
@@ -266,3 +274,44 @@ def test_the_pages_show_the_grade_and_the_approvals(app: Flask, court: Provider)
     assert 'id="factor-dishonest-debtor"' in text
     assert "失信被执行人" in text
     assert "-27" in text
+
+
+def criminal_row(court: Provider, record_id: str, sequence: int) -> dict[str, Any]:
+    return {
+        "op": "add",
+        "provider": court.code,
+        "record_id": record_id,
+        "type": "D.criminal_judgment",
+        "subject": {"id_number": citizen_id(sequence), "name": f"测试{sequence}"},
+        "occurred_on": "2026-03-01",
+        "notice": {"notified_on": "2026-03-10", "channel": "registered_mail"},
+        "fields": {
+            "court": "重庆市渝中区人民法院",
+            "case_number": "（2026）渝0103刑初5号",
+            "offence": "contract_fraud",
+            "sentence": "suspended",
+        },
+    }
+
+
+def test_an_approved_e_without_a_listed_record_is_proposed_for_the_blacklist(
+    app: Flask, court: Provider
+) -> None:
+    rows = [
+        criminal_row(court, "K-9", 509),
+        judgment(court, "J-9", 509),
+        judgment(court, "J-10", 509),
+        penalty_row(court, "P-9", 509),
+    ]
+    holder = holder_of(app, court, 509, rows)
+    (waiting,) = pending(app)
+    assert (waiting.grade, waiting.score) == ("E", 66)  # 96 - 20 - 6 - 4
+    client, headers = registrar(app)
+    assert decide(client, headers, waiting.id, "approve").status_code == 200
+    with container(app).sessions() as db:
+        changes = db.scalars(
+            select(ListChange).where(ListChange.subject_id == holder.subject_id)
+        ).all()
+    assert [(c.list, c.rule_id, c.status, c.basis) for c in changes] == [
+        ("black", "black-grade", "pending", "")
+    ]

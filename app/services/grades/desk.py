@@ -13,8 +13,9 @@ Guarantees (the shape of every logged query: `app.services.querylog.attempt`):
   at once and asks the lists (`app.services.lists.review.ListReview.derive` for that subject)
   whether it lists or unlists the subject: what they propose waits for a compliance officer's
   confidentiality review like every list change; refusing leaves the previous grade counting;
-- a recomputation grades the named subject (or, from the console, every subject, a chunk per
-  unit) with the recomputing registrar as the proposer of any A or E it yields.
+- a recomputation grades the named subject (or, from the console, every subject, a keyset
+  chunk per unit, so memory stays flat) with the recomputing registrar as the proposer of any
+  A or E it yields.
 """
 
 from __future__ import annotations
@@ -230,14 +231,16 @@ class Grades:
 
         def use_case(q: LoggedQuery) -> Answer:
             total = RegradeCounts()
-            with q.snapshot() as reads:
-                decision = q.decide(Target())
-                ids = [] if not decision.allowed else list(reads.scalars(select(Subject.id)))
+            decision = q.decide(Target())
             grader, proposer = self.grader(), self._proposer(q)
-            for start in range(0, len(ids), CHUNK_SUBJECTS):
-                chunk = ids[start : start + CHUNK_SUBJECTS]
+            after: uuid.UUID | None = None
+            while decision.allowed:
                 with self.parts.unit() as db:
+                    chunk = next_subjects(db, after, CHUNK_SUBJECTS)
                     counts = grader.regrade(db, chunk, on=q.on, now=q.at, proposer=proposer)
+                if not chunk:
+                    break
+                after = chunk[-1]
                 for name in TOTALS:
                     setattr(total, name, getattr(total, name) + getattr(counts, name))
                 progress(len(chunk))
@@ -261,6 +264,14 @@ class Grades:
                 GradeApproval.subject_id == subject_id, GradeApproval.status == "pending"
             )
         )
+
+
+def next_subjects(db: Session, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:
+    """The next `limit` subject ids after `after`, in id order (keyset: memory stays flat)."""
+    query = select(Subject.id).order_by(Subject.id).limit(limit)
+    if after is not None:
+        query = query.where(Subject.id > after)
+    return list(db.scalars(query))
 
 
 def _recomputed(subject_id: uuid.UUID, row: SubjectGrade, counts: RegradeCounts) -> dict[str, Any]:

@@ -23,10 +23,11 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
+from types import MappingProxyType
 
 from policies.catalog_model import Catalog
 from policies.list_rules import Fact
@@ -67,11 +68,21 @@ class Factor:
         """Whether `fact` is one of the records this factor counts on `on`."""
         if fact.record_type not in self.record_types or not fact.displayed(on):
             return False
+        return self.matches(fact, _cutoffs((self,), on))
+
+    def matches(self, fact: Fact, cutoffs: Mapping[int, date]) -> bool:
+        """`counts` for a displayed record of one of the factor's types, given the day
+        `years` before the grading day for each age band (`_cutoffs`)."""
         if self.field is not None and fact.plain.get(self.field) not in self.values:
             return False
-        if self.within_years is not None and fact.occurred_on <= add_years(on, -self.within_years):
+        if self.within_years is not None and fact.occurred_on <= cutoffs[self.within_years]:
             return False
-        return self.beyond_years is None or fact.occurred_on <= add_years(on, -self.beyond_years)
+        return self.beyond_years is None or fact.occurred_on <= cutoffs[self.beyond_years]
+
+
+def _cutoffs(factors: Iterable[Factor], on: date) -> dict[int, date]:
+    years = {y for f in factors for y in (f.within_years, f.beyond_years) if y is not None}
+    return {y: add_years(on, -y) for y in years}
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,24 +141,26 @@ class Scorecard:
     grades: tuple[GradeRule, ...]
     factors: tuple[Factor, ...]
     violation_types: frozenset[str]
+    #: record type -> the non-sensitive field its factors read (what grading opens)
+    field_types: Mapping[str, str] = field(init=False)
+    #: every record type grading looks at
+    record_types: frozenset[str] = field(init=False)
+    #: record type -> the factors that count it, in the card's order
+    by_type: Mapping[str, tuple[Factor, ...]] = field(init=False)
 
-    @property
-    def field_types(self) -> dict[str, str]:
-        """Record type -> the non-sensitive field some factor reads (what grading opens)."""
-        return {
-            code: factor.field
-            for factor in self.factors
-            if factor.field is not None
-            for code in factor.record_types
-        }
-
-    @property
-    def record_types(self) -> frozenset[str]:
-        """Every record type grading looks at."""
-        found: set[str] = set(self.violation_types)
+    def __post_init__(self) -> None:
+        fields: dict[str, str] = {}
+        by_type: dict[str, list[Factor]] = {}
         for factor in self.factors:
-            found |= factor.record_types
-        return frozenset(found)
+            for code in factor.record_types:
+                by_type.setdefault(code, []).append(factor)
+                if factor.field is not None:
+                    fields[code] = factor.field
+        object.__setattr__(self, "field_types", MappingProxyType(fields))
+        object.__setattr__(self, "record_types", frozenset(by_type) | self.violation_types)
+        object.__setattr__(
+            self, "by_type", MappingProxyType({k: tuple(v) for k, v in by_type.items()})
+        )
 
     def rule(self, code: str) -> GradeRule:
         return next(rule for rule in self.grades if rule.code == code)
@@ -155,15 +168,24 @@ class Scorecard:
     def grade(self, facts: Iterable[Fact], on: date) -> Grading:
         """The score, grade and explanation of a subject with these current records."""
         facts = list(facts)
+        cutoffs = _cutoffs(self.factors, on)
+        counted: dict[str, list[str]] = {}
+        for fact in facts:
+            factors = self.by_type.get(fact.record_type)
+            if factors is None or not fact.displayed(on):
+                continue
+            for factor in factors:
+                if factor.matches(fact, cutoffs):
+                    counted.setdefault(factor.id, []).append(fact.record_id)
         moved: list[Moved] = []
         score = self.base
         for factor in self.factors:
-            counted = sorted(f.record_id for f in facts if factor.counts(f, on))
-            if counted:
-                points = factor.points * min(len(counted), factor.max_records)
+            refs = counted.get(factor.id)
+            if refs:
+                points = factor.points * min(len(refs), factor.max_records)
                 score += points
                 moved.append(
-                    Moved(factor.id, factor.title, factor.title_zh, points, tuple(counted))
+                    Moved(factor.id, factor.title, factor.title_zh, points, tuple(sorted(refs)))
                 )
         held: list[HeldBack] = []
         for rule in self.grades:
@@ -218,6 +240,14 @@ def parse_scorecard(text: str, *, source: str, catalog: Catalog) -> Scorecard:
     ids = [f.id for f in factors]
     if not factors or len(set(ids)) != len(ids):
         raise fail("factors are required and their ids unique")
+    read: dict[str, str] = {}
+    for factor in factors:
+        reads = factor.field
+        if reads is None:
+            continue
+        for code in factor.record_types:
+            if read.setdefault(code, reads) != reads:
+                raise fail(f"factors of {code!r} read one field only")
     highest = base + sum(f.points * f.max_records for f in factors if f.points > 0)
     lowest = base + sum(f.points * f.max_records for f in factors if f.points < 0)
     if highest > 100 or lowest < 0:

@@ -28,9 +28,18 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, LargeBinary, delete, func, select, type_coerce
+from sqlalchemy import (
+    Connection,
+    Engine,
+    LargeBinary,
+    Table,
+    delete,
+    func,
+    select,
+    type_coerce,
+)
 
 from app.models import GradeApproval, Record, Subject, SubjectGrade
 from app.services.grades.grading import Grader, Proposer
@@ -104,8 +113,8 @@ def _grade(engine: Engine, grader: Grader, limit: int | None = None) -> int:
 
 def _reset(engine: Engine) -> None:
     with engine.begin() as conn:
-        conn.execute(delete(GradeApproval.__table__))
-        conn.execute(delete(SubjectGrade.__table__))
+        conn.execute(delete(cast(Table, GradeApproval.__table__)))
+        conn.execute(delete(cast(Table, SubjectGrade.__table__)))
 
 
 def _peak(fn: Callable[[], object]) -> float:

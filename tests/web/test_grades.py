@@ -315,3 +315,17 @@ def test_an_approved_e_without_a_listed_record_is_proposed_for_the_blacklist(
     assert [(c.list, c.rule_id, c.status, c.basis) for c in changes] == [
         ("black", "black-grade", "pending", "")
     ]
+
+
+def test_the_own_report_carries_the_grade_that_counts(app: Flask, court: Provider) -> None:
+    holder = holder_of(app, court, 510, [debtor_row(court, "E-10", 510)])
+    assert holder.report()["grade"] is None  # an E waiting for its approval does not count
+    client, headers = registrar(app)
+    (waiting,) = pending(app)
+    assert decide(client, headers, waiting.id, "approve").status_code == 200
+    grade = holder.report()["grade"]
+    assert (grade["grade"], grade["score"], grade["title_zh"]) == ("E", 69, "严重失信")
+    assert grade["explanation"] == own_grade(holder)["explanation"]
+    page = holder.client.post("/report", data={"csrf_token": holder.headers["X-CSRF-Token"]})
+    assert page.status_code == 200
+    assert "E 严重失信 · 69/100" in page.get_data(as_text=True)

@@ -76,3 +76,19 @@ def approval_view(row: GradeApproval) -> dict[str, Any]:
         "status": row.status,
         "decided_at": None if row.decided_at is None else as_utc(row.decided_at).isoformat(),
     }
+
+
+def report_grade(card: Scorecard, counted: tuple[str, int, str] | None) -> dict[str, Any] | None:
+    """The own report's `grade`: the grade that counts, its score and every factor that moved
+    it (the same explanation as `own_grade_view`), or None when none counts."""
+    if counted is None:
+        return None
+    code, score, explanation = counted
+    rule = card.rule(code)
+    return {
+        "grade": code,
+        "title": rule.title,
+        "title_zh": rule.title_zh,
+        "score": score,
+        "explanation": json.loads(explanation),
+    }

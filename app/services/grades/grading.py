@@ -17,6 +17,9 @@ Guarantees:
   recomputation: any A or E it yields is proposed anew by them, superseding a pending one,
   so they can never approve what they triggered);
   memory is bounded by the subjects of one call (callers pass at most a chunk of them);
+- concurrent units grading the same subject take turns (its `subjects` row, locked FOR NO
+  KEY UPDATE on PostgreSQL; SQLite has one writer), so the later one grades every record the
+  earlier one committed: a grade never misses a record written at the same time;
 - nothing here commits or logs: the caller's unit does (intake, an objection's answer, a
   registrar's recomputation).
 """
@@ -42,7 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from app.models import GradeApproval, Record, SubjectGrade
+from app.models import GradeApproval, Record, Subject, SubjectGrade
 from app.models.ids import uuid7
 from crypto.envelope import Envelope
 from crypto.fields import FieldCipher
@@ -50,6 +53,7 @@ from policies.list_rules import Fact
 from policies.scorecard import Grading, Scorecard
 
 _RECORDS = cast(Table, Record.__table__)
+_SUBJECTS = cast(Table, Subject.__table__)
 _GRADES = cast(Table, SubjectGrade.__table__)
 _APPROVALS = cast(Table, GradeApproval.__table__)
 _UPDATE_GRADE = (
@@ -180,6 +184,15 @@ class Grader:
         counts = RegradeCounts()
         if not ids:
             return counts
+        # one grading of a subject at a time: a concurrent unit grading the same subject waits
+        # here, then reads (READ COMMITTED: a fresh statement) the records the first committed.
+        # FOR NO KEY UPDATE does not wait on the key-share locks that inserting records takes.
+        connection.execute(
+            select(_SUBJECTS.c.id)
+            .where(_SUBJECTS.c.id.in_(ids))
+            .order_by(_SUBJECTS.c.id)
+            .with_for_update(key_share=True)
+        )
         facts = self.facts(connection, ids, opened)
         return self.store(
             connection, facts, on=on, now=now, proposer=proposer, counts=counts, force=force

@@ -139,7 +139,11 @@ class Grades:
             if not decision.allowed:
                 q.deny(db)
                 return refusal_for(decision)
-            row = None if approval_id is None else db.get(GradeApproval, approval_id)
+            row = (
+                None
+                if approval_id is None
+                else db.get(GradeApproval, approval_id, with_for_update=True)
+            )  # two registrars deciding at once, or a regrading superseding it: one at a time
             if row is None:
                 q.deny(db, "no_such_approval")
                 return not_found()

@@ -5,7 +5,8 @@ intake of 1,000,000 records >= 0.4x a plain insert of the same rows, resident me
 correction as fast as a new record (`python -m bench.intake_jsonl` runs it alone); own report
 >= 0.75x a logged read on the same server (on SQLite and on PostgreSQL), p99 <= 3x p50, no
 HSM call per report in steady state; the signed-PDF own report >= 0.25x the JSON one;
-query-log verification >= 100,000 entries/s (`python -m bench.log_verify` runs it alone).
+query-log verification >= 100,000 entries/s (`python -m bench.log_verify` runs it alone);
+grading subjects >= 0.5x opening the same records, memory flat (`python -m bench.grading`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import hsm_ops, ingest, intake_jsonl, log_verify, lookup, own_report, pdf_report
+from bench import (
+    grading,
+    hsm_ops,
+    ingest,
+    intake_jsonl,
+    log_verify,
+    lookup,
+    own_report,
+    pdf_report,
+)
 from bench.harness import BenchToken, machine, save
 from policies.catalog import load_catalog
 
@@ -30,6 +40,7 @@ FIGURES = (
     "pdf-report",
     "pdf-report-pg",
     "log-verify",
+    "grading",
 )
 
 
@@ -43,6 +54,9 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--log-entries", type=int, default=200_000)
+    parser.add_argument(
+        "--grading-subjects", type=int, default=100_000, help="subjects of the grading figure"
+    )
     parser.add_argument(
         "--report-rounds",
         type=int,
@@ -60,6 +74,7 @@ def main() -> None:
         args.subjects, args.ingest_subjects, args.rounds = 5000, 500, 1
         args.log_entries = 20_000
         args.intake_records = 20_000
+        args.grading_subjects = 10_000
         args.report_rounds, args.report_seconds = 2, 3
     catalog = load_catalog()
     with tempfile.TemporaryDirectory(prefix="cg-bench-") as tmp:
@@ -106,6 +121,10 @@ def main() -> None:
             results["log_verify"] = log_verify.run(
                 base, token, entries=args.log_entries, rounds=max(args.rounds, 5)
             )
+        if "grading" in wanted:
+            results["grading"] = grading.run(
+                base, token, catalog, subjects=args.grading_subjects, rounds=args.rounds
+            )
     path = save(results)
     print(json.dumps(results, indent=2))
     if "ingest" in results:
@@ -144,6 +163,13 @@ def main() -> None:
             f"query-log verify: {log['verify_entries_per_s']:,} entries/s over "
             f"{log['entries']:,} entries ({log['verify_vs_stream']}x plain streaming; "
             ">= 100,000 entries/s)"
+        )
+    if "grading" in results:
+        graded = results["grading"]
+        print(
+            f"grading {graded['subjects']:,} subjects: {graded['grading_vs_open_all']}x opening "
+            f"the same records (>= 0.5x; {graded['grading_vs_open_needed']}x opening only what "
+            f"grading opens); tracemalloc peak {graded['peak_ratio_full_vs_tenth']}x at 10x"
         )
     print(f"results written to {path}")
 

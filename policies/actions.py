@@ -116,6 +116,11 @@ class Action(StrEnum):
     OPERATOR_KEY_SHRED = "operator:key:shred"
     OPERATOR_CARD_ISSUE = "operator:card:issue"
     OPERATOR_CARD_REVOKE = "operator:card:revoke"
+    # grades A-E: the subject's own, and registrars' second approval of an A or an E
+    SELF_GRADE_READ = "self:grade:read"
+    REGISTRY_GRADE_READ = "registry:grade:read"
+    REGISTRY_GRADE_APPROVE = "registry:grade:approve"
+    REGISTRY_GRADE_RECOMPUTE = "registry:grade:recompute"
 
     @property
     def tier(self) -> str:
@@ -143,6 +148,7 @@ NOT_QUERY_RECORDS = frozenset(
         Action.SELF_STATEMENT_READ,
         Action.SELF_STATEMENT_WITHDRAW,
         Action.SELF_INBOX_READ,
+        Action.SELF_GRADE_READ,
     }
 )
 
@@ -183,6 +189,10 @@ LOGGED_ACTIONS = frozenset(
         Action.PROVIDER_OBJECTION_READ,
         Action.INSTITUTION_DISPUTE_READ,
         Action.SELF_INBOX_READ,
+        Action.SELF_GRADE_READ,
+        Action.REGISTRY_GRADE_READ,
+        Action.REGISTRY_GRADE_APPROVE,
+        Action.REGISTRY_GRADE_RECOMPUTE,
     }
 )
 

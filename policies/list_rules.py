@@ -7,9 +7,11 @@ Guarantees:
   is not sensitive (so deciding never needs a sealed value's sensitive part), lists are exactly
   `black` and `red`; else one `ListRulesError` naming the file and the entry;
 - `listed_on` decides from plain facts (record type, dates, status, negative flag, and the
-  non-sensitive fields the rules name), never from anything else: black while a current record
-  of a black rule's type is displayed; red when no negative record is displayed or occurred in
-  `clean_years` and some good record is displayed;
+  non-sensitive fields the rules name) and the subject's counted grade, never from anything
+  else: black while a current record of a black rule's type is displayed, or while the counted
+  grade is one of the black list's `grades` (rule `black-grade`); red when no negative record
+  is displayed or occurred in `clean_years` and some good record is displayed, or when the
+  counted grade is one of the red list's `grades` (rule `red-grade`);
 - `confidentiality_check` passes a publication only if every published field is declared, its
   record type is of the public disclosure class and the field's public-tier mask is not
   `redact`: anything the public tier would not see is never published.
@@ -58,6 +60,12 @@ class ListRules:
     black: tuple[BlackRule, ...]
     clean_years: int
     good: tuple[GoodRecord, ...]
+    grades: Mapping[ListCode, frozenset[str]]  # counted grades that list a subject
+
+    @property
+    def listing_grades(self) -> frozenset[str]:
+        """Every counted grade some list takes as a reason."""
+        return frozenset().union(*self.grades.values())
 
     def black_rule(self, rule_id: str) -> BlackRule | None:
         return next((rule for rule in self.black if rule.id == rule_id), None)
@@ -89,8 +97,11 @@ class Listing:
     basis: tuple[str, ...]  # record ids
 
 
-def listed_on(rules: ListRules, facts: Iterable[Fact], on: date) -> list[Listing]:
-    """The listings a subject with these current records belongs to on `on`."""
+def listed_on(
+    rules: ListRules, facts: Iterable[Fact], on: date, grade: str | None = None
+) -> list[Listing]:
+    """The listings a subject with these current records and this counted grade belongs to
+    on `on` (one per list: a record rule's listing names its records, else the grade's)."""
     facts = list(facts)
     listings: list[Listing] = []
     for rule in rules.black:
@@ -117,6 +128,10 @@ def listed_on(rules: ListRules, facts: Iterable[Fact], on: date) -> list[Listing
         )
         if good:
             listings.append(Listing("red", "red-clean-record", good))
+    listed = {listing.list for listing in listings}
+    for code in LISTS:
+        if code not in listed and grade is not None and grade in rules.grades.get(code, ()):
+            listings.append(Listing(code, f"{code}-grade", ()))
     return listings
 
 
@@ -171,13 +186,14 @@ def parse_list_rules(text: str, *, source: str, catalog: Catalog) -> ListRules:
     if not 1 <= days <= 30:
         raise fail("removal_working_days", "1 to 30")
     titles: dict[ListCode, tuple[str, str]] = {}
+    grades: dict[ListCode, frozenset[str]] = {}
     black: list[BlackRule] = []
     good: list[GoodRecord] = []
     clean_years = 0
     for raw in top.array_of_tables("list"):
         t = StrictTable(
             raw,
-            allowed=("code", "title", "title_zh", "rule", "clean_years", "good"),
+            allowed=("code", "title", "title_zh", "rule", "clean_years", "good", "grades"),
             error=lambda p: ListRulesError(f"{source}: list: {p}"),
         )
         code = t.text("code")
@@ -185,6 +201,9 @@ def parse_list_rules(text: str, *, source: str, catalog: Catalog) -> ListRules:
             raise fail(f"list {code!r}", "lists are exactly 'black' and 'red', once each")
         listed: ListCode = "black" if code == "black" else "red"
         titles[listed] = (t.text("title"), t.text("title_zh"))
+        grades[listed] = frozenset(t.texts("grades"))
+        if not grades[listed] <= set("ABCDE"):
+            raise fail(f"list {code!r}", "grades are among A, B, C, D, E")
         if listed == "black":
             for rule_raw in t.array_of_tables("rule"):
                 r = StrictTable(
@@ -221,7 +240,16 @@ def parse_list_rules(text: str, *, source: str, catalog: Catalog) -> ListRules:
                 good.append(item)
     if set(titles) != set(LISTS) or not black or not good:
         raise ListRulesError(f"{source}: both lists, a black rule and a good record are required")
-    return ListRules(days, MappingProxyType(titles), tuple(black), clean_years, tuple(good))
+    if grades["black"] & grades["red"]:
+        raise ListRulesError(f"{source}: a grade lists a subject on one list only")
+    return ListRules(
+        days,
+        MappingProxyType(titles),
+        tuple(black),
+        clean_years,
+        tuple(good),
+        MappingProxyType(grades),
+    )
 
 
 _LOADED: dict[str, ListRules] = {}

@@ -20,6 +20,7 @@ from app.cli import (
     demo,
     exchange,
     government,
+    grades,
     hsm,
     institutions,
     intake,
@@ -108,3 +109,4 @@ def _register(app: Flask) -> None:
     app.cli.add_command(review.group)
     app.cli.add_command(objections.group)
     app.cli.add_command(exchange.group)
+    app.cli.add_command(grades.group)

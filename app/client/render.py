@@ -104,6 +104,14 @@ def report(body: Mapping[str, Any]) -> str:
     for name in ("name", "id_number"):
         if name in subject:
             lines.append(f"  {name.replace('_', ' ')}: {_text(subject[name])}")
+    if "grade" in body:  # the own report: the grade that counts (`grade` shows every factor)
+        grade = obj(body.get("grade"))
+        lines.append(
+            f"  credit grade: {grade['grade']} {_text(grade.get('title_zh'))}, "
+            f"score {_text(grade.get('score'))} (python -m app.client grade: why)"
+            if grade
+            else "  credit grade: none counts yet"
+        )
     for key, heading in SECTIONS:
         if key not in sections:
             continue

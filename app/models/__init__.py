@@ -34,6 +34,7 @@ from app.models.exchange import (
     ExchangeReceiveKey,
 )
 from app.models.government import GovernmentAgency
+from app.models.grades import GradeApproval, SubjectGrade
 from app.models.intake import CollectionConsent, IntakeBatch, IntakeError, PriorNotice
 from app.models.keys import DataKey, DataKeyState
 from app.models.lists import ListChange, ListPublication
@@ -64,6 +65,7 @@ __all__ = [
     "ExchangePublished",
     "ExchangeReceiveKey",
     "GovernmentAgency",
+    "GradeApproval",
     "Institution",
     "IntakeBatch",
     "IntakeError",
@@ -101,6 +103,7 @@ __all__ = [
     "StaffRelation",
     "Statement",
     "Subject",
+    "SubjectGrade",
     "TotpCredential",
     "TotpUsedStep",
 ]

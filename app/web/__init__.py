@@ -18,6 +18,7 @@ from app.web import (
     errors,
     gate,
     government,
+    grades,
     health,
     home,
     identity,
@@ -92,6 +93,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(objection_pages.bp)
     app.register_blueprint(statement_pages.bp)
     app.register_blueprint(inbox.bp)
+    app.register_blueprint(grades.bp)
     app.register_blueprint(report_pages.bp)
     app.register_blueprint(search_pages.bp)
     app.register_blueprint(order_pages.bp)

@@ -96,6 +96,15 @@ def city_time(moment: str) -> str:
         return moment
 
 
+def _grade(grade: Any, locale: str) -> str:
+    """The own report's grade line: the grade, its title and its score (the page /grade and
+    the API give every factor)."""
+    if not isinstance(grade, Mapping):
+        return str(_l("None counts yet"))
+    title = grade.get("title_zh") if locale == "zh" else grade.get("title")
+    return f"{grade.get('grade')} {title} · {grade.get('score')}/100"
+
+
 def money(fen: int, locale: str) -> str:
     return f"{fen / 100:,.2f} 元" if locale == "zh" else f"CNY {fen / 100:,.2f}"
 
@@ -129,6 +138,8 @@ class ReportPresenter:
             Row(str(_l("Information as of")), str(header["as_of"])),
             Row(str(_l("Fee")), money(fee, locale) if fee else str(_l("Free"))),
         ]
+        if kind == "self":
+            rows.append(Row(str(_l("Credit grade")), _grade(document.get("grade"), locale)))
         numerals = iter(NUMERALS)
         next(numerals)  # 一 is the summary
         shown: list[Section] = []

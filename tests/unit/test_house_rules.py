@@ -31,6 +31,7 @@ QUERY_VIEWS = (
     "objections.py",
     "statements.py",
     "inbox.py",
+    "grades.py",
     "pages.py",
     "report_pages.py",
     "report_view.py",

@@ -10,6 +10,7 @@ Guarantees:
 - every row is checked by `policies.unified_format.check_row` and applied by
   `app.services.intake.chunk.ChunkWriter`; a refused row is one `intake_errors` row (row, field,
   rule, a value-free message), and never stops the others;
+- every chunk grades again the subjects whose records it changed, in its own unit;
 - the batch's end is one query-log entry (`provider:records:submit`, reason `batch_done`); each
   correction and withdrawal is one more (see `chunk`);
 - nothing here holds or logs a value of a row.
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from app.models import DataProvider, IntakeBatch, IntakeError
 from app.models.base import as_utc
+from app.services.grades.grading import Grader
 from app.services.intake.chunk import ChunkContext, ChunkCounts, ChunkWriter
 from app.services.keys.lifecycle import KeyService
 from app.services.lists.public_lists import public_record_types
@@ -38,6 +40,7 @@ from crypto.keys import KeyProvider
 from policies.actions import Action
 from policies.catalog import Catalog
 from policies.intake_rules import IntakeRules
+from policies.scorecard import default_scorecard
 from policies.unified_format import Line, RowError, check_row
 
 CHUNK_ROWS = 1000
@@ -114,7 +117,8 @@ class BatchService:
             catalog_version=self.parts.catalog.version,
             public_types=public_record_types(self.parts.catalog),
         )
-        writer = ChunkWriter(keys, log, context)
+        grader = Grader(default_scorecard(self.parts.catalog), self.parts.cipher)
+        writer = ChunkWriter(keys, log, context, grader)
         for chunk in _chunks(rows):
             lines, errors = self._check(chunk, submission.today)
             with self.parts.unit() as db:

@@ -18,7 +18,10 @@ Guarantees:
   expiry epoch; a record already past its destruction day is counted `expired`, not stored;
 - consent-bound fields are stored only under a written consent on record for the same
   provider and subject that covers their concepts (`intake.consent_unknown` otherwise);
-- a subject already held is written to only under the name on record (`identity.name_mismatch`).
+- a subject already held is written to only under the name on record (`identity.name_mismatch`);
+- every subject whose records the chunk added, corrected or withdrew is graded again in the
+  same unit (`app.services.grades.grading`), from the payloads the chunk holds in plain and the
+  other records' plain columns, so a grade never lags the records it rests on.
 Nothing here commits.
 """
 
@@ -52,6 +55,7 @@ from app.models import (
     Subject,
 )
 from app.models.ids import uuid7
+from app.services.grades.grading import Grader, Proposer
 from app.services.keys.lifecycle import KeyService, wrapping_label_for
 from app.services.lists.public_lists import index_rows, normalise_person_name
 from app.services.querylog.log import QueryAttempt, QueryLog
@@ -146,6 +150,7 @@ class ChunkWriter:
     keys: KeyService
     log: QueryLog
     context: ChunkContext
+    grader: Grader | None = None  # None: records change without grading (demo seeding)
     _key_ids: dict[str, int] = field(default_factory=dict)
 
     def apply(self, db: Session, lines: Sequence[Line]) -> tuple[ChunkCounts, list[RowError]]:
@@ -163,6 +168,15 @@ class ChunkWriter:
                 errors.append(problem)
                 counts.rejected += 1
         self._write(db, connection, work, subjects)
+        if self.grader is not None and work.graded:
+            self.grader.regrade(
+                connection,
+                work.graded,
+                on=self.context.today,
+                now=self.context.now,
+                proposer=Proposer(self.context.actor_ref),
+                opened=work.opened,
+            )
         return counts, errors
 
     # --- reading what the chunk needs, in one query each ----------------------------------
@@ -376,12 +390,16 @@ class ChunkWriter:
         version = 1
         if known is not None:  # a correction: the version before stops showing now
             version = known.version + 1
-            work.retire(known.id, "superseded", line.reason, subject.bidx)
+            work.retire(
+                known.id, "superseded", line.reason, subject.bidx, subject_id=known.subject_id
+            )
             counts.corrected += 1
         else:
             counts.added += 1
         work.records.append(self._row(db, record_id, line, subject, version, consent_id))
         work.written_here.add(record_id)
+        work.opened[record_id] = line.payload
+        work.graded.add(subject.id)
         if line.notice is not None:
             work.notices.append(
                 {
@@ -612,6 +630,8 @@ class _Work:
     public: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = field(default_factory=dict)
     claimed: set[uuid.UUID] = field(default_factory=set)
     written_here: set[uuid.UUID] = field(default_factory=set)
+    graded: set[uuid.UUID] = field(default_factory=set)  # subjects whose records changed
+    opened: dict[uuid.UUID, Any] = field(default_factory=dict)  # payloads written, in plain
 
     def claim(self, subject: _Subject, name: str) -> None:
         """The subject is written to by this chunk (a new one is created with `name`)."""
@@ -637,6 +657,8 @@ class _Work:
         }
         self.changes.append(change)
         self.retired_ids.add(record_id)
+        if subject_id is not None:
+            self.graded.add(subject_id)
         if record_id in self.written_here:  # written by this chunk: retire it before insert
             for row in self.records:
                 if row["id"] == record_id:

@@ -7,7 +7,9 @@ Guarantees:
   eligible, a removal for someone no longer eligible (decided on the day the basis stopped:
   withdrawn, corrected away or past its display, else today), due within the rules' working
   days on the working-day calendar; a pending listing no longer justified is withdrawn. It
-  reads plain columns and opens only good-record payloads (their non-sensitive fields);
+  reads plain columns, the counted grades the lists take as a reason (`subject_grades`: an A
+  or an E only after its second approval), and opens only good-record payloads (their
+  non-sensitive fields); `subject_id` narrows it to one subject (a grade just approved);
 - nothing is published without review: `review` approves or rejects one pending change; an
   approved listing must pass the confidentiality check (every published field declared, of a
   public-class record type, not redacted by the public mask) at the moment of approval; an
@@ -22,15 +24,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import LargeBinary, Table, select, type_coerce, update
+from sqlalchemy import LargeBinary, Table, select, true, type_coerce, update
 from sqlalchemy.orm import Session
 
-from app.models import ListChange, ListPublication, Record, Subject
+from app.models import ListChange, ListPublication, Record, Subject, SubjectGrade
 from app.models.base import as_utc
 from app.services.lists.public_lists import name_index
 from app.services.querylog.log import QueryAttempt, QueryLog
@@ -87,26 +89,35 @@ class ListReview:
 
     # --- deriving ---------------------------------------------------------------------------
 
-    def derive(self, db: Session, *, on: date, now: datetime) -> DeriveResult:
+    def derive(
+        self, db: Session, *, on: date, now: datetime, subject_id: uuid.UUID | None = None
+    ) -> DeriveResult:
         result = DeriveResult()
-        active = {
-            (p.subject_id, p.list): p
-            for p in db.scalars(select(ListPublication).where(ListPublication.removed_at.is_(None)))
-        }
+        published = select(ListPublication).where(ListPublication.removed_at.is_(None))
+        waiting = select(ListChange).where(ListChange.status == "pending")
+        graded = select(SubjectGrade.subject_id, SubjectGrade.counted_grade).where(
+            SubjectGrade.counted_grade.in_(sorted(self.rules.listing_grades))
+        )
+        if subject_id is not None:
+            published = published.where(ListPublication.subject_id == subject_id)
+            waiting = waiting.where(ListChange.subject_id == subject_id)
+            graded = graded.where(SubjectGrade.subject_id == subject_id)
+        active = {(p.subject_id, p.list): p for p in db.scalars(published)}
         pending: dict[tuple[uuid.UUID, str, str], ListChange] = {
-            (c.subject_id, c.list, c.change): c
-            for c in db.scalars(select(ListChange).where(ListChange.status == "pending"))
+            (c.subject_id, c.list, c.change): c for c in db.scalars(waiting)
         }
+        grades: dict[uuid.UUID, str | None] = {sid: grade for sid, grade in db.execute(graded)}
         seen: set[uuid.UUID] = set()
-        for subject_id, facts in self._facts(db):
-            seen.add(subject_id)
+        for sid, facts in self._facts(db, subject_id, grades):
+            seen.add(sid)
             result.subjects += 1
             wanted: dict[str, Listing] = {
-                listing.list: listing for listing in listed_on(self.rules, facts, on)
+                listing.list: listing
+                for listing in listed_on(self.rules, facts, on, grades.get(sid))
             }
-            self._compare(db, subject_id, wanted, active, pending, on, now, result)
-        for (subject_id, code), publication in active.items():  # nothing justifies it now
-            if subject_id not in seen and (subject_id, code, "remove") not in pending:
+            self._compare(db, sid, wanted, active, pending, on, now, result)
+        for (listed_id, code), publication in active.items():  # nothing justifies it now
+            if listed_id not in seen and (listed_id, code, "remove") not in pending:
                 self._propose_remove(db, publication, on, now)
                 result.proposed_remove += 1
         db.flush()
@@ -138,8 +149,25 @@ class ListReview:
                 self._propose_remove(db, published, on, now)
                 result.proposed_remove += 1
 
-    def _facts(self, db: Session) -> Iterator[tuple[uuid.UUID, list[Fact]]]:
-        """Each subject with a record the rules look at, and those records, subject by subject."""
+    def _facts(
+        self,
+        db: Session,
+        subject_id: uuid.UUID | None = None,
+        graded: Mapping[uuid.UUID, object] | None = None,
+    ) -> Iterator[tuple[uuid.UUID, list[Fact]]]:
+        """Each subject with a record the rules look at, and those records, subject by subject;
+        then each subject in `graded` that has none (no facts: its grade alone may list it)."""
+        seen: set[uuid.UUID] = set()
+        for found, facts in self._record_facts(db, subject_id):
+            seen.add(found)
+            yield found, facts
+        for found in graded or {}:
+            if found not in seen:
+                yield found, []
+
+    def _record_facts(
+        self, db: Session, subject_id: uuid.UUID | None
+    ) -> Iterator[tuple[uuid.UUID, list[Fact]]]:
         black_types = sorted({rule.record_type for rule in self.rules.black})
         good_types = sorted(self.rules.good_types)
         rows = db.execute(
@@ -158,6 +186,7 @@ class ListReview:
                 | _RECORDS.c.record_type.in_(black_types)
                 | _RECORDS.c.record_type.in_(good_types),
             )
+            .where(true() if subject_id is None else _RECORDS.c.subject_id == subject_id)
             .order_by(_RECORDS.c.subject_id)
         )
         wanted_fields = {g.record_type: g.field for g in self.rules.good}

@@ -56,7 +56,7 @@ from sqlalchemy import (
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
-from app.models import Record, Subject
+from app.models import Record, Subject, SubjectGrade
 from app.models.base import utcnow
 from app.services.querylog.records import QueryRecord
 from app.services.rights.marks import NO_NOTES, RecordNotes, read_notes
@@ -84,9 +84,22 @@ SECTION_BY_CATEGORY: Mapping[str, str] = {
 }
 _IDENTITY_FIELD_TYPES: Mapping[str, FieldType] = {"name": "string", "id_number": "id_number"}
 _SUBJECTS = cast(Table, Subject.__table__)
-_SUBJECT = select(
-    _SUBJECTS.c.id, _SUBJECTS.c.id_bidx, _SUBJECTS.c.identity, _SUBJECTS.c.has_notes
-).where(_SUBJECTS.c.id == bindparam("subject_id"))
+_GRADES = cast(Table, SubjectGrade.__table__)
+#: the subject and, joined on its primary key, the grade that counts (the self report's
+#: `grade`: read in the same statement, so the report costs no query more)
+_SUBJECT = (
+    select(
+        _SUBJECTS.c.id,
+        _SUBJECTS.c.id_bidx,
+        _SUBJECTS.c.identity,
+        _SUBJECTS.c.has_notes,
+        _GRADES.c.counted_grade,
+        _GRADES.c.counted_score,
+        _GRADES.c.counted_explanation,
+    )
+    .select_from(_SUBJECTS.outerjoin(_GRADES, _GRADES.c.subject_id == _SUBJECTS.c.id))
+    .where(_SUBJECTS.c.id == bindparam("subject_id"))
+)
 _RECORD_TABLE = cast(Table, Record.__table__)
 #: The status of the one version of a record that answers show (`app.models.domain.Record`).
 CURRENT = "current"
@@ -155,6 +168,9 @@ class SubjectRef:
     id_bidx: bytes
     identity: Envelope | None
     has_notes: bool = False
+    #: the grade that counts: (grade, score, explanation JSON), or None (ungraded, or an A or
+    #: an E still waiting for its second approval with nothing counted before)
+    counted_grade: tuple[str, int, str] | None = None
 
 
 class OpenedRecord(NamedTuple):
@@ -310,15 +326,18 @@ class ReportService:
         on: date,
         query_records: Sequence[QueryRecord] = (),
         fee_fen: int = 0,
+        grade: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The report document around `shaped`: header, blocks, and (self report only) the
-        query records. Reads and writes nothing, so it may run after the unit committed."""
+        query records and the subject's `grade` (the one that counts, with its explanation;
+        null when none counts). Reads and writes nothing, so it may run after the unit
+        committed."""
         obligations = _allowing(decision)
         if kind not in REPORT_KINDS:
             raise ValueError(f"report kind must be one of {REPORT_KINDS}")
-        if kind != "self" and query_records:
-            raise ValueError("query records belong to the self report only")
-        return {
+        if kind != "self" and (query_records or grade is not None):
+            raise ValueError("query records and the grade belong to the self report only")
+        document: dict[str, Any] = {
             "report": {
                 "id": str(uuid.uuid4()),
                 "kind": kind,
@@ -337,6 +356,9 @@ class ReportService:
                 "query_records": [entry.as_dict() for entry in query_records],
             },
         }
+        if kind == "self":
+            document["grade"] = None if grade is None else dict(grade)
+        return document
 
     @staticmethod
     def released_fields(report: Mapping[str, Any]) -> list[str]:
@@ -464,7 +486,12 @@ def subject_by_id(connection: Connection, subject_id: uuid.UUID | None) -> Subje
     if subject_id is None:
         return None
     row = connection.execute(_SUBJECT, {"subject_id": subject_id}).one_or_none()
-    return None if row is None else SubjectRef(row.id, row.id_bidx, row.identity, row.has_notes)
+    if row is None:
+        return None
+    counted = None
+    if row.counted_grade is not None:
+        counted = (row.counted_grade, row.counted_score, row.counted_explanation or "{}")
+    return SubjectRef(row.id, row.id_bidx, row.identity, row.has_notes, counted)
 
 
 def query_records_since(on: date) -> datetime:

@@ -13,6 +13,8 @@ Guarantees (the shape of every logged query: `app.services.querylog.attempt`):
   and released only by the writing unit that takes the charge and commits the entry; if that
   unit fails, nothing read is sent. What the answer shows is the committed state at the
   snapshot's start, as one REPEATABLE READ transaction would show it;
+- the report carries the subject's `grade`: the one that counts, its score and every factor
+  that moved it (null when none counts), read with the subject in the same statement;
 - asked for as PDF, the answer is the signed PDF of exactly the document the JSON would be,
   recorded for verification in the same writing unit, under the same decision, charge and
   entry (released fields identical); it is rendered and signed before that unit, at the fee
@@ -30,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from app.services.billing.allowances import AllowanceService
 from app.services.billing.orders import OrderService, TooManyOpenOrders
+from app.services.grades.views import report_grade
 from app.services.outcomes import (
     Answer,
     Answered,
@@ -63,6 +66,7 @@ from crypto.fields import FieldCipher
 from policies.actions import Action
 from policies.catalog import Catalog
 from policies.decision import Target
+from policies.scorecard import default_scorecard
 
 #: The report shows the newest query records; all of them page through the query records.
 REPORT_QUERY_RECORDS = 100
@@ -141,7 +145,10 @@ class OwnReports:
                 opened = self.reports.open(db, subject=subject, decision=decision, on=q.on)
                 chain = signing_chain(db, now=q.at) if asked.pdf else None
         shaped = None if opened is None else self.reports.shape(opened, decision=decision)
-        ahead = self._pdf_ahead(q, asked, shaped, records, chain)
+        grade = None
+        if subject is not None:
+            grade = report_grade(default_scorecard(self.parts.catalog), subject.counted_grade)
+        ahead = self._pdf_ahead(q, asked, shaped, records, chain, grade)
         with q.unit() as db:
             if shaped is None or decision.obligations is None:
                 if asked.refused is not None and decision.allowed:
@@ -164,6 +171,7 @@ class OwnReports:
                     on=q.on,
                     query_records=records,
                     fee_fen=charged,
+                    grade=grade,
                 )
                 signed = (
                     pdf_reports(self.parts).issue(db.connection(), document, at=q.at)
@@ -180,6 +188,7 @@ class OwnReports:
         shaped: ShapedReport | None,
         records: list[QueryRecord],
         chain: SigningChain | None,
+        grade: dict[str, Any] | None,
     ) -> tuple[dict[str, Any], SignedReport] | None:
         """For a PDF: the document at the fee the writing unit is expected to charge (none for
         a free report, the report fee for a paid order), rendered and signed before that
@@ -193,7 +202,13 @@ class OwnReports:
             return None
         fee = 0 if asked.order_id is None else decision.obligations.fee.amount_fen
         document = self.reports.document(
-            shaped, decision=decision, kind="self", on=q.on, query_records=records, fee_fen=fee
+            shaped,
+            decision=decision,
+            kind="self",
+            on=q.on,
+            query_records=records,
+            fee_fen=fee,
+            grade=grade,
         )
         return document, pdf_reports(self.parts).make(document, chain=chain, issued_at=q.at)
 

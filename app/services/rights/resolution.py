@@ -10,9 +10,11 @@ Guarantees (the shape of every logged query: `app.services.querylog.attempt`):
   `corrected` — the provider corrected the record through intake (a newer current version of
   the same provider record exists; the answer names it: `corrected_record_id`), 409
   `not_corrected` while it has not; `deleted` — the record's current version is withdrawn now
-  (history kept, out of the public-list index at once), or was withdrawn by its provider
-  already; `upheld` — the record stands, and the reason (required) says why. The reason is
-  stored sealed; the answer, the record's mark and the subject's list show the outcome at once;
+  (history kept, out of the public-list index at once, and the subject graded again in the
+  same unit, the answering registrar proposing any A or E that yields), or was withdrawn by
+  its provider already; `upheld` — the record stands, and the reason (required) says why.
+  The reason is stored sealed; the answer, the record's mark and the subject's list show the
+  outcome at once;
 - an upheld objection may go on to `reconsideration` (复核) and then to `court` (诉讼): each
   stage reopens it — the record is under objection again — with a new due day
   (reconsideration: the same rule as the objection; court: none, the court's own pace);
@@ -30,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Account, Objection, ObjectionAnswer, PublicListEntry, Record, Subject
 from app.models.rights import OBJECTION_OUTCOMES, OBJECTION_STAGES
+from app.services.grades.grading import Grader, Proposer
 from app.services.outcomes import (
     Answer,
     Answered,
@@ -52,6 +55,7 @@ from app.services.rights.common import (
 from app.services.rights.objections import objection_open, objection_view
 from policies.actions import Action
 from policies.decision import Target
+from policies.scorecard import default_scorecard
 
 RESOLVE_HINT = (
     'Send {"outcome": "corrected" | "deleted" | "upheld", "reason": "<why>"} '
@@ -172,6 +176,14 @@ class ObjectionDesk:
                 current.status_changed_at = q.at
                 current.change_reason = "objection"
                 db.execute(delete(PublicListEntry).where(PublicListEntry.record_id == current.id))
+                db.flush()
+                Grader(default_scorecard(self.parts.catalog), self.parts.cipher).regrade(
+                    db,
+                    [row.subject_id],
+                    on=q.on,
+                    now=q.at,
+                    proposer=Proposer(q.asker.actor_ref, q.asker.account_id),
+                )
             if reason is not None:
                 self._seal_reason(db, row, reason, current or db.get(Record, row.record_id))
             row.status, row.outcome = "resolved", outcome

@@ -98,6 +98,10 @@ class Action(StrEnum):
     PROVIDER_OBJECTION_READ = "provider:objection:read"
     INSTITUTION_DISPUTE_READ = "institution:dispute:read"
     SELF_INBOX_READ = "self:inbox:read"
+    SELF_REPAIR_CREATE = "self:repair:create"
+    SELF_REPAIR_READ = "self:repair:read"
+    REGISTRY_REPAIR_READ = "registry:repair:read"
+    REGISTRY_REPAIR_DECIDE = "registry:repair:decide"
 
     @property
     def tier(self) -> str:
@@ -125,6 +129,8 @@ NOT_QUERY_RECORDS = frozenset(
         Action.SELF_STATEMENT_READ,
         Action.SELF_STATEMENT_WITHDRAW,
         Action.SELF_INBOX_READ,
+        Action.SELF_REPAIR_CREATE,
+        Action.SELF_REPAIR_READ,
     }
 )
 
@@ -159,6 +165,10 @@ LOGGED_ACTIONS = frozenset(
         Action.PROVIDER_OBJECTION_READ,
         Action.INSTITUTION_DISPUTE_READ,
         Action.SELF_INBOX_READ,
+        Action.SELF_REPAIR_CREATE,
+        Action.SELF_REPAIR_READ,
+        Action.REGISTRY_REPAIR_READ,
+        Action.REGISTRY_REPAIR_DECIDE,
     }
 )
 

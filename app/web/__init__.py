@@ -36,6 +36,8 @@ from app.web import (
     public_lists,
     queries,
     registry,
+    repair_pages,
+    repairs,
     report_pages,
     report_verification,
     review_lists,
@@ -89,6 +91,8 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(statements.bp)
     app.register_blueprint(objection_pages.bp)
     app.register_blueprint(statement_pages.bp)
+    app.register_blueprint(repairs.bp)
+    app.register_blueprint(repair_pages.bp)
     app.register_blueprint(inbox.bp)
     app.register_blueprint(report_pages.bp)
     app.register_blueprint(search_pages.bp)

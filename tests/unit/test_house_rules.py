@@ -29,6 +29,8 @@ QUERY_VIEWS = (
     "review_log.py",
     "objections.py",
     "statements.py",
+    "repairs.py",
+    "repair_pages.py",
     "inbox.py",
     "pages.py",
     "report_pages.py",

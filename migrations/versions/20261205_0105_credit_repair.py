@@ -2,7 +2,7 @@
 sealed evidence files, and the registrar's decision.
 
 Revision ID: 0105
-Revises: 0111
+Revises: 0031
 Create Date: 2026-12-05
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0105"
-down_revision = "0111"
+down_revision = "0031"
 branch_labels = None
 depends_on = None
 

@@ -145,9 +145,7 @@ def test_an_application_is_accepted_from_the_end_of_the_minimum_period(
     assert not _shown(holder, "D.penalty_serious")
 
 
-def test_bad_applications_are_refused_logged_and_change_nothing(
-    app: Flask, holder: Holder
-) -> None:
+def test_bad_applications_are_refused_logged_and_change_nothing(app: Flask, holder: Holder) -> None:
     court = register_provider(app, name="另一法院")
     other = holder_of(app, court, 512, [penalty_row(court, "P-9", 512)])
     theirs = other.record("D.penalty_general")["id"]

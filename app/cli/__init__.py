@@ -19,6 +19,7 @@ from app.cli import (
     lists,
     log,
     objections,
+    repair,
     reports,
     review,
     staff_relations,
@@ -44,3 +45,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(reports.group)
     app.cli.add_command(review.group)
     app.cli.add_command(objections.group)
+    app.cli.add_command(repair.group)

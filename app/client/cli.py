@@ -27,7 +27,7 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from app.client import account, cards, consent, queries, rights, store
+from app.client import account, cards, consent, queries, repair, rights, store
 from app.client.common import Stop as _Stop
 from app.client.common import saved as _saved
 from app.client.common import session_facts as _session
@@ -143,6 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     consent.add_commands(commands, _card_options)
     cards.add_commands(commands)
     rights.add_commands(commands)
+    repair.add_commands(commands)
     account.add_commands(commands)
     return parser
 

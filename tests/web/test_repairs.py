@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 import pytest
 from flask import Flask
+from sqlalchemy import text
 
 from app.container import container
 from app.services.review.relations import declare
@@ -63,6 +64,14 @@ def test_an_approved_repair_ends_the_display_and_the_subject_is_told(
     ]
     again = apply(holder, record_id)
     assert (again.status_code, again.get_json()["error"]) == (409, "repair_open")
+    with container(app).engine.connect() as raw:  # at rest: sealed, never the bytes sent
+        kept = b"".join(
+            bytes(row[0]) for row in raw.execute(text("SELECT content FROM repair_evidence"))
+        )
+        said = raw.execute(text("SELECT explanation FROM repair_applications")).scalar_one()
+    assert PDF[:8] not in kept
+    assert PNG[:8] not in kept
+    assert "罚款".encode() not in bytes(said)
 
     desk, headers = registrar(app)
     (listed,) = desk.get(DESK).get_json()["applications"]

@@ -18,7 +18,7 @@ from app.services.review.relations import declare
 from tests.clocks import MovableClock
 from tests.logins import logged_in, make_account
 from tests.services.report_helpers import citizen_id
-from tests.web.intake_helpers import TODAY, judgment, penalty_row, register_provider
+from tests.web.intake_helpers import TODAY, jsonl, judgment, penalty_row, register_provider, submit
 from tests.web.repair_helpers import DESK, PDF, PNG, REPAIRS, apply, reasons, stored
 from tests.web.rights_helpers import REGISTRAR_METHODS, Holder, holder_of, registrar
 
@@ -250,3 +250,33 @@ def test_registrars_never_decide_their_own_or_a_relatives_application(
         ("allowed", "repair_refused"),
     ]
     assert apply(holder, record_id).status_code == 201  # refused: a new application may follow
+
+
+def test_a_provider_resending_or_correcting_a_repaired_record_never_brings_it_back(
+    app: Flask, clock: MovableClock
+) -> None:
+    court = register_provider(app, kind="court")
+    row = penalty_row(court, "R-1", 513)
+    holder = holder_of(app, court, 513, [row])
+    record_id = holder.record("D.penalty_general")["id"]
+    application_id = apply(holder, record_id).get_json()["application"]["id"]
+    desk, headers = registrar(app)
+    assert (
+        desk.post(f"{DESK}/{application_id}/approve", json={}, headers=headers).status_code == 200
+    )
+    assert not _shown(holder, "D.penalty_general")
+    resent = submit(app.test_client(), court, jsonl([row, judgment(court, "R-2", 513)]))
+    assert resent.status_code == 201, resent.get_json()
+    assert resent.get_json()["counts"]["unchanged"] == 1  # the same row: nothing to change
+    assert not _shown(holder, "D.penalty_general")
+    fields = {**row["fields"], "fine_fen": 200_000}
+    corrected = submit(
+        app.test_client(),
+        court,
+        jsonl([penalty_row(court, "R-1", 513, op="correct", reason="data_error", fields=fields)]),
+    )
+    assert corrected.status_code == 201, corrected.get_json()
+    assert corrected.get_json()["counts"]["corrected"] == 1
+    assert not _shown(holder, "D.penalty_general")
+    clock.move_to_day(TODAY - ONE_DAY)
+    assert _shown(holder, "D.penalty_general")  # the corrected version, until the repair day

@@ -24,11 +24,12 @@ Guarantees (the shape of every logged query: `app.services.querylog.attempt`):
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -59,6 +60,7 @@ from app.services.rights.marks import day_of
 from policies.actions import Action
 from policies.decision import Target
 from policies.repair import BadEvidence, RepairRules, default_repair
+from policies.unified_format import RecordLine
 
 #: what a form around the files may add (fields, part headers, boundaries)
 FORM_OVERHEAD = 64 * 1024
@@ -68,6 +70,31 @@ def upload_limit(rules: RepairRules | None = None) -> int:
     """The largest body an application may be: every file at its limit, and the form."""
     rules = rules or default_repair()
     return rules.max_files * (rules.max_file_bytes + 1024) + FORM_OVERHEAD
+
+
+def keep_repairs(db: Connection, provider_id: uuid.UUID, lines: Sequence[Any]) -> list[Any]:
+    """Intake's lines with every approved repair kept: a line that adds or corrects a record
+    whose repair was approved shows it no later than the day before its `hidden_from`, so a
+    provider re-sending or correcting a repaired record never brings it back."""
+    ids = sorted({ln.record_id for ln in lines if isinstance(ln, RecordLine)})
+    if not ids:
+        return list(lines)
+    rows = db.execute(
+        select(RepairApplication.provider_record_id, RepairApplication.hidden_from).where(
+            RepairApplication.provider_id == provider_id,
+            RepairApplication.provider_record_id.in_(ids),
+            RepairApplication.status == "approved",
+            RepairApplication.hidden_from.is_not(None),
+        )
+    ).all()
+    hidden = {ref: day for ref, day in rows if day is not None}
+    kept = []
+    for line in lines:
+        day = hidden.get(line.record_id) if isinstance(line, RecordLine) else None
+        if day is not None and (line.display_until is None or line.display_until >= day):
+            line = replace(line, display_until=day - timedelta(days=1))
+        kept.append(line)
+    return kept
 
 
 class RepairParts(RightsParts, Protocol):

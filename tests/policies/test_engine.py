@@ -111,6 +111,10 @@ EXPECTED: dict[Action, tuple[Outcome, ...]] = {
     Action.PROVIDER_OBJECTION_READ: (U, D, D, D, D, D, D, D),  # needs the provider scope
     Action.INSTITUTION_DISPUTE_READ: (U, D, D, D, D, D, A, D),  # records it received
     Action.SELF_INBOX_READ: (U, A, S, D, D, D, D, D),
+    Action.SELF_REPAIR_CREATE: (U, A, S, D, D, D, D, D),
+    Action.SELF_REPAIR_READ: (U, A, S, D, D, D, D, D),
+    Action.REGISTRY_REPAIR_READ: (U, D, D, S, S, S, D, D),  # registrars add the card
+    Action.REGISTRY_REPAIR_DECIDE: (U, D, D, S, S, S, D, D),
 }
 
 

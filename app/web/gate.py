@@ -29,6 +29,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.services.policy import Action
 from app.web import security_events
+from app.web.bodies import BODY_LIMIT_ATTRIBUTE, body_limit_of
 from app.web.identity import current_principal
 from app.web.pages import problem
 
@@ -37,7 +38,6 @@ log = logging.getLogger("creditgate.web")
 PUBLIC_ATTRIBUTE = "_creditgate_public"
 CSRF_EXEMPT_ATTRIBUTE = "_creditgate_csrf_exempt"
 ACTION_ATTRIBUTE = "_creditgate_action"
-BODY_LIMIT_ATTRIBUTE = "_creditgate_body_limit"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOGIN_PAGE = "/login/card"
 CONTENT_SECURITY_POLICY = (
@@ -90,13 +90,6 @@ def body_limit(max_bytes: int) -> Callable[[F], F]:
         return view
 
     return mark
-
-
-def body_limit_of(app: Flask, endpoint: str | None) -> int | None:
-    """The body limit the endpoint's view declared, or None (the application's applies)."""
-    view = None if endpoint is None else app.view_functions.get(endpoint)
-    found = getattr(view, BODY_LIMIT_ATTRIBUTE, None)
-    return found if isinstance(found, int) else None
 
 
 def too_large(limit: int | None) -> ResponseReturnValue:

@@ -49,6 +49,9 @@ def test_officers_see_objections_past_their_answer_day(app: Flask, clock: Movabl
     html = page.get_data(as_text=True)
     assert filed["id"] in html
     assert "金额有误" not in html
+    swept = app.test_cli_runner().invoke(args=["review", "sweep"])
+    assert swept.exit_code == 0, swept.output
+    assert "1 objection(s) open past their answer day" in swept.output
     desk, headers = registrar(app)
     answered = desk.post(
         f"/api/v1/registry/objections/{filed['id']}/resolve",

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import DataProvider, Objection, ReviewFlag, Subject
@@ -88,6 +88,18 @@ def overdue_objections(db: Session, on: date) -> list[dict[str, Any]]:
         for objection_id, code, stage, filed_at, due_on, provider, bidx in rows
         if due_on is not None
     ]
+
+
+def overdue_count(parts: Parts, on: date) -> int:
+    """How many objections are open past their answer day on `on` (for the sweep's report:
+    a count, not a logged reading)."""
+    with parts.snapshot() as db:
+        found = db.execute(
+            select(func.count())
+            .select_from(Objection)
+            .where(Objection.status == "open", Objection.due_on < on)
+        ).scalar_one()
+    return int(found)
 
 
 class FlagList:

@@ -29,6 +29,7 @@ from crypto.fields import FieldCipher
 from crypto.keys import KeyProvider
 from policies.catalog import Catalog
 from policies.engine import PolicyEngine
+from policies.repair import RepairRules, check_catalog, default_repair
 from policies.rights import RightsRules, default_rights
 
 
@@ -53,6 +54,11 @@ class Container:
     def rights(self) -> RightsRules:
         """The rules of objections and statements (policies/data/rights.toml)."""
         return default_rights()
+
+    @property
+    def repair(self) -> RepairRules:
+        """The rules of credit repair (policies/data/repair.toml), checked against the catalog."""
+        return check_catalog(default_repair(), self.catalog)
 
     @property
     def keys(self) -> KeyService:

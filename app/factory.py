@@ -26,6 +26,7 @@ from crypto.keys import KeyProvider
 from policies.catalog import load_catalog
 from policies.engine import PolicyEngine
 from policies.policy_data import load_policy
+from policies.repair import check_catalog, default_repair
 from policies.rights import default_rights
 
 MAX_REQUEST_BYTES = 64 * 1024
@@ -60,6 +61,7 @@ def create_app(
     catalog = load_catalog()
     policy = PolicyEngine(load_policy(policy_path), catalog)
     default_rights()  # validated at start-up: a broken rights file refuses to start
+    check_catalog(default_repair(), catalog)  # likewise the repair rules, against the catalog
     engine = make_engine(settings.database_url, role=settings.database_role)
     sessions = make_session_factory(engine)
     provider = key_provider if key_provider is not None else _pkcs11_provider(settings)

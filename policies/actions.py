@@ -121,6 +121,10 @@ class Action(StrEnum):
     REGISTRY_GRADE_READ = "registry:grade:read"
     REGISTRY_GRADE_APPROVE = "registry:grade:approve"
     REGISTRY_GRADE_RECOMPUTE = "registry:grade:recompute"
+    SELF_REPAIR_CREATE = "self:repair:create"
+    SELF_REPAIR_READ = "self:repair:read"
+    REGISTRY_REPAIR_READ = "registry:repair:read"
+    REGISTRY_REPAIR_DECIDE = "registry:repair:decide"
 
     @property
     def tier(self) -> str:
@@ -149,6 +153,8 @@ NOT_QUERY_RECORDS = frozenset(
         Action.SELF_STATEMENT_WITHDRAW,
         Action.SELF_INBOX_READ,
         Action.SELF_GRADE_READ,
+        Action.SELF_REPAIR_CREATE,
+        Action.SELF_REPAIR_READ,
     }
 )
 
@@ -193,6 +199,10 @@ LOGGED_ACTIONS = frozenset(
         Action.REGISTRY_GRADE_READ,
         Action.REGISTRY_GRADE_APPROVE,
         Action.REGISTRY_GRADE_RECOMPUTE,
+        Action.SELF_REPAIR_CREATE,
+        Action.SELF_REPAIR_READ,
+        Action.REGISTRY_REPAIR_READ,
+        Action.REGISTRY_REPAIR_DECIDE,
     }
 )
 

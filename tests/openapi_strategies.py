@@ -18,7 +18,9 @@ from jsonschema import Draft202012Validator, FormatChecker
 from tests import openapi_check
 
 #: Keywords that say nothing about which values are valid.
-_ANNOTATIONS = frozenset({"description", "title", "examples", "default", "deprecated"})
+_ANNOTATIONS = frozenset(
+    {"description", "title", "examples", "default", "deprecated", "contentMediaType"}
+)
 _STRING = frozenset({"type", "minLength", "maxLength", "pattern", "format"})
 _FORMATS = {
     "uuid": st.uuids().map(str),

@@ -28,6 +28,7 @@ from app.cli import (
     lists,
     log,
     objections,
+    repair,
     reports,
     review,
     staff_relations,
@@ -110,3 +111,4 @@ def _register(app: Flask) -> None:
     app.cli.add_command(objections.group)
     app.cli.add_command(exchange.group)
     app.cli.add_command(grades.group)
+    app.cli.add_command(repair.group)

@@ -26,7 +26,7 @@ from app.services.querylog.attempt import Asker, Body
 from app.services.review.cases import STATE_FILTERS, CaseDesk, case_id_of
 from app.services.review.consent_check import ConsentCheck
 from app.services.review.console import LogReview
-from app.services.review.flags import FlagList
+from app.services.review.flags import FlagList, overdue_count
 from app.services.review.operators import officer_asker
 from app.services.review.sweep import Sweep
 from policies.cases import STEPS
@@ -136,7 +136,7 @@ def verify_consent(officer: str, consent_id: str) -> None:
 @click.option("--cursor", help="next_cursor of the previous page.")
 @with_appcontext
 def flags(officer: str, **sent: str | None) -> None:
-    """What the review rules flagged, newest first."""
+    """What the review rules flagged, newest first, and the objections past their answer day."""
     _print(FlagList(container()).page(_asker(officer), sent))
 
 
@@ -152,6 +152,8 @@ def sweep(from_start: bool, batch: int) -> None:
         f"read {done.read} entries up to {done.last_seq}: "
         f"{done.raised} new flag(s), {done.updated} updated"
     )
+    late = overdue_count(parts, parts.clock.today())
+    click.echo(f"{late} objection(s) open past their answer day (see: flask review flags)")
 
 
 # --- cases -------------------------------------------------------------------------------------

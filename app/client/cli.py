@@ -27,7 +27,7 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from app.client import account, cards, consent, grade, queries, rights, store
+from app.client import account, cards, consent, grade, queries, repair, rights, store
 from app.client.common import Stop as _Stop
 from app.client.common import saved as _saved
 from app.client.common import session_facts as _session
@@ -144,6 +144,7 @@ def _parser() -> argparse.ArgumentParser:
     cards.add_commands(commands)
     rights.add_commands(commands)
     grade.add_commands(commands)
+    repair.add_commands(commands)
     account.add_commands(commands)
     return parser
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.client import store
-from app.client.http import Reply, request
+from app.client.http import Reply, multipart, request
 
 UNAVAILABLE = "The service is unavailable right now; nothing was released. Try again later."
 
@@ -69,6 +69,14 @@ class Service:
         token = csrf if isinstance(csrf, str) else ""
         return self._send("POST", path, dict(body or {}), token, accept=accept)
 
+    def post_form(
+        self, path: str, fields: dict[str, str], files: list[tuple[str, str, str, bytes]]
+    ) -> Reply:
+        """POST a multipart form (uploads) with the session's CSRF token."""
+        csrf = self.facts.get("csrf_token")
+        token = csrf if isinstance(csrf, str) else ""
+        return self._send("POST", path, None, token, form=multipart(fields, files))
+
     def _send(
         self,
         method: str,
@@ -77,6 +85,7 @@ class Service:
         csrf: str | None = None,
         *,
         accept: str | None = None,
+        form: tuple[bytes, str] | None = None,
     ) -> Reply:
         headers = {} if csrf is None else {"X-CSRF-Token": csrf}
         if accept is not None:
@@ -88,6 +97,7 @@ class Service:
             body=body,
             cookie=f"{store.COOKIE_NAME}={self.session.cookie}",
             headers=headers,
+            form=form,
         )
         if reply.status == 401:
             store.forget()

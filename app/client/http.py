@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import secrets
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -70,19 +71,23 @@ def request(
     body: dict[str, Any] | None = None,
     cookie: str | None = None,
     headers: dict[str, str] | None = None,
+    form: tuple[bytes, str] | None = None,
 ) -> Reply:
-    """One request to `origin` + `path`; `ServiceUnreachable` if no HTTP answer came back."""
+    """One request to `origin` + `path` (a JSON `body`, or an encoded `form`: its bytes and
+    content type); `ServiceUnreachable` if no HTTP answer came back."""
     host = urlsplit(origin).hostname or ""
     handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
     if _loopback(host):
         handlers.append(urllib.request.ProxyHandler({}))
     opener = urllib.request.build_opener(*handlers)
     data = None if body is None else json.dumps(body).encode("utf-8")
+    if form is not None:
+        data = form[0]
     sent = urllib.request.Request(origin + path, data=data, method=method)  # noqa: S310
     if not any(name.lower() == "accept" for name in headers or {}):
         sent.add_header("Accept", "application/json")
     if data is not None:
-        sent.add_header("Content-Type", "application/json")
+        sent.add_header("Content-Type", "application/json" if form is None else form[1])
     if cookie is not None:
         sent.add_header("Cookie", cookie)
     for name, value in (headers or {}).items():
@@ -113,3 +118,27 @@ def _reply(status: int, raw: bytes, headers: Any) -> Reply:
             continue
         cookies.update({name: morsel.value for name, morsel in jar.items()})
     return Reply(status, parsed if isinstance(parsed, dict) else {}, cookies, raw, media_type)
+
+
+def multipart(
+    fields: dict[str, str], files: list[tuple[str, str, str, bytes]]
+) -> tuple[bytes, str]:
+    """A multipart/form-data body: `fields`, then `files` as (field, file name, type, bytes);
+    returns the body and its content type."""
+    boundary = f"creditgate-{secrets.token_hex(16)}"
+    parts: list[bytes] = []
+    for name, value in fields.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+            + value.encode("utf-8")
+            + b"\r\n"
+        )
+    for name, filename, media, content in files:
+        safe = filename.replace('"', "_").replace("\r", "_").replace("\n", "_")
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{safe}"\r\nContent-Type: {media}\r\n\r\n'
+        )
+        parts.append(head.encode("utf-8") + content + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"

@@ -39,6 +39,7 @@ from app.models.intake import CollectionConsent, IntakeBatch, IntakeError, Prior
 from app.models.keys import DataKey, DataKeyState
 from app.models.lists import ListChange, ListPublication
 from app.models.query_log import LogCheckpoint, QueryLogEntry, QueryLogHead
+from app.models.repair import RepairApplication, RepairEvidence
 from app.models.reports import IssuedReport, ReportCertificate, ReportVerificationUse
 from app.models.review import ReviewFlag, ReviewSweep, StaffRelation
 from app.models.rights import Objection, ObjectionAnswer, ReleasedRecord, Statement
@@ -92,6 +93,8 @@ __all__ = [
     "Record",
     "RefusedNotification",
     "ReleasedRecord",
+    "RepairApplication",
+    "RepairEvidence",
     "ReportAllowance",
     "ReportCertificate",
     "ReportVerificationUse",

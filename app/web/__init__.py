@@ -37,6 +37,8 @@ from app.web import (
     public_lists,
     queries,
     registry,
+    repair_pages,
+    repairs,
     report_pages,
     report_verification,
     review_cases,
@@ -92,6 +94,8 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(statements.bp)
     app.register_blueprint(objection_pages.bp)
     app.register_blueprint(statement_pages.bp)
+    app.register_blueprint(repairs.bp)
+    app.register_blueprint(repair_pages.bp)
     app.register_blueprint(inbox.bp)
     app.register_blueprint(grades.bp)
     app.register_blueprint(report_pages.bp)

@@ -19,6 +19,7 @@ KINDS = {
     "prior_notice": "不良信息告知 Prior notice",
     "list_removal": "移出名单 List removal",
     "consent_use": "授权使用 Consent used",
+    "repair_decision": "信用修复决定 Repair decision",
 }
 
 

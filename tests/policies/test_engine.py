@@ -115,6 +115,25 @@ EXPECTED: dict[Action, tuple[Outcome, ...]] = {
     Action.REGISTRY_GRADE_READ: (U, D, D, S, S, S, D, D),  # registrars add the card
     Action.REGISTRY_GRADE_APPROVE: (U, D, D, S, S, S, D, D),
     Action.REGISTRY_GRADE_RECOMPUTE: (U, D, D, S, S, S, D, D),
+    Action.SELF_REPAIR_CREATE: (U, A, S, D, D, D, D, D),
+    Action.SELF_REPAIR_READ: (U, A, S, D, D, D, D, D),
+    Action.REGISTRY_REPAIR_READ: (U, D, D, S, S, S, D, D),  # registrars add the card
+    Action.REGISTRY_REPAIR_DECIDE: (U, D, D, S, S, S, D, D),
+    Action.COMPLIANCE_CASE_READ: (U, D, D, D, S, D, D, D),  # officers only (role)
+    Action.COMPLIANCE_CASE_OPEN: (U, D, D, D, S, D, D, D),
+    Action.COMPLIANCE_CASE_DECIDE: (U, D, D, D, S, D, D, D),
+    # operator: host commands' entries; no route and no allow rule, so even a staff member who
+    # adds the card is then denied
+    Action.OPERATOR_INSTITUTION_REGISTER: (U, D, D, S, S, S, D, D),
+    Action.OPERATOR_INSTITUTION_DISABLE: (U, D, D, S, S, S, D, D),
+    Action.OPERATOR_INSTITUTION_ROTATE_KEY: (U, D, D, S, S, S, D, D),
+    Action.OPERATOR_STAFF_CREATE: (U, D, D, S, S, S, D, D),
+    Action.OPERATOR_ROLE_GRANT: (U, D, D, S, S, S, D, D),
+    Action.OPERATOR_ROLE_REVOKE: (U, D, D, S, S, S, D, D),
+    Action.OPERATOR_KEY_ROTATE: (U, D, D, S, S, S, D, D),
+    Action.OPERATOR_KEY_SHRED: (U, D, D, S, S, S, D, D),
+    Action.OPERATOR_CARD_ISSUE: (U, D, D, S, S, S, D, D),
+    Action.OPERATOR_CARD_REVOKE: (U, D, D, S, S, S, D, D),
 }
 
 
@@ -410,3 +429,10 @@ def test_compliance_officers_get_the_compliance_tier_and_nothing_more(action: Ac
         assert weak.outcome is Outcome.STEP_UP
         assert ENGINE.strength_for(action) is Strength.STAFF_TOTP
         assert ENGINE.strength_for(action) is ENGINE.strength_for(Action.COMPLIANCE_LIST_REVIEW)
+
+
+@pytest.mark.parametrize("action", [a for a in Action if a.startswith("operator:")], ids=str)
+def test_no_caller_of_the_service_is_allowed_an_operator_action(action: Action) -> None:
+    """`operator:*` actions only name what a host command did in the query log."""
+    with_card = Caller("staff", frozenset({"password", "totp", "card"}), frozenset({"registrar"}))
+    assert ENGINE.decide(with_card, action, OWN, on=ON).outcome is Outcome.DENY

@@ -66,7 +66,8 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
         def _answer(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
-            sent = json.loads(raw) if raw else None
+            multipart = (self.headers.get("Content-Type") or "").startswith("multipart/")
+            sent = raw if multipart else json.loads(raw) if raw else None
             state.seen.append(
                 Seen(method, self.path, {k.lower(): v for k, v in self.headers.items()}, sent)
             )

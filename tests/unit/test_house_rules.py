@@ -30,6 +30,8 @@ QUERY_VIEWS = (
     "review_cases.py",
     "objections.py",
     "statements.py",
+    "repairs.py",
+    "repair_pages.py",
     "inbox.py",
     "grades.py",
     "pages.py",

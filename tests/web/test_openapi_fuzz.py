@@ -121,7 +121,11 @@ def _caller_for(app: Flask, operation_id: str, operation: dict[str, Any], bearer
         return Caller(app.test_client(), {"Authorization": f"Bearer {bearer}"})
     if "session" not in schemes:
         return Caller(app.test_client(), {})
-    registrar = operation_id in {"objections.desk", "objections.resolve", "objections.escalate"}
+    registrar = operation_id in {
+        "objections.desk",
+        "objections.resolve",
+        "objections.escalate",
+    } or (operation_id in {"repairs.desk", "repairs.evidence", "repairs.approve", "repairs.refuse"})
     staff = registrar or operation_id.startswith(("billing.", "auth_staff.", "step_up."))
     if operation_id.startswith(("review_log.", "review_cases.")):  # the log's review: officers
         name = f"o{uuid.uuid4().hex[:10]}"

@@ -59,6 +59,7 @@ from app.services.grades.grading import Grader, Proposer
 from app.services.keys.lifecycle import KeyService, wrapping_label_for
 from app.services.lists.public_lists import index_rows, normalise_person_name
 from app.services.querylog.log import QueryAttempt, QueryLog
+from app.services.rights.repair import keep_repairs
 from crypto.blind_index import BlindIndexKind, blind_index
 from crypto.envelope import Envelope
 from crypto.fields import canonical_json
@@ -159,6 +160,7 @@ class ChunkWriter:
         errors: list[RowError] = []
         work = _Work()
         connection = db.connection()  # Core statements on the unit's connection
+        lines = keep_repairs(connection, self.context.provider.id, lines)
         subjects = self._subjects(connection, lines)
         held = self._held(connection, lines)
         consents = self._consents(connection, lines)

@@ -37,6 +37,8 @@ from app.models import (
     DataKeyState,
     Objection,
     Record,
+    RepairApplication,
+    RepairEvidence,
     Statement,
     Subject,
     TotpCredential,
@@ -56,6 +58,8 @@ _SEALED: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
     (TotpCredential, ("secret",)),
     (Objection, ("text", "reason")),
     (Statement, ("text",)),
+    (RepairApplication, ("explanation", "reason")),
+    (RepairEvidence, ("content",)),
 )
 
 

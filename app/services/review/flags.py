@@ -6,6 +6,9 @@ or a subject who is them or of their household) is never shown to them; newest f
 page after `cursor` (a flag id handed out as `next_cursor`), filtered by rule and severity; a
 flag names entries by position, the actor by reference and the subject by blind index, and
 holds figures only.
+Every page also lists the objections still open past their answer day (`overdue_objections`,
+ARCHITECTURE §3: answered within 20 days), most overdue first: their id, the record's kind,
+the stage, the provider, the days and the subject's blind index — never what anyone wrote.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from app.models import ReviewFlag
+from app.models import DataProvider, Objection, ReviewFlag, Subject
 from app.models.base import as_utc
 from app.services.outcomes import Answer, Answered, bad_input, refusal_for
 from app.services.querylog.attempt import Asker, LoggedQuery, Parts, run_logged
@@ -48,6 +53,56 @@ def _view(flag: ReviewFlag, rules: ReviewRules) -> dict[str, Any]:
         "created_at": as_utc(flag.created_at).isoformat(),
         "updated_at": as_utc(flag.updated_at).isoformat(),
     }
+
+
+#: the overdue objections a page lists at most (the registrars' desk has them all)
+OVERDUE_LIMIT = 200
+
+
+def overdue_objections(db: Session, on: date) -> list[dict[str, Any]]:
+    """The open objections whose answer day is before `on`, most overdue first."""
+    rows = db.execute(
+        select(
+            Objection.id,
+            Objection.record_type,
+            Objection.stage,
+            Objection.filed_at,
+            Objection.due_on,
+            DataProvider.name,
+            Subject.id_bidx,
+        )
+        .join(DataProvider, DataProvider.id == Objection.provider_id)
+        .join(Subject, Subject.id == Objection.subject_id)
+        .where(Objection.status == "open", Objection.due_on < on)
+        .order_by(Objection.due_on, Objection.filed_at)
+        .limit(OVERDUE_LIMIT)
+    ).all()
+    return [
+        {
+            "id": str(objection_id),
+            "record_type": code,
+            "stage": stage,
+            "filed_on": as_utc(filed_at).date().isoformat(),
+            "due_on": due_on.isoformat(),
+            "days_overdue": (on - due_on).days,
+            "provider": provider,
+            "subject_bidx": bytes(bidx).hex(),
+        }
+        for objection_id, code, stage, filed_at, due_on, provider, bidx in rows
+        if due_on is not None
+    ]
+
+
+def overdue_count(parts: Parts, on: date) -> int:
+    """How many objections are open past their answer day on `on` (for the sweep's report:
+    a count, not a logged reading)."""
+    with parts.snapshot() as db:
+        found = db.execute(
+            select(func.count())
+            .select_from(Objection)
+            .where(Objection.status == "open", Objection.due_on < on)
+        ).scalar_one()
+    return int(found)
 
 
 class FlagList:
@@ -101,6 +156,7 @@ class FlagList:
                 document = {
                     "flags": views,
                     "next_cursor": views[-1]["id"] if more else None,
+                    "overdue_objections": overdue_objections(db, q.on),
                 }
                 q.allow(db)
             return Answered(document)

@@ -7,7 +7,8 @@ Guarantees (the shape of every logged query: `app.services.querylog.attempt`):
 - the messages are: the answers to their objections (`objection_outcome`), the prior notices
   of negative records furnished about them (`prior_notice`, Art. 15), their removals from the
   red or black list (`list_removal`), and each use of one of their consents by an institution
-  (`consent_use`: the allowed institution reports under it, from the query log);
+  (`consent_use`: the allowed institution reports under it, from the query log), and the
+  decisions on their credit repair applications (`repair_decision`);
 - a message's text names only what the subject's own pages show: a record's kind, a provider's
   or institution's name, a purpose, dates and outcomes — never a record's contents, what the
   subject or a registrar wrote, a token or an ID number;
@@ -32,6 +33,7 @@ from app.models import (
     ObjectionAnswer,
     PriorNotice,
     QueryLogEntry,
+    RepairApplication,
 )
 from app.models.base import as_utc
 from app.services.outcomes import Answer, Answered, refusal_for
@@ -86,6 +88,7 @@ class Inbox:
                 + self._notices(db, subject.id)
                 + self._removals(db, subject.id)
                 + self._consent_uses(db, subject.id, subject.id_bidx)
+                + self._repairs(db, subject.id)
             )
             messages.sort(key=lambda m: (m["at"], m["ref"]), reverse=True)
             q.allow(db)
@@ -218,6 +221,49 @@ class Inbox:
                     f"log-{seq}",
                     f"{who} 于 {day} 凭您的授权查询了您的信用报告（用途：{purpose_zh}）。",
                     f"{who} used your consent on {day} to query your report ({purpose_en}).",
+                )
+            )
+        return found
+
+    def _repairs(self, db: Session, subject_id: uuid.UUID) -> list[dict[str, Any]]:
+        rows = db.execute(
+            select(
+                RepairApplication.id,
+                RepairApplication.record_type,
+                RepairApplication.status,
+                RepairApplication.decided_at,
+                RepairApplication.hidden_from,
+            )
+            .where(
+                RepairApplication.subject_id == subject_id,
+                RepairApplication.decided_at.is_not(None),
+            )
+            .order_by(RepairApplication.decided_at.desc())
+            .limit(LIMIT)
+        ).all()
+        found = []
+        for application_id, code, status, decided_at, hidden_from in rows:
+            if decided_at is None:
+                continue
+            named = titles(self.parts.catalog, code)
+            day = as_utc(decided_at).date().isoformat()
+            if status == "approved":
+                until = "" if hidden_from is None else hidden_from.isoformat()
+                zh = f"已批准：该记录自 {until} 起不再展示。"
+                en = f"approved: the record is not shown from {until} on."
+            else:
+                zh, en = (
+                    "未批准（理由见信用修复页面）。",
+                    "refused (the reason is on the credit repair page).",
+                )
+            found.append(
+                _message(
+                    "repair_decision",
+                    decided_at,
+                    str(application_id),
+                    f"您对“{named['title_zh']}”记录的信用修复申请已于 {day} 决定：{zh}",
+                    f"Your credit repair application for a {named['title']} record was "
+                    f"decided on {day}: {en}",
                 )
             )
         return found

@@ -227,15 +227,18 @@ def draw(
     total = len(flow.pages)
     font = flow.font
     for number, page in enumerate(flow.pages, start=1):
-        current: tuple[float, bool] | None = None
+        size: float | None = None
+        grey: bool | None = None
         text = canvas.beginText()  # one text object per page
         rules: dict[float, list[tuple[float, float, float, float]]] = {}
         for op in page.ops:
             if isinstance(op, Text):
-                if current != (op.size, op.grey):
+                if size != op.size:  # (a font change makes ReportLab select the subset again)
                     text.setFont(font, op.size)
+                    size = op.size
+                if grey != op.grey:
                     text.setFillColorRGB(*(GREY if op.grey else (0, 0, 0)))
-                    current = (op.size, op.grey)
+                    grey = op.grey
                 text.setTextOrigin(op.x, op.y)
                 # textLine, not textOut: each line is placed absolutely, so the cursor's
                 # advance (a width measurement per line) is never needed

@@ -3,6 +3,8 @@ layer, sections, fonts), the PAdES signature (pyHanko, poppler's pdfsig), and wh
 
 from __future__ import annotations
 
+import hashlib
+import io
 import re
 import subprocess
 from datetime import UTC, datetime
@@ -14,6 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from flask import Flask
+from pyhanko.pdf_utils.reader import PdfFileReader
 
 from app.container import container
 from app.services.reports.pdf import signing
@@ -295,3 +298,29 @@ def test_the_hsm_failing_means_no_pdf(app: Flask) -> None:
     reports.provider = dead
     with pytest.raises(HsmUnavailable):
         reports.make(document, chain=chain, issued_at=datetime.now(UTC))
+
+
+def test_each_signature_names_its_own_signer_certificate_and_no_cms_time(app: Flask) -> None:
+    """The signer (and its encoded signing-certificate attribute) is kept per chain: a signature
+    made after the chain changed must name the new certificate, as PAdES validators check."""
+    subject_id, _ = a_subject(app, 83)
+    unsigned = pdf_reports(app).layout.render(
+        report_document(app, subject_id),
+        reference="TEST-REFE-RENC",
+        verify_url=VERIFY_URL,
+        issued_at=datetime.now(UTC),
+    )
+    provider = InMemoryKeyProvider()
+    for _ in range(2):  # a renewed signer certificate: a new chain, the same provider
+        moment = datetime.now(UTC)
+        chain = SigningChain(
+            signer_certificate(provider, now=moment), root_certificate(provider, now=moment)
+        )
+        for _ in range(2):
+            signed = signing.sign(unsigned, provider=provider, chain=chain, signing_time=moment)
+            embedded = PdfFileReader(io.BytesIO(signed)).embedded_signatures[0]
+            attrs = {a["type"].native: a["values"][0] for a in embedded.signer_info["signed_attrs"]}
+            assert set(attrs) == {"content_type", "message_digest", "signing_certificate_v2"}
+            named = attrs["signing_certificate_v2"]["certs"][0]["cert_hash"].native
+            assert named == hashlib.sha256(chain.signer).digest()
+            assert signing.check(signed, root=chain.root).sound

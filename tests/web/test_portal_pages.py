@@ -4,6 +4,7 @@ that disclose nothing; every page string has its Chinese translation."""
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from datetime import date
@@ -14,6 +15,7 @@ from babel.messages.extract import extract_from_dir
 from flask import Flask
 from flask.testing import FlaskClient
 
+from app.container import container
 from app.i18n import TRANSLATIONS, problems, read
 from tests.clocks import MovableClock
 from tests.pdf.helpers import chain_for
@@ -134,6 +136,25 @@ def test_the_consent_page_lists_explains_and_revokes(app: Flask) -> None:
     stale = client.post(f"/consents/{jti}/revoke", data={"csrf_token": "old"}, headers=HTML)
     assert stale.status_code == 403
     assert "表单已失效" in _text(stale)
+
+
+def test_the_consent_page_gives_the_commands_with_the_subjects_own_values(app: Flask) -> None:
+    account, _ = subject_account(app, BUYER, today=TODAY)
+    client, _ = client_for(app, account)
+    page = html.unescape(_text(client.get("/consents", headers=HTML)))
+    login = re.search(r'<pre class="command" id="consent-login">([^<]+)</pre>', page)
+    create = re.search(r'<pre class="command" id="consent-command">([^<]+)</pre>', page)
+    assert login is not None
+    assert create is not None
+    url = container(app).settings.public_url
+    assert login.group(1).split() == [
+        *("python", "-m", "app.client", "login", "--url", url),
+        *("--username", account.username, "--token-label", "YOUR_CARD"),
+    ]
+    assert create.group(1).startswith("python -m app.client consent create --institution ")
+    assert "--token-label YOUR_CARD" in create.group(1)
+    assert "pkcs11-tool --list-slots" in page
+    assert BUYER.id_number not in page
 
 
 def test_every_page_string_has_a_chinese_translation() -> None:

@@ -45,13 +45,18 @@ class Page:
     ops: list[Text | Rule] = field(default_factory=list)
 
 
+#: Each registered font's advance widths at size 1, per character, shared by every report of
+#: the process (a font's metrics never change once registered).
+_WIDTHS: dict[str, dict[str, float]] = {}
+
+
 class Flow:
     """Lays lines out top-down; a line that does not fit starts a new page."""
 
     def __init__(self, font: str) -> None:
         self.font = font
         self._face = pdfmetrics.getFont(font)
-        self._widths: dict[str, float] = {}
+        self._widths = _WIDTHS.setdefault(font, {})
         self.pages: list[Page] = [Page()]
         self.y = TOP
         self._on_new_page: Callable[[], None] | None = None
@@ -222,19 +227,27 @@ def draw(
     total = len(flow.pages)
     font = flow.font
     for number, page in enumerate(flow.pages, start=1):
-        current: tuple[float, bool] | None = None
+        size: float | None = None
+        grey: bool | None = None
         text = canvas.beginText()  # one text object per page
+        rules: dict[float, list[tuple[float, float, float, float]]] = {}
         for op in page.ops:
             if isinstance(op, Text):
-                if current != (op.size, op.grey):
+                if size != op.size:  # (a font change makes ReportLab select the subset again)
                     text.setFont(font, op.size)
+                    size = op.size
+                if grey != op.grey:
                     text.setFillColorRGB(*(GREY if op.grey else (0, 0, 0)))
-                    current = (op.size, op.grey)
+                    grey = op.grey
                 text.setTextOrigin(op.x, op.y)
-                text.textOut(op.string)
+                # textLine, not textOut: each line is placed absolutely, so the cursor's
+                # advance (a width measurement per line) is never needed
+                text.textLine(op.string)
             else:
-                canvas.setLineWidth(op.width)
-                canvas.line(op.x1, op.y, op.x2, op.y)
+                rules.setdefault(op.width, []).append((op.x1, op.y, op.x2, op.y))
+        for width, lines in rules.items():  # one path per rule width, not one per rule
+            canvas.setLineWidth(width)
+            canvas.lines(lines)
         canvas.drawText(text)
         canvas.setFillColorRGB(*GREY)
         canvas.setFont(font, 7.5)

@@ -21,16 +21,20 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from asn1crypto import algos  # type: ignore[import-untyped]
+from asn1crypto import algos, cms  # type: ignore[import-untyped]
+from asn1crypto import x509 as ax
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
-from pyhanko.sign.general import SigningError
+from pyhanko.sign.attributes import CMSAttributeProvider, SignedAttributeProviderSpec
+from pyhanko.sign.general import SigningError, as_signing_certificate_v2, simple_cms_attribute
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
@@ -46,8 +50,43 @@ FIELD_NAME = "CreditGateReportSignature"
 CMS_BYTES = 6144
 
 
+class SigningCertificateAttribute(CMSAttributeProvider):
+    """The ESS signing-certificate-v2 attribute of one certificate, encoded once.
+
+    pyHanko's own provider rebuilds this attribute for every signature, and asn1crypto then
+    re-encodes the freshly built tree (issuer name, serial, hash) each time the signed
+    attributes are serialized, which is most of a signature's CPU time; this one keeps the
+    DER and hands each signature a freshly parsed, never-mutated copy of the same value."""
+
+    attribute_type = "signing_certificate_v2"
+
+    def __init__(self, signer_certificate: ax.Certificate) -> None:
+        value = as_signing_certificate_v2(signer_certificate, "sha256")
+        built = simple_cms_attribute(self.attribute_type, value)  # type: ignore[no-untyped-call]
+        self.der = bytes(built.dump())
+
+    async def get_attribute(self, dry_run: bool = False) -> cms.CMSAttribute:
+        return cms.CMSAttribute.load(self.der)
+
+
+class PadesSignedAttributes(SignedAttributeProviderSpec):
+    """The signed attributes of a PAdES baseline signature without a time-stamp, as pyHanko's
+    `CAdESSignedAttributeProviderSpec` makes them for a PDF (content type and message digest
+    are added by pyHanko; PAdES forbids the CMS signing-time: the time is the signature
+    dictionary's /M): only the signing certificate, here encoded once per signer."""
+
+    def __init__(self, signer_certificate: ax.Certificate) -> None:
+        self.signing_certificate = SigningCertificateAttribute(signer_certificate)
+
+    def signed_attr_providers(
+        self, data_digest: bytes, digest_algorithm: str
+    ) -> Iterable[CMSAttributeProvider]:
+        return (self.signing_certificate,)
+
+
 class HsmSigner(signers.Signer):
-    """A pyHanko signer whose raw signature is the HSM's ECDSA P-256 over SHA-256."""
+    """A pyHanko signer whose raw signature is the HSM's ECDSA P-256 over SHA-256; its
+    certificates and signed attributes are parsed and encoded once (see `_signer`)."""
 
     def __init__(self, provider: KeyProvider, chain: SigningChain) -> None:
         signer_cert = chain.signer_certificate
@@ -59,6 +98,7 @@ class HsmSigner(signers.Signer):
             signature_mechanism=algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"}),
             embed_roots=True,
         )
+        self.signed_attr_prov_spec = PadesSignedAttributes(signer_cert)
         self._provider = provider
 
     async def async_sign_raw(
@@ -76,7 +116,19 @@ def sign(
     pdf: bytes, *, provider: KeyProvider, chain: SigningChain, signing_time: datetime
 ) -> bytes:
     """`pdf` with one PAdES signature by the HSM's report-signing key, as of `signing_time`."""
-    return asyncio.run(_sign(pdf, _signer(provider, chain), signing_time))
+    return _event_loop().run_until_complete(_sign(pdf, _signer(provider, chain), signing_time))
+
+
+_LOOPS = threading.local()
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    """This thread's event loop for pyHanko's coroutines, made once (`asyncio.run` would make
+    and close a loop, with its self-pipe, for every signature). Nothing else runs on it."""
+    loop: asyncio.AbstractEventLoop | None = getattr(_LOOPS, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _LOOPS.loop = asyncio.new_event_loop()
+    return loop
 
 
 _SIGNERS: dict[tuple[int, SigningChain], HsmSigner] = {}
